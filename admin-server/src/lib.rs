@@ -1,0 +1,1 @@
+//! The admin server (filled in by the Admin server issue).

@@ -1,0 +1,209 @@
+//! The admin API's types, shared by `admin-server` (which serializes them and
+//! documents them in its OpenAPI document) and `admin-ui` (which deserializes
+//! them in the browser). JSON is camelCase. Compiles for native and wasm32.
+
+pub mod vocab;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use vocab::{Layer, Operation, TaskStatus, UnknownValue, WorkerState};
+
+/// The API's base path.
+pub const API_BASE: &str = "/api/admin/ai/runtime";
+
+/// Every error body: a machine-readable `error` code, the offending
+/// `parameter` when there is one, and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ApiError {
+    /// `bad_parameter`, `unauthorized`, `forbidden`, `unavailable`, `not_found`, `internal`.
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    pub message: String,
+}
+
+// ------------------------------------------------------------- status ---
+
+/// `GET /status`: everything the health cards and the queue panel show.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResponse {
+    pub generated_at: DateTime<Utc>,
+    /// HEALTHY when no degraded flag is raised.
+    pub overall: OverallHealth,
+    pub degraded: Vec<DegradedFlag>,
+    pub workers: Vec<WorkerStatus>,
+    pub queue: QueueSummary,
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// The route of the most recently beating running worker.
+    pub active_route: Option<ProviderRoute>,
+    /// Events the sinks of all live workers dropped (channel full or database failed).
+    pub dropped_events: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OverallHealth {
+    Healthy,
+    Degraded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DegradedKind {
+    BreakerOpen,
+    StaleHeartbeat,
+    StuckTasks,
+    EventsDropped,
+    NoWorkers,
+}
+
+/// One reason the runtime is degraded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DegradedFlag {
+    pub kind: DegradedKind,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+}
+
+/// The provider and model a worker calls first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderRoute {
+    pub provider: String,
+    pub model: String,
+}
+
+/// A row of `ai_worker_status`, with what the server derives from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerStatus {
+    pub worker_id: String,
+    pub agent_type: String,
+    pub status: WorkerState,
+    pub circuit_open: bool,
+    pub circuit_reason: Option<String>,
+    pub last_heartbeat: DateTime<Utc>,
+    pub heartbeat_age_seconds: f64,
+    /// No heartbeat for three intervals while not STOPPED.
+    pub stale: bool,
+    pub current_task_id: Option<Uuid>,
+    pub route: Option<ProviderRoute>,
+    /// Events this worker's sink dropped, when it reports them.
+    pub dropped_events: i64,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub metadata: serde_json::Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct QueueSummary {
+    /// The trend window, in minutes.
+    pub window_minutes: i64,
+    /// One entry per status, in the order PENDING, RUNNING, IN_REVIEW, DONE, SKIPPED, FAILED.
+    pub counts: Vec<QueueCount>,
+    /// RUNNING with an expired lease.
+    pub stuck_running: i64,
+    /// PENDING and due for longer than the threshold.
+    pub stuck_pending: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct QueueCount {
+    pub status: TaskStatus,
+    pub count: i64,
+    /// Tasks that entered this status minus tasks that left it within the window.
+    pub delta: i64,
+}
+
+// ------------------------------------------------------------- events ---
+
+/// A row of `ai_runtime_events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeEvent {
+    pub id: Uuid,
+    pub layer: Layer,
+    pub operation: Operation,
+    pub reason_code: String,
+    pub entity_id: String,
+    pub task_id: Option<Uuid>,
+    pub persona_id: Option<Uuid>,
+    pub worker_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub metadata: serde_json::Value,
+    pub occurred_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /events`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct EventsResponse {
+    pub events: Vec<RuntimeEvent>,
+    /// Pass back as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+// -------------------------------------------------------------- tasks ---
+
+/// The latest runtime event of a task, in short.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct EventSummary {
+    pub id: Uuid,
+    pub layer: Layer,
+    pub operation: Operation,
+    pub reason_code: String,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// A row of `persona_tasks`, with its stuck flag and latest event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSummary {
+    pub id: Uuid,
+    pub persona_id: Uuid,
+    pub kind: String,
+    pub status: TaskStatus,
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub scheduled_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub stuck: bool,
+    pub latest_event: Option<EventSummary>,
+}
+
+/// `GET /tasks`: most recently created first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TasksResponse {
+    pub tasks: Vec<TaskSummary>,
+    pub next_cursor: Option<String>,
+}

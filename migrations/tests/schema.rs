@@ -1,0 +1,243 @@
+//! The schema and the migration rule, each test on its own fresh database.
+
+use ai_runtime_migrations::{fingerprint, fingerprint_diff, MIGRATOR, SCHEMA_SQL};
+use sqlx::PgPool;
+
+/// Replaces everything in `public` by what `SCHEMA_SQL` creates.
+async fn reset_public(pool: &PgPool) {
+    sqlx::raw_sql("drop schema public cascade; create schema public;")
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrations_apply_to_an_empty_database_and_rerun_is_a_no_op(pool: PgPool) {
+    MIGRATOR.run(&pool).await.unwrap();
+    let first = fingerprint(&pool).await.unwrap();
+    assert!(first
+        .iter()
+        .any(|l| l.starts_with("relation ai_runtime_events")));
+
+    MIGRATOR.run(&pool).await.unwrap();
+    let applied: i64 = sqlx::query_scalar("select count(*) from _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(applied as usize, MIGRATOR.iter().count());
+    assert_eq!(first, fingerprint(&pool).await.unwrap());
+}
+
+#[sqlx::test(migrations = false)]
+async fn schema_sql_and_migrations_give_the_same_schema(pool: PgPool) {
+    sqlx::raw_sql(SCHEMA_SQL).execute(&pool).await.unwrap();
+    let from_schema_sql = fingerprint(&pool).await.unwrap();
+
+    reset_public(&pool).await;
+    MIGRATOR.run(&pool).await.unwrap();
+    let from_migrations = fingerprint(&pool).await.unwrap();
+
+    let diff = fingerprint_diff(&from_migrations, &from_schema_sql);
+    assert!(
+        diff.is_empty(),
+        "supabase/schema.sql differs from supabase/migrations:\n{}",
+        diff.join("\n")
+    );
+    // Not a comparison of two empty sets.
+    assert!(from_migrations.len() > 50, "{}", from_migrations.len());
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_comparison_catches_a_missing_index(pool: PgPool) {
+    MIGRATOR.run(&pool).await.unwrap();
+    let from_migrations = fingerprint(&pool).await.unwrap();
+
+    reset_public(&pool).await;
+    sqlx::raw_sql(SCHEMA_SQL).execute(&pool).await.unwrap();
+    sqlx::raw_sql("drop index public.ai_runtime_events_task_id_occurred_at_idx")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let drifted = fingerprint(&pool).await.unwrap();
+
+    let diff = fingerprint_diff(&from_migrations, &drifted);
+    assert_eq!(diff.len(), 1, "{diff:#?}");
+    assert!(diff[0].starts_with("- index CREATE INDEX ai_runtime_events_task_id_occurred_at_idx"));
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_comparison_catches_a_changed_check_and_default(pool: PgPool) {
+    MIGRATOR.run(&pool).await.unwrap();
+    let from_migrations = fingerprint(&pool).await.unwrap();
+    sqlx::raw_sql(
+        "alter table ai_worker_status alter column circuit_open set default true;
+         alter table ai_worker_status drop constraint ai_worker_status_status_check;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let drifted = fingerprint(&pool).await.unwrap();
+    let diff = fingerprint_diff(&from_migrations, &drifted).join("\n");
+    assert!(diff.contains("ai_worker_status_status_check"), "{diff}");
+    assert!(
+        diff.contains("circuit_open boolean null=NO default=true"),
+        "{diff}"
+    );
+}
+
+async fn insert_event(pool: &PgPool, layer: &str, operation: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into ai_runtime_events (layer, operation, reason_code, entity_id, occurred_at)
+         values ($1, $2, 'TEST', 'entity', now())",
+    )
+    .bind(layer)
+    .bind(operation)
+    .execute(pool)
+    .await
+    .map(drop)
+}
+
+fn check_violation(result: Result<(), sqlx::Error>, constraint: &str) {
+    let err = result.expect_err("the row should have been refused");
+    let db = err.as_database_error().expect("a database error");
+    assert_eq!(db.code().as_deref(), Some("23514"), "{db}");
+    assert_eq!(db.constraint(), Some(constraint));
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn check_constraints_refuse_unknown_values(pool: PgPool) {
+    insert_event(&pool, "provider_runtime", "CALL")
+        .await
+        .unwrap();
+    check_violation(
+        insert_event(&pool, "providers", "CALL").await,
+        "ai_runtime_events_layer_check",
+    );
+    check_violation(
+        insert_event(&pool, "worker", "call").await,
+        "ai_runtime_events_operation_check",
+    );
+
+    let status = |s: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(
+                "insert into ai_worker_status (worker_id, agent_type, status, last_heartbeat)
+                 values ($1, 'phase1_reply_runner', $1, now())",
+            )
+            .bind(s)
+            .execute(&pool)
+            .await
+            .map(drop)
+        }
+    };
+    status("RUNNING").await.unwrap();
+    check_violation(status("BUSY").await, "ai_worker_status_status_check");
+
+    let task = sqlx::query(
+        "insert into persona_tasks (persona_id, kind, status, idempotency_key)
+         values (gen_random_uuid(), 'reply', 'WAITING', 'k1')",
+    )
+    .execute(&pool)
+    .await
+    .map(drop);
+    check_violation(task, "persona_tasks_status_check");
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn every_public_table_has_row_level_security(pool: PgPool) {
+    let tables: Vec<(String, bool)> = sqlx::query_as(
+        "select c.relname::text, c.relrowsecurity from pg_class c
+         join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = 'public' and c.relkind in ('r', 'p') order by 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let names: Vec<&str> = tables.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "_sqlx_migrations",
+            "ai_runtime_events",
+            "ai_worker_status",
+            "persona_tasks",
+            "task_transition_events"
+        ]
+    );
+    let without: Vec<&str> = tables
+        .iter()
+        .filter(|(_, rls)| !rls)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert!(without.is_empty(), "tables without RLS: {without:?}");
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn supabase_api_roles_read_nothing(pool: PgPool) {
+    insert_event(&pool, "worker", "HEARTBEAT").await.unwrap();
+    // Supabase's API role, as the platform sets it up: table grants, no bypass.
+    // Roles are cluster-wide, so a concurrent test may create it first.
+    sqlx::raw_sql(
+        "do $$ begin create role anon nologin;
+         exception when duplicate_object or unique_violation then null; end $$;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::raw_sql(
+        "grant usage on schema public to anon;
+         grant select on all tables in schema public to anon;
+         set local role anon;",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    for table in [
+        "ai_runtime_events",
+        "ai_worker_status",
+        "persona_tasks",
+        "task_transition_events",
+        "_sqlx_migrations",
+    ] {
+        let visible: i64 = sqlx::query_scalar(&format!("select count(*) from {table}"))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(visible, 0, "anon sees rows of {table}");
+    }
+    tx.rollback().await.unwrap();
+    // The privileged role still sees the row.
+    let owner_sees: i64 = sqlx::query_scalar("select count(*) from ai_runtime_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(owner_sees, 1);
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn the_seed_indexes_and_the_tasks_panel_index_exist(pool: PgPool) {
+    let defs: Vec<String> =
+        sqlx::query_scalar("select indexdef from pg_indexes where schemaname = 'public'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let expected = [
+        "ai_runtime_events USING btree (occurred_at DESC)",
+        "ai_runtime_events USING btree (layer, occurred_at DESC)",
+        "ai_runtime_events USING btree (reason_code, occurred_at DESC)",
+        "ai_runtime_events USING btree (entity_id, occurred_at DESC)",
+        "ai_runtime_events USING btree (task_id, occurred_at DESC)",
+        "ai_worker_status USING btree (status, updated_at DESC)",
+        "ai_worker_status USING btree (circuit_open, updated_at DESC)",
+        "persona_tasks USING btree (status, scheduled_at)",
+        "task_transition_events USING btree (task_id, occurred_at)",
+    ];
+    for suffix in expected {
+        assert!(
+            defs.iter().any(|d| d.ends_with(suffix)),
+            "no index `{suffix}` in {defs:#?}"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! The runtime event Layer (filled in by the Layer issue).

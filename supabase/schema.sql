@@ -1,0 +1,129 @@
+-- The whole current schema, kept in step with supabase/migrations/*.sql
+-- (the migration rule: a commit that changes a migration changes this file).
+-- A test proves that applying this file and applying the migrations give the
+-- same schema.
+
+
+-- ---------------------------------------------------------------- queue ---
+
+create table public.persona_tasks (
+    id uuid primary key default gen_random_uuid(),
+    persona_id uuid not null,
+    kind text not null,
+    payload jsonb not null default '{}'::jsonb,
+    status text not null default 'PENDING',
+    attempts integer not null default 0,
+    max_attempts integer not null default 3,
+    lease_owner text null,
+    lease_expires_at timestamptz null,
+    scheduled_at timestamptz not null default now(),
+    reason_code text null,
+    reason text null,
+    idempotency_key text not null,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    constraint persona_tasks_status_check
+        check (status in ('PENDING', 'RUNNING', 'IN_REVIEW', 'DONE', 'SKIPPED', 'FAILED')),
+    constraint persona_tasks_attempts_check
+        check (attempts >= 0 and max_attempts >= 1),
+    constraint persona_tasks_idempotency_key_key unique (idempotency_key)
+);
+
+-- Leasing: next due PENDING task; expired leases of RUNNING tasks.
+create index persona_tasks_status_scheduled_idx
+    on public.persona_tasks (status, scheduled_at);
+create index persona_tasks_status_lease_idx
+    on public.persona_tasks (status, lease_expires_at);
+-- Listing recent tasks (keyset on created_at, id), all or by status.
+create index persona_tasks_created_idx
+    on public.persona_tasks (created_at desc, id desc);
+create index persona_tasks_status_created_idx
+    on public.persona_tasks (status, created_at desc, id desc);
+
+create table public.task_transition_events (
+    id uuid primary key default gen_random_uuid(),
+    task_id uuid not null references public.persona_tasks (id) on delete cascade,
+    from_status text null,
+    to_status text not null,
+    reason_code text not null,
+    worker_id text null,
+    metadata jsonb not null default '{}'::jsonb,
+    occurred_at timestamptz not null default now(),
+    constraint task_transition_events_from_status_check
+        check (from_status in ('PENDING', 'RUNNING', 'IN_REVIEW', 'DONE', 'SKIPPED', 'FAILED')),
+    constraint task_transition_events_to_status_check
+        check (to_status in ('PENDING', 'RUNNING', 'IN_REVIEW', 'DONE', 'SKIPPED', 'FAILED'))
+);
+
+-- A task's transitions, in order.
+create index task_transition_events_task_idx
+    on public.task_transition_events (task_id, occurred_at);
+-- Trend deltas over a recent window.
+create index task_transition_events_occurred_idx
+    on public.task_transition_events (occurred_at desc);
+
+-- ------------------------------------------------------ runtime events ---
+
+create table public.ai_runtime_events (
+    id uuid primary key default gen_random_uuid(),
+    layer text not null,
+    operation text not null,
+    reason_code text not null,
+    entity_id text not null,
+    task_id uuid null,
+    persona_id uuid null,
+    worker_id text null,
+    metadata jsonb not null default '{}'::jsonb,
+    occurred_at timestamptz not null,
+    created_at timestamptz not null default now(),
+    constraint ai_runtime_events_layer_check
+        check (layer in ('provider_runtime', 'tool_runtime', 'model_adapter', 'execution', 'dispatcher', 'worker')),
+    constraint ai_runtime_events_operation_check
+        check (operation in ('CALL', 'FALLBACK', 'RETRY', 'TOOL_CALL', 'TOOL_LOOP', 'TASK', 'HEARTBEAT', 'BREAKER'))
+);
+
+-- The seed's four indexes.
+create index ai_runtime_events_occurred_at_idx
+    on public.ai_runtime_events (occurred_at desc);
+create index ai_runtime_events_layer_occurred_at_idx
+    on public.ai_runtime_events (layer, occurred_at desc);
+create index ai_runtime_events_reason_code_occurred_at_idx
+    on public.ai_runtime_events (reason_code, occurred_at desc);
+create index ai_runtime_events_entity_id_occurred_at_idx
+    on public.ai_runtime_events (entity_id, occurred_at desc);
+-- The one the seed forgot: the tasks panel's latest event per task.
+create index ai_runtime_events_task_id_occurred_at_idx
+    on public.ai_runtime_events (task_id, occurred_at desc);
+
+create table public.ai_worker_status (
+    worker_id text primary key,
+    agent_type text not null,
+    status text not null,
+    circuit_open boolean not null default false,
+    circuit_reason text null,
+    last_heartbeat timestamptz not null,
+    current_task_id uuid null,
+    metadata jsonb not null default '{}'::jsonb,
+    updated_at timestamptz not null default now(),
+    constraint ai_worker_status_status_check
+        check (status in ('RUNNING', 'IDLE', 'DEGRADED', 'STOPPED'))
+);
+
+create index ai_worker_status_status_updated_at_idx
+    on public.ai_worker_status (status, updated_at desc);
+create index ai_worker_status_circuit_open_updated_at_idx
+    on public.ai_worker_status (circuit_open, updated_at desc);
+
+-- ----------------------------------------------------- row-level security ---
+-- No policies: Supabase's API roles (anon, authenticated) read nothing. The
+-- admin server and the workers connect as a privileged role (owner or
+-- BYPASSRLS), which RLS does not restrict.
+
+alter table public.persona_tasks enable row level security;
+alter table public.task_transition_events enable row level security;
+alter table public.ai_runtime_events enable row level security;
+alter table public.ai_worker_status enable row level security;
+
+-- sqlx keeps its bookkeeping in public._sqlx_migrations; it gets RLS too.
+-- (Absent when the schema is applied by other tools: then this is a no-op.)
+alter table if exists public._sqlx_migrations enable row level security;

@@ -1,1 +1,41 @@
-//! The admin server (filled in by the Admin server issue).
+//! The admin server: admin-only JSON APIs over the runtime tables and the
+//! task queue, the dashboard's static files, and the status computation that
+//! `ai-runtime-verify` shares.
+//!
+//! Run it in-process (tests do): `admin_server::app(config, pool)` is the
+//! whole server as an axum [`Router`].
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod cursor;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod jwt;
+pub mod params;
+pub mod status;
+pub mod tasks;
+pub mod ui;
+pub mod verify;
+
+use std::sync::Arc;
+
+use axum::Router;
+use sqlx::PgPool;
+use tower_http::trace::TraceLayer;
+
+pub use config::{AppConfig, Thresholds};
+pub use error::ApiFailure;
+
+/// The whole server: the API under `/api/admin/ai/runtime` (admin guard on
+/// every route) and the dashboard under `/admin/ai/runtime`.
+pub fn app(config: AppConfig, pool: PgPool) -> Router {
+    let ui = ui::router(&config.ui_dir);
+    let config = Arc::new(config);
+    // The default trace layer records method and URI, never headers, so
+    // `Authorization` stays out of the logs.
+    api::router(config, pool)
+        .merge(ui)
+        .layer(TraceLayer::new_for_http())
+}

@@ -1,0 +1,165 @@
+//! The JSON API under `/api/admin/ai/runtime`, its handlers and its OpenAPI
+//! document (generated from the handlers' types).
+
+use std::sync::Arc;
+
+use ai_runtime_api::{ApiError, EventsResponse, StatusResponse, TasksResponse, API_BASE};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use sqlx::PgPool;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::auth::{require_admin, AdminGuard};
+use crate::config::AppConfig;
+use crate::error::ApiFailure;
+use crate::params::{
+    window_minutes, EventFilter, EventsQuery, StatusQuery, TaskFilter, TasksQuery,
+};
+use crate::{events, status, tasks};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub pool: PgPool,
+    pub config: Arc<AppConfig>,
+}
+
+pub fn router(config: Arc<AppConfig>, pool: PgPool) -> Router {
+    let guard = Arc::new(AdminGuard::new(
+        config.admin_token.as_deref(),
+        config.jwt_secret.as_deref(),
+    ));
+    let routes = Router::new()
+        .route("/status", get(get_status))
+        .route("/events", get(get_events))
+        .route("/tasks", get(get_tasks))
+        .route("/openapi.json", get(get_openapi))
+        .fallback(not_found)
+        .with_state(ApiState { pool, config });
+    Router::new().nest(
+        API_BASE,
+        routes.layer(middleware::from_fn_with_state(guard, require_admin)),
+    )
+}
+
+/// A query string serde could not even split into parameters.
+fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, ApiFailure> {
+    parsed
+        .map(|Query(q)| q)
+        .map_err(|e| ApiFailure::BadRequest(e.body_text()))
+}
+
+/// The runtime's health: workers, queue with trend deltas, degraded flags.
+#[utoipa::path(
+    get,
+    path = "/api/admin/ai/runtime/status",
+    tag = "runtime",
+    params(StatusQuery),
+    responses(
+        (status = 200, description = "The runtime's status", body = StatusResponse),
+        (status = 400, description = "A bad parameter", body = ApiError),
+        (status = 401, description = "No valid token", body = ApiError),
+        (status = 403, description = "A valid token of a non-admin", body = ApiError),
+        (status = 503, description = "The database cannot be reached", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
+async fn get_status(
+    State(state): State<ApiState>,
+    q: Result<Query<StatusQuery>, QueryRejection>,
+) -> Result<Json<StatusResponse>, ApiFailure> {
+    let window = window_minutes(query(q)?)?;
+    let status = status::compute(&state.pool, &state.config.thresholds, window).await?;
+    Ok(Json(status))
+}
+
+/// Runtime events, newest first, keyset-paginated.
+#[utoipa::path(
+    get,
+    path = "/api/admin/ai/runtime/events",
+    tag = "runtime",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "A page of events", body = EventsResponse),
+        (status = 400, description = "A bad parameter", body = ApiError),
+        (status = 401, description = "No valid token", body = ApiError),
+        (status = 403, description = "A valid token of a non-admin", body = ApiError),
+        (status = 503, description = "The database cannot be reached", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
+async fn get_events(
+    State(state): State<ApiState>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<EventsResponse>, ApiFailure> {
+    let filter = EventFilter::try_from(query(q)?)?;
+    Ok(Json(events::list(&state.pool, &filter).await?))
+}
+
+/// Recent tasks, most recently created first, with stuck flag and latest event.
+#[utoipa::path(
+    get,
+    path = "/api/admin/ai/runtime/tasks",
+    tag = "runtime",
+    params(TasksQuery),
+    responses(
+        (status = 200, description = "A page of tasks", body = TasksResponse),
+        (status = 400, description = "A bad parameter", body = ApiError),
+        (status = 401, description = "No valid token", body = ApiError),
+        (status = 403, description = "A valid token of a non-admin", body = ApiError),
+        (status = 503, description = "The database cannot be reached", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
+async fn get_tasks(
+    State(state): State<ApiState>,
+    q: Result<Query<TasksQuery>, QueryRejection>,
+) -> Result<Json<TasksResponse>, ApiFailure> {
+    let filter = TaskFilter::try_from(query(q)?)?;
+    Ok(Json(
+        tasks::list(&state.pool, &filter, &state.config.thresholds).await?,
+    ))
+}
+
+async fn get_openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found() -> ApiFailure {
+    ApiFailure::NotFound("no such endpoint; see /api/admin/ai/runtime/openapi.json".into())
+}
+
+/// The OpenAPI 3 document of this API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "AI runtime admin API",
+        description = "Admin-only. Send `Authorization: Bearer <token>`: the static admin token, \
+                       or an HS256 JWT whose `app_metadata.role` is `admin` (or whose \
+                       `app_metadata.roles` contains `admin`)."
+    ),
+    paths(get_status, get_events, get_tasks),
+    components(schemas(ApiError)),
+    modifiers(&BearerAuth),
+    tags((name = "runtime", description = "Runtime status, events and tasks"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("admin token or JWT")
+                    .build(),
+            ),
+        );
+    }
+}

@@ -1,0 +1,67 @@
+//! What the server needs to know besides the database: who is an admin,
+//! where the dashboard's files are, and when the runtime counts as unhealthy.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The server's configuration. Build it with struct update syntax:
+/// `AppConfig { admin_token: Some(t), ..AppConfig::default() }`.
+#[derive(Clone)]
+pub struct AppConfig {
+    /// The static admin token (`ADMIN_TOKEN`), compared in constant time.
+    pub admin_token: Option<String>,
+    /// The HS256 secret of admin JWTs (`SUPABASE_JWT_SECRET`).
+    pub jwt_secret: Option<String>,
+    /// The dashboard's built files (`ADMIN_UI_DIR`), served at `/admin/ai/runtime`.
+    pub ui_dir: PathBuf,
+    pub thresholds: Thresholds,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            admin_token: None,
+            jwt_secret: None,
+            ui_dir: PathBuf::from(DEFAULT_UI_DIR),
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// Where `scripts/demo` (via `build_ui`) puts the dashboard, relative to the repository root.
+pub const DEFAULT_UI_DIR: &str = "admin-ui/dist";
+
+// Never print credentials, not even in debug output.
+impl fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("AppConfig")
+            .field("admin_token", &set(&self.admin_token))
+            .field("jwt_secret", &set(&self.jwt_secret))
+            .field("ui_dir", &self.ui_dir)
+            .field("thresholds", &self.thresholds)
+            .finish()
+    }
+}
+
+/// When a worker or a task counts as unhealthy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Used when a worker's metadata has no `heartbeatIntervalSeconds`.
+    pub default_heartbeat_interval: Duration,
+    /// A worker that has not beaten for this many intervals is stale.
+    pub stale_after_intervals: u32,
+    /// A PENDING task due for longer than this is stuck.
+    pub stuck_pending_after: Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            default_heartbeat_interval: Duration::from_secs(10),
+            stale_after_intervals: 3,
+            stuck_pending_after: Duration::from_secs(300),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The connection pool the binaries use: lazy (the server starts while the
+//! database is down and recovers when it returns), with short timeouts so an
+//! outage turns into a quick 503 rather than a hung request.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+pub fn lazy_pool(database_url: &str) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(database_url)?
+        .application_name("admin-server")
+        .options([("statement_timeout", "5s")]);
+    Ok(PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with(options))
+}

@@ -1,0 +1,292 @@
+//! The query strings of the three endpoints: raw (every value a string, so
+//! that a bad value becomes a 400 naming its parameter rather than a generic
+//! rejection) and validated.
+
+use ai_runtime_api::{Layer, Operation, TaskStatus};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::cursor::{Cursor, CursorKind};
+use crate::error::ApiFailure;
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+pub const DEFAULT_WINDOW_MINUTES: i64 = 15;
+/// One week.
+pub const MAX_WINDOW_MINUTES: i64 = 7 * 24 * 60;
+const MAX_TEXT_LEN: usize = 512;
+
+/// `GET /events` query parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsQuery {
+    /// Only events of this layer.
+    #[param(value_type = Option<Layer>)]
+    pub layer: Option<String>,
+    /// Only events of this operation.
+    #[param(value_type = Option<Operation>)]
+    pub operation: Option<String>,
+    /// Only events with this reason code (exact match).
+    pub reason_code: Option<String>,
+    /// Only events about this entity (exact match).
+    pub entity_id: Option<String>,
+    /// Only events of this task.
+    #[param(value_type = Option<Uuid>)]
+    pub task_id: Option<String>,
+    /// Only events of this worker.
+    pub worker_id: Option<String>,
+    /// Only events that occurred at or after this instant (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub from: Option<String>,
+    /// Only events that occurred at or before this instant (RFC 3339).
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub to: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `GET /tasks` query parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct TasksQuery {
+    /// Only tasks in this status.
+    #[param(value_type = Option<TaskStatus>)]
+    pub status: Option<String>,
+    /// Only stuck (`true`) or only not stuck (`false`) tasks.
+    #[param(value_type = Option<bool>)]
+    pub stuck: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `GET /status` query parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusQuery {
+    /// The trend window in minutes, 1 to 10080 (default 15).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 10080)]
+    pub window: Option<String>,
+}
+
+/// Validated events filters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub layer: Option<Layer>,
+    pub operation: Option<Operation>,
+    pub reason_code: Option<String>,
+    pub entity_id: Option<String>,
+    pub task_id: Option<Uuid>,
+    pub worker_id: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: i64,
+    pub after: Option<Cursor>,
+}
+
+/// Validated tasks filters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskFilter {
+    pub status: Option<TaskStatus>,
+    pub stuck: Option<bool>,
+    pub limit: i64,
+    pub after: Option<Cursor>,
+}
+
+impl TryFrom<EventsQuery> for EventFilter {
+    type Error = ApiFailure;
+
+    fn try_from(q: EventsQuery) -> Result<Self, ApiFailure> {
+        let from = timestamp("from", q.from)?;
+        let to = timestamp("to", q.to)?;
+        if let (Some(from), Some(to)) = (from, to) {
+            if from > to {
+                return Err(ApiFailure::bad("from", "`from` must not be after `to`"));
+            }
+        }
+        Ok(EventFilter {
+            layer: vocabulary("layer", q.layer, Layer::ALL)?,
+            operation: vocabulary("operation", q.operation, Operation::ALL)?,
+            reason_code: text("reasonCode", q.reason_code)?,
+            entity_id: text("entityId", q.entity_id)?,
+            task_id: uuid("taskId", q.task_id)?,
+            worker_id: text("workerId", q.worker_id)?,
+            from,
+            to,
+            limit: limit(q.limit)?,
+            after: cursor(CursorKind::Events, q.cursor)?,
+        })
+    }
+}
+
+impl TryFrom<TasksQuery> for TaskFilter {
+    type Error = ApiFailure;
+
+    fn try_from(q: TasksQuery) -> Result<Self, ApiFailure> {
+        let stuck = match q.stuck.as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => return Err(ApiFailure::bad("stuck", "expected `true` or `false`")),
+        };
+        Ok(TaskFilter {
+            status: vocabulary("status", q.status, TaskStatus::ALL)?,
+            stuck,
+            limit: limit(q.limit)?,
+            after: cursor(CursorKind::Tasks, q.cursor)?,
+        })
+    }
+}
+
+/// The validated `window` of `GET /status`, in minutes.
+pub fn window_minutes(q: StatusQuery) -> Result<i64, ApiFailure> {
+    let Some(raw) = q.window else {
+        return Ok(DEFAULT_WINDOW_MINUTES);
+    };
+    match raw.parse::<i64>() {
+        Ok(w) if (1..=MAX_WINDOW_MINUTES).contains(&w) => Ok(w),
+        _ => Err(ApiFailure::bad(
+            "window",
+            format!("expected whole minutes between 1 and {MAX_WINDOW_MINUTES}"),
+        )),
+    }
+}
+
+fn limit(raw: Option<String>) -> Result<i64, ApiFailure> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match raw.parse::<i64>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(ApiFailure::bad(
+            "limit",
+            format!("expected an integer between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
+fn cursor(kind: CursorKind, raw: Option<String>) -> Result<Option<Cursor>, ApiFailure> {
+    raw.map(|c| Cursor::decode(kind, &c).map_err(|e| ApiFailure::bad("cursor", e.to_string())))
+        .transpose()
+}
+
+fn timestamp(name: &str, raw: Option<String>) -> Result<Option<DateTime<Utc>>, ApiFailure> {
+    let Some(raw) = raw else { return Ok(None) };
+    // An unencoded `+` in a query string arrives as a space; accept it.
+    let repaired = raw.replace(' ', "+");
+    DateTime::parse_from_rfc3339(&repaired)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|_| {
+            ApiFailure::bad(
+                name,
+                "expected an RFC 3339 timestamp such as 2026-11-25T08:00:00Z",
+            )
+        })
+}
+
+fn uuid(name: &str, raw: Option<String>) -> Result<Option<Uuid>, ApiFailure> {
+    raw.map(|s| Uuid::parse_str(&s).map_err(|_| ApiFailure::bad(name, "expected a UUID")))
+        .transpose()
+}
+
+fn text(name: &str, raw: Option<String>) -> Result<Option<String>, ApiFailure> {
+    match raw {
+        Some(s) if s.is_empty() => Err(ApiFailure::bad(name, "must not be empty")),
+        Some(s) if s.len() > MAX_TEXT_LEN => Err(ApiFailure::bad(
+            name,
+            format!("must be at most {MAX_TEXT_LEN} bytes"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn vocabulary<T>(name: &str, raw: Option<String>, all: &[T]) -> Result<Option<T>, ApiFailure>
+where
+    T: std::str::FromStr + std::fmt::Display,
+{
+    raw.map(|s| {
+        s.parse::<T>().map_err(|_| {
+            let allowed: Vec<String> = all.iter().map(ToString::to_string).collect();
+            ApiFailure::bad(name, format!("expected one of {}", allowed.join(", ")))
+        })
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parameter_of(err: ApiFailure) -> String {
+        match err {
+            ApiFailure::BadParameter { parameter, .. } => parameter,
+            other => panic!("expected a bad parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn events_defaults_and_errors() {
+        let filter = EventFilter::try_from(EventsQuery::default()).unwrap();
+        assert_eq!(filter.limit, DEFAULT_LIMIT);
+        let bad = |q: EventsQuery| parameter_of(EventFilter::try_from(q).unwrap_err());
+        assert_eq!(
+            bad(EventsQuery {
+                layer: Some("x".into()),
+                ..Default::default()
+            }),
+            "layer"
+        );
+        assert_eq!(
+            bad(EventsQuery {
+                limit: Some("0".into()),
+                ..Default::default()
+            }),
+            "limit"
+        );
+        assert_eq!(
+            bad(EventsQuery {
+                limit: Some("501".into()),
+                ..Default::default()
+            }),
+            "limit"
+        );
+        assert_eq!(
+            bad(EventsQuery {
+                task_id: Some("1".into()),
+                ..Default::default()
+            }),
+            "taskId"
+        );
+        assert_eq!(
+            bad(EventsQuery {
+                from: Some("2026-01-02T00:00:00Z".into()),
+                to: Some("2026-01-01T00:00:00Z".into()),
+                ..Default::default()
+            }),
+            "from"
+        );
+    }
+
+    #[test]
+    fn space_for_plus_in_timestamps() {
+        let filter = EventFilter::try_from(EventsQuery {
+            from: Some("2026-01-01T01:00:00 01:00".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            filter.from.unwrap().to_rfc3339(),
+            "2026-01-01T00:00:00+00:00"
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! The runtime's health, computed once for both `GET /status` and
+//! `ai-runtime-verify`: worker rows with derived staleness, queue counts with
+//! exact trend deltas, stuck tasks, dropped events, and the degraded flags.
+
+use std::collections::BTreeMap;
+
+use ai_runtime_api::{
+    DegradedFlag, DegradedKind, OverallHealth, ProviderRoute, QueueCount, QueueSummary,
+    StatusResponse, TaskStatus, WorkerState, WorkerStatus,
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::config::Thresholds;
+use crate::error::ApiFailure;
+use crate::events::parse_db;
+
+#[derive(sqlx::FromRow)]
+struct WorkerRow {
+    worker_id: String,
+    agent_type: String,
+    status: String,
+    circuit_open: bool,
+    circuit_reason: Option<String>,
+    last_heartbeat: DateTime<Utc>,
+    current_task_id: Option<Uuid>,
+    metadata: Value,
+    updated_at: DateTime<Utc>,
+    age_seconds: f64,
+}
+
+/// Computes the status at the database's `now()` with a trend window of
+/// `window_minutes`.
+pub async fn compute(
+    pool: &PgPool,
+    thresholds: &Thresholds,
+    window_minutes: i64,
+) -> Result<StatusResponse, ApiFailure> {
+    let (now, worker_rows, counts, deltas, stuck, last_event_at) = tokio::try_join!(
+        sqlx::query_scalar::<_, DateTime<Utc>>("select now()").fetch_one(pool),
+        sqlx::query_as::<_, WorkerRow>(
+            "select worker_id, agent_type, status, circuit_open, circuit_reason, last_heartbeat, \
+             current_task_id, metadata, updated_at, \
+             extract(epoch from now() - last_heartbeat)::float8 as age_seconds \
+             from public.ai_worker_status order by worker_id",
+        )
+        .fetch_all(pool),
+        sqlx::query_as::<_, (String, i64)>(
+            "select status, count(*) from public.persona_tasks group by status",
+        )
+        .fetch_all(pool),
+        sqlx::query_as::<_, (String, i64)>(DELTAS_SQL)
+            .bind(window_minutes as f64 * 60.0)
+            .fetch_all(pool),
+        sqlx::query_as::<_, (i64, i64)>(STUCK_SQL)
+            .bind(thresholds.stuck_pending_after.as_secs_f64())
+            .fetch_one(pool),
+        sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
+            "select max(occurred_at) from public.ai_runtime_events",
+        )
+        .fetch_one(pool),
+    )?;
+
+    let workers = worker_rows
+        .into_iter()
+        .map(|row| to_worker(row, thresholds))
+        .collect::<Result<Vec<_>, _>>()?;
+    let queue = QueueSummary {
+        window_minutes,
+        counts: queue_counts(&counts, &deltas),
+        stuck_running: stuck.0,
+        stuck_pending: stuck.1,
+    };
+    Ok(assemble(now, workers, queue, last_event_at))
+}
+
+/// Entries minus exits per status within the window: each transition adds
+/// one to its `to_status` and takes one from its `from_status`.
+pub const DELTAS_SQL: &str = "select status, sum(delta)::bigint from ( \
+       select to_status as status, 1 as delta from public.task_transition_events \
+        where occurred_at > now() - make_interval(secs => $1) \
+       union all \
+       select from_status, -1 from public.task_transition_events \
+        where occurred_at > now() - make_interval(secs => $1) and from_status is not null \
+     ) moves group by status";
+
+/// RUNNING with an expired lease; PENDING and due for longer than `$1` seconds.
+pub const STUCK_SQL: &str = "select \
+     (select count(*) from public.persona_tasks \
+       where status = 'RUNNING' and lease_expires_at < now()), \
+     (select count(*) from public.persona_tasks \
+       where status = 'PENDING' and scheduled_at < now() - make_interval(secs => $1))";
+
+fn queue_counts(counts: &[(String, i64)], deltas: &[(String, i64)]) -> Vec<QueueCount> {
+    let lookup = |rows: &[(String, i64)], status: TaskStatus| {
+        rows.iter()
+            .find(|(s, _)| s == status.as_str())
+            .map_or(0, |(_, n)| *n)
+    };
+    TaskStatus::ALL
+        .iter()
+        .map(|&status| QueueCount {
+            status,
+            count: lookup(counts, status),
+            delta: lookup(deltas, status),
+        })
+        .collect()
+}
+
+fn to_worker(row: WorkerRow, thresholds: &Thresholds) -> Result<WorkerStatus, ApiFailure> {
+    let status = parse_db::<WorkerState>(&row.status)?;
+    let interval = row
+        .metadata
+        .get("heartbeatIntervalSeconds")
+        .and_then(Value::as_f64)
+        .filter(|s| *s > 0.0)
+        .unwrap_or(thresholds.default_heartbeat_interval.as_secs_f64());
+    let stale = status != WorkerState::Stopped
+        && row.age_seconds > interval * f64::from(thresholds.stale_after_intervals);
+    Ok(WorkerStatus {
+        worker_id: row.worker_id,
+        agent_type: row.agent_type,
+        status,
+        circuit_open: row.circuit_open,
+        circuit_reason: row.circuit_reason,
+        last_heartbeat: row.last_heartbeat,
+        heartbeat_age_seconds: row.age_seconds.max(0.0),
+        stale,
+        current_task_id: row.current_task_id,
+        route: route_of(&row.metadata),
+        dropped_events: sink_of(&row.metadata).map_or(0, |s| s.dropped),
+        metadata: row.metadata,
+        updated_at: row.updated_at,
+    })
+}
+
+fn route_of(metadata: &Value) -> Option<ProviderRoute> {
+    let route = metadata.get("route")?;
+    Some(ProviderRoute {
+        provider: route.get("provider")?.as_str()?.to_owned(),
+        model: route.get("model")?.as_str()?.to_owned(),
+    })
+}
+
+/// What a worker's event sink reports (`metadata.sink`).
+struct SinkReport {
+    id: String,
+    dropped: i64,
+}
+
+fn sink_of(metadata: &Value) -> Option<SinkReport> {
+    let sink = metadata.get("sink")?;
+    let count = |key: &str| sink.get(key).and_then(Value::as_f64).unwrap_or(0.0) as i64;
+    Some(SinkReport {
+        id: sink.get("sinkId")?.as_str()?.to_owned(),
+        dropped: count("droppedChannelFull") + count("droppedDatabase"),
+    })
+}
+
+/// Puts the parts together and raises the degraded flags.
+pub fn assemble(
+    now: DateTime<Utc>,
+    workers: Vec<WorkerStatus>,
+    queue: QueueSummary,
+    last_event_at: Option<DateTime<Utc>>,
+) -> StatusResponse {
+    let live: Vec<&WorkerStatus> = workers
+        .iter()
+        .filter(|w| w.status != WorkerState::Stopped)
+        .collect();
+    let mut degraded = Vec::new();
+    if live.is_empty() {
+        degraded.push(flag(
+            DegradedKind::NoWorkers,
+            None,
+            "no worker is running".into(),
+        ));
+    }
+    for w in &live {
+        if w.circuit_open {
+            let reason = w.circuit_reason.as_deref().unwrap_or("no reason given");
+            degraded.push(flag(
+                DegradedKind::BreakerOpen,
+                Some(&w.worker_id),
+                format!("circuit breaker of {} is open: {reason}", w.worker_id),
+            ));
+        }
+        if w.stale {
+            degraded.push(flag(
+                DegradedKind::StaleHeartbeat,
+                Some(&w.worker_id),
+                format!(
+                    "{} has not sent a heartbeat for {:.0} s",
+                    w.worker_id, w.heartbeat_age_seconds
+                ),
+            ));
+        }
+    }
+    if queue.stuck_running + queue.stuck_pending > 0 {
+        degraded.push(flag(
+            DegradedKind::StuckTasks,
+            None,
+            format!(
+                "{} RUNNING task(s) with an expired lease, {} PENDING task(s) overdue",
+                queue.stuck_running, queue.stuck_pending
+            ),
+        ));
+    }
+    // Several workers may share one sink: count each sink once.
+    let mut sinks = BTreeMap::new();
+    for w in &live {
+        if let Some(sink) = sink_of(&w.metadata) {
+            sinks.entry(sink.id).or_insert(sink.dropped);
+        }
+    }
+    let dropped_events: i64 = sinks.values().sum();
+    if dropped_events > 0 {
+        degraded.push(flag(
+            DegradedKind::EventsDropped,
+            None,
+            format!("the event sinks of running workers dropped {dropped_events} event(s)"),
+        ));
+    }
+    let active_route = live
+        .iter()
+        .filter(|w| w.route.is_some())
+        .max_by_key(|w| (!w.stale, w.last_heartbeat))
+        .and_then(|w| w.route.clone());
+    StatusResponse {
+        generated_at: now,
+        overall: if degraded.is_empty() {
+            OverallHealth::Healthy
+        } else {
+            OverallHealth::Degraded
+        },
+        degraded,
+        workers,
+        queue,
+        last_event_at,
+        active_route,
+        dropped_events,
+    }
+}
+
+fn flag(kind: DegradedKind, worker_id: Option<&str>, message: String) -> DegradedFlag {
+    DegradedFlag {
+        kind,
+        message,
+        worker_id: worker_id.map(str::to_owned),
+    }
+}

@@ -1,0 +1,188 @@
+//! Per-callsite decisions, made once. A callsite's field names are static,
+//! so whether it is a runtime event, which field fills which column, and
+//! which fields are credentials are decided the first time it is seen and
+//! kept in a lock-free table keyed by the callsite's `Metadata` address.
+//! An ordinary event then costs one hash and one load.
+
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use tracing_core::Metadata;
+
+use crate::redact::is_secret_name;
+
+/// Fields per callsite (tracing's own limit).
+const MAX_FIELDS: usize = 32;
+
+/// What a field is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// Goes to `metadata` under its name.
+    Other,
+    /// Credential-like: `metadata` gets a placeholder, the value is never read.
+    Redacted,
+    Message,
+    Layer,
+    Operation,
+    ReasonCode,
+    EntityId,
+    TaskId,
+    PersonaId,
+    WorkerId,
+}
+
+/// Targets whose events never become runtime events: the writer's own
+/// logging and the libraries it drives.
+const IGNORED_TARGETS: &[&str] = &["sqlx", "tokio", "observability_layer::writer"];
+
+pub(crate) struct Plan {
+    key: usize,
+    /// An event carrying `reason_code` (layer and operation are then required).
+    pub runtime: bool,
+    /// A span carrying one of the inherited id fields.
+    pub has_ids: bool,
+    roles: [Role; MAX_FIELDS],
+}
+
+impl Plan {
+    fn new(meta: &'static Metadata<'static>) -> Plan {
+        let mut roles = [Role::Other; MAX_FIELDS];
+        let mut has_reason_code = false;
+        let mut has_ids = false;
+        for field in meta.fields() {
+            let role = match field.name() {
+                "message" => Role::Message,
+                "layer" => Role::Layer,
+                "operation" => Role::Operation,
+                "reason_code" => Role::ReasonCode,
+                "entity_id" => Role::EntityId,
+                "task_id" => Role::TaskId,
+                "persona_id" => Role::PersonaId,
+                "worker_id" => Role::WorkerId,
+                name if is_secret_name(name) => Role::Redacted,
+                _ => Role::Other,
+            };
+            has_reason_code |= role == Role::ReasonCode;
+            has_ids |= matches!(
+                role,
+                Role::EntityId | Role::TaskId | Role::PersonaId | Role::WorkerId
+            );
+            if let Some(slot) = roles.get_mut(field.index()) {
+                *slot = role;
+            }
+        }
+        let ignored = IGNORED_TARGETS.iter().any(|t| meta.target().starts_with(t));
+        Plan {
+            key: key(meta),
+            runtime: meta.is_event() && has_reason_code && !ignored,
+            has_ids: meta.is_span() && has_ids,
+            roles,
+        }
+    }
+
+    pub(crate) fn role(&self, index: usize) -> Role {
+        self.roles.get(index).copied().unwrap_or(Role::Other)
+    }
+}
+
+fn key(meta: &'static Metadata<'static>) -> usize {
+    meta as *const Metadata<'static> as usize
+}
+
+/// Slots in the table; beyond it (an unusual number of callsites) plans are
+/// recomputed per use, which is correct, only slower.
+const SLOTS: usize = 4096;
+const PROBES: usize = 8;
+
+static TABLE: [AtomicPtr<Plan>; SLOTS] = [const { AtomicPtr::new(ptr::null_mut()) }; SLOTS];
+
+/// A plan for `meta`, from the table or computed.
+pub(crate) enum PlanRef {
+    Cached(&'static Plan),
+    Computed(Box<Plan>),
+}
+
+impl std::ops::Deref for PlanRef {
+    type Target = Plan;
+    fn deref(&self) -> &Plan {
+        match self {
+            PlanRef::Cached(p) => p,
+            PlanRef::Computed(p) => p,
+        }
+    }
+}
+
+/// The callsite's plan, computing and caching it on first use.
+#[inline]
+pub(crate) fn plan(meta: &'static Metadata<'static>) -> PlanRef {
+    let key = key(meta);
+    let start = slot_of(key);
+    for probe in 0..PROBES {
+        let slot = &TABLE[(start + probe) % SLOTS];
+        let current = slot.load(Ordering::Acquire);
+        if current.is_null() {
+            return insert(meta, slot);
+        }
+        // SAFETY: every non-null pointer in the table comes from
+        // `Box::into_raw` in `insert` and is never freed (plans live as long
+        // as the callsites they describe, which are 'static).
+        let plan: &'static Plan = unsafe { &*current };
+        if plan.key == key {
+            return PlanRef::Cached(plan);
+        }
+    }
+    PlanRef::Computed(Box::new(Plan::new(meta)))
+}
+
+#[cold]
+fn insert(meta: &'static Metadata<'static>, slot: &AtomicPtr<Plan>) -> PlanRef {
+    let fresh = Box::into_raw(Box::new(Plan::new(meta)));
+    match slot.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: just leaked into the table; never freed (see `plan`).
+        Ok(_) => PlanRef::Cached(unsafe { &*fresh }),
+        Err(_) => {
+            // Another thread filled the slot first; ours was never shared.
+            // SAFETY: `fresh` came from `Box::into_raw` above and was not published.
+            let mine = unsafe { Box::from_raw(fresh) };
+            PlanRef::Computed(mine)
+        }
+    }
+}
+
+fn slot_of(key: usize) -> usize {
+    // Fibonacci hashing of the address (its low bits are alignment zeros).
+    ((key as u64 >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize % SLOTS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_core::callsite::Callsite;
+
+    #[test]
+    fn runtime_events_and_id_spans_are_recognised_once() {
+        struct Cs;
+        impl Callsite for Cs {
+            fn set_interest(&self, _: tracing_core::Interest) {}
+            fn metadata(&self) -> &Metadata<'_> {
+                &META
+            }
+        }
+        static CS: Cs = Cs;
+        static META: Metadata<'static> = tracing_core::metadata! {
+            name: "e",
+            target: "host",
+            level: tracing_core::Level::INFO,
+            fields: &["message", "layer", "operation", "reason_code", "api_key", "latency_ms"],
+            callsite: &CS,
+            kind: tracing_core::metadata::Kind::EVENT,
+        };
+        let p = plan(&META);
+        assert!(p.runtime);
+        assert!(!p.has_ids);
+        assert_eq!(p.role(3), Role::ReasonCode);
+        assert_eq!(p.role(4), Role::Redacted);
+        assert_eq!(p.role(5), Role::Other);
+        assert!(matches!(plan(&META), PlanRef::Cached(_)));
+    }
+}

@@ -1,0 +1,350 @@
+//! The builder, its defaults and configuration from the environment.
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `AI_RUNTIME_EVENTS_DATABASE_URL` | where events are written | `DATABASE_URL` |
+//! | `DATABASE_URL` | fallback for the above | none: `build` fails without a database |
+//! | `AI_RUNTIME_AGENT_TYPE` | `ai_worker_status.agent_type` of reported workers | `rust_service` |
+//! | `AI_RUNTIME_EVENTS_CHANNEL_CAPACITY` | events queued between the layer and the writer | 32768 |
+//! | `AI_RUNTIME_EVENTS_BATCH_SIZE` | rows per insert | 1000 |
+//! | `AI_RUNTIME_EVENTS_FLUSH_INTERVAL_MS` | longest wait before a partial batch is written | 200 |
+//! | `AI_RUNTIME_EVENTS_SHUTDOWN_DEADLINE_MS` | how long the guard may flush at shutdown | 3000 |
+//! | `AI_RUNTIME_EVENTS_RECORDER_CAPACITY` | recent events kept in memory | 256 |
+//! | `AI_RUNTIME_EVENTS_MAX_VALUE_BYTES` | longest string value kept (then truncated with a marker) | 2048 |
+//! | `AI_RUNTIME_EVENTS_MAX_METADATA_BYTES` | string bytes kept per event's metadata | 16384 |
+//! | `AI_RUNTIME_EVENTS_STATS_INTERVAL_MS` | how often statistics are persisted into `ai_worker_status` | 5000 |
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool};
+
+/// Why the layer could not be built. Building never connects: an unreachable
+/// database is not an error (events are dropped and counted instead).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("no database: call .database_url() or .pool(), or set AI_RUNTIME_EVENTS_DATABASE_URL or DATABASE_URL")]
+    MissingDatabase,
+    #[error("invalid database URL: {0}")]
+    InvalidDatabaseUrl(#[source] sqlx::Error),
+    #[error("invalid setting {name}={value:?}: {reason}")]
+    InvalidSetting {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("could not start the writer thread: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// Everything but the connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub agent_type: String,
+    pub channel_capacity: usize,
+    pub batch_size: usize,
+    pub flush_interval: Duration,
+    pub shutdown_deadline: Duration,
+    pub recorder_capacity: usize,
+    pub max_value_bytes: usize,
+    pub max_metadata_bytes: usize,
+    pub stats_interval: Duration,
+    /// Longest wait between reconnection attempts.
+    pub max_backoff: Duration,
+    /// Longest a single database operation may take.
+    pub operation_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            agent_type: "rust_service".into(),
+            channel_capacity: 32_768,
+            batch_size: 1000,
+            flush_interval: Duration::from_millis(200),
+            shutdown_deadline: Duration::from_secs(3),
+            recorder_capacity: 256,
+            max_value_bytes: 2048,
+            max_metadata_bytes: 16 * 1024,
+            stats_interval: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(2),
+            operation_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub(crate) enum Connection {
+    Url(String),
+    Pool(PgPool),
+}
+
+/// Builds a [`RuntimeLayer`](crate::RuntimeLayer) with its guard and handle.
+#[must_use]
+#[derive(Default)]
+pub struct RuntimeLayerBuilder {
+    pub(crate) connection: Option<Connection>,
+    pub(crate) settings: Settings,
+}
+
+impl RuntimeLayerBuilder {
+    /// Write to this database. Nothing connects until the writer starts.
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.connection = Some(Connection::Url(url.to_owned()));
+        self
+    }
+
+    /// Write to the database of an existing pool. The writer opens its own
+    /// connection with the pool's options (on its own thread and runtime), so
+    /// the host's pool is never borrowed or starved.
+    pub fn pool(mut self, pool: PgPool) -> Self {
+        self.connection = Some(Connection::Pool(pool));
+        self
+    }
+
+    /// `ai_worker_status.agent_type` for the workers this sink reports.
+    pub fn agent_type(mut self, agent_type: &str) -> Self {
+        self.settings.agent_type = agent_type.to_owned();
+        self
+    }
+
+    /// Events queued between the layer and the writer; beyond it, dropped and counted.
+    pub fn channel_capacity(mut self, capacity: usize) -> Self {
+        self.settings.channel_capacity = capacity;
+        self
+    }
+
+    /// Rows per insert.
+    pub fn batch_size(mut self, size: usize) -> Self {
+        self.settings.batch_size = size;
+        self
+    }
+
+    /// Longest wait before a partial batch is written.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.settings.flush_interval = interval;
+        self
+    }
+
+    /// How long the guard may spend flushing at shutdown.
+    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.settings.shutdown_deadline = deadline;
+        self
+    }
+
+    /// Recent events kept in memory (0 turns the recorder off).
+    pub fn recorder_capacity(mut self, capacity: usize) -> Self {
+        self.settings.recorder_capacity = capacity;
+        self
+    }
+
+    /// Longest string value kept; longer ones are truncated with a marker.
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_value_bytes = bytes;
+        self
+    }
+
+    /// String bytes kept per event; values beyond it are replaced by a marker.
+    pub fn max_metadata_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_metadata_bytes = bytes;
+        self
+    }
+
+    /// How often statistics are persisted into `ai_worker_status.metadata.sink`.
+    pub fn stats_interval(mut self, interval: Duration) -> Self {
+        self.settings.stats_interval = interval;
+        self
+    }
+
+    /// Longest wait between reconnection attempts.
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.settings.max_backoff = backoff;
+        self
+    }
+
+    /// Applies the variables of the table in this module's docs that are set
+    /// (they override earlier builder calls; later calls override them).
+    pub fn from_env(self) -> Result<Self, BuildError> {
+        self.apply_env(|name| std::env::var(name).ok())
+    }
+
+    /// [`from_env`](Self::from_env) over any lookup (testable without touching the process environment).
+    pub fn apply_env(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
+        if let Some(url) = var("AI_RUNTIME_EVENTS_DATABASE_URL").or_else(|| var("DATABASE_URL")) {
+            self.connection = Some(Connection::Url(url));
+        }
+        if let Some(agent) = var("AI_RUNTIME_AGENT_TYPE") {
+            self.settings.agent_type = agent;
+        }
+        let s = &mut self.settings;
+        read(
+            &var,
+            "AI_RUNTIME_EVENTS_CHANNEL_CAPACITY",
+            &mut s.channel_capacity,
+        )?;
+        read(&var, "AI_RUNTIME_EVENTS_BATCH_SIZE", &mut s.batch_size)?;
+        read(
+            &var,
+            "AI_RUNTIME_EVENTS_RECORDER_CAPACITY",
+            &mut s.recorder_capacity,
+        )?;
+        read(
+            &var,
+            "AI_RUNTIME_EVENTS_MAX_VALUE_BYTES",
+            &mut s.max_value_bytes,
+        )?;
+        read(
+            &var,
+            "AI_RUNTIME_EVENTS_MAX_METADATA_BYTES",
+            &mut s.max_metadata_bytes,
+        )?;
+        read_ms(
+            &var,
+            "AI_RUNTIME_EVENTS_FLUSH_INTERVAL_MS",
+            &mut s.flush_interval,
+        )?;
+        read_ms(
+            &var,
+            "AI_RUNTIME_EVENTS_SHUTDOWN_DEADLINE_MS",
+            &mut s.shutdown_deadline,
+        )?;
+        read_ms(
+            &var,
+            "AI_RUNTIME_EVENTS_STATS_INTERVAL_MS",
+            &mut s.stats_interval,
+        )?;
+        Ok(self)
+    }
+
+    /// Checks the settings and resolves the connection options.
+    pub(crate) fn resolve(&self) -> Result<PgConnectOptions, BuildError> {
+        let s = &self.settings;
+        let positive = |name: &'static str, value: usize| {
+            if value == 0 {
+                Err(BuildError::InvalidSetting {
+                    name,
+                    value: value.to_string(),
+                    reason: "must be at least 1",
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("channel_capacity", s.channel_capacity)?;
+        positive("batch_size", s.batch_size)?;
+        positive("max_value_bytes", s.max_value_bytes)?;
+        if s.flush_interval.is_zero() {
+            return Err(BuildError::InvalidSetting {
+                name: "flush_interval",
+                value: "0".into(),
+                reason: "must be positive",
+            });
+        }
+        let options = match &self.connection {
+            None => return Err(BuildError::MissingDatabase),
+            Some(Connection::Url(url)) => {
+                PgConnectOptions::from_str(url).map_err(BuildError::InvalidDatabaseUrl)?
+            }
+            Some(Connection::Pool(pool)) => PgConnectOptions::clone(&pool.connect_options()),
+        };
+        // Lets operators (and the tests) find the writer's connections.
+        Ok(options.application_name(crate::WRITER_APPLICATION_NAME))
+    }
+}
+
+fn read<T: FromStr>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    slot: &mut T,
+) -> Result<(), BuildError> {
+    if let Some(value) = var(name) {
+        *slot = value
+            .trim()
+            .parse()
+            .map_err(|_| BuildError::InvalidSetting {
+                name,
+                value,
+                reason: "not a non-negative integer",
+            })?;
+    }
+    Ok(())
+}
+
+fn read_ms(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    slot: &mut Duration,
+) -> Result<(), BuildError> {
+    let mut ms = slot.as_millis() as u64;
+    read(var, name, &mut ms)?;
+    *slot = Duration::from_millis(ms);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn environment_overrides_defaults_and_prefers_the_specific_url() {
+        let b = RuntimeLayerBuilder::default()
+            .apply_env(env(&[
+                ("DATABASE_URL", "postgres://a@127.0.0.1/general"),
+                (
+                    "AI_RUNTIME_EVENTS_DATABASE_URL",
+                    "postgres://a@127.0.0.1/events",
+                ),
+                ("AI_RUNTIME_AGENT_TYPE", "phase1_reply_runner"),
+                ("AI_RUNTIME_EVENTS_BATCH_SIZE", "50"),
+                ("AI_RUNTIME_EVENTS_FLUSH_INTERVAL_MS", "25"),
+            ]))
+            .unwrap();
+        assert!(matches!(&b.connection, Some(Connection::Url(u)) if u.ends_with("/events")));
+        assert_eq!(b.settings.agent_type, "phase1_reply_runner");
+        assert_eq!(b.settings.batch_size, 50);
+        assert_eq!(b.settings.flush_interval, Duration::from_millis(25));
+        assert_eq!(b.resolve().unwrap().get_database(), Some("events"));
+
+        let fallback = RuntimeLayerBuilder::default()
+            .apply_env(env(&[("DATABASE_URL", "postgres://a@127.0.0.1/general")]))
+            .unwrap();
+        assert!(
+            matches!(&fallback.connection, Some(Connection::Url(u)) if u.ends_with("/general"))
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let err = RuntimeLayerBuilder::default()
+            .apply_env(env(&[("AI_RUNTIME_EVENTS_CHANNEL_CAPACITY", "lots")]))
+            .err()
+            .unwrap();
+        assert!(err
+            .to_string()
+            .contains("AI_RUNTIME_EVENTS_CHANNEL_CAPACITY"));
+        let zero = RuntimeLayerBuilder::default()
+            .database_url("postgres://a@127.0.0.1/x")
+            .batch_size(0)
+            .resolve()
+            .unwrap_err();
+        assert!(zero.to_string().contains("batch_size"));
+        assert!(matches!(
+            RuntimeLayerBuilder::default().resolve(),
+            Err(BuildError::MissingDatabase)
+        ));
+        assert!(matches!(
+            RuntimeLayerBuilder::default()
+                .database_url("postgres://a@127.0.0.1:notaport/x")
+                .resolve(),
+            Err(BuildError::InvalidDatabaseUrl(_))
+        ));
+    }
+}

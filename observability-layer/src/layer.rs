@@ -1,0 +1,131 @@
+//! The hot path: the `tracing_subscriber::Layer` itself. Per event it looks
+//! up the callsite's plan (decided once), and only for runtime events
+//! captures fields, inherits ids from enclosing spans (innermost wins) and
+//! `try_send`s to the writer. No I/O, no JSON, no waiting.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::callsite::plan;
+use crate::capture::{EventDraft, SpanIds, SpanIdsVisitor};
+use crate::config::RuntimeLayerBuilder;
+use crate::sink::Shared;
+
+/// The layer. Add it to a `tracing_subscriber::registry()` with `.with(layer)`.
+pub struct RuntimeLayer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl RuntimeLayer {
+    pub fn builder() -> RuntimeLayerBuilder {
+        RuntimeLayerBuilder::default()
+    }
+}
+
+thread_local! {
+    /// Set on the writer thread for its whole life, and on any thread while
+    /// the layer is capturing, so that nothing the writer logs (or a value's
+    /// `Debug` impl logs) ever becomes a runtime event.
+    static SUPPRESSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as never producing runtime events.
+pub(crate) fn suppress_current_thread() {
+    SUPPRESSED.with(|s| s.set(true));
+}
+
+/// Runs `f` unless the thread is suppressed; suppresses re-entry while it runs.
+#[inline]
+fn guarded(f: impl FnOnce()) {
+    let entered = SUPPRESSED.with(|s| !s.replace(true));
+    if entered {
+        f();
+        SUPPRESSED.with(|s| s.set(false));
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for RuntimeLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing_core::Metadata<'static>,
+    ) -> tracing_core::Interest {
+        // Decide (and cache) the plan now; never filter other layers' events.
+        let _ = plan(metadata);
+        tracing_core::Interest::always()
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let plan = plan(attrs.metadata());
+        if !plan.has_ids {
+            return;
+        }
+        guarded(|| {
+            let mut ids = SpanIds::default();
+            attrs.record(&mut SpanIdsVisitor {
+                plan: &plan,
+                ids: &mut ids,
+                max_value_bytes: self.shared.limits.max_value_bytes,
+            });
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(ids);
+            }
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let plan = plan(span.metadata());
+        if !plan.has_ids {
+            return;
+        }
+        guarded(|| {
+            let mut extensions = span.extensions_mut();
+            if extensions.get_mut::<SpanIds>().is_none() {
+                extensions.insert(SpanIds::default());
+            }
+            if let Some(ids) = extensions.get_mut::<SpanIds>() {
+                values.record(&mut SpanIdsVisitor {
+                    plan: &plan,
+                    ids,
+                    max_value_bytes: self.shared.limits.max_value_bytes,
+                });
+            }
+        });
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let plan = plan(meta);
+        if !plan.runtime {
+            return;
+        }
+        guarded(|| {
+            let occurred_at = SystemTime::now();
+            let mut draft = EventDraft::new(&plan, self.shared.limits, meta.fields().len());
+            event.record(&mut draft);
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope {
+                    if let Some(ids) = span.extensions().get::<SpanIds>() {
+                        draft.inherit(ids);
+                    }
+                }
+            }
+            match draft.finish(occurred_at, *meta.level(), meta.target()) {
+                Ok(captured) => self.shared.emit(captured),
+                Err(reason) => {
+                    self.shared.counters.emitted();
+                    self.shared.counters.invalid(reason);
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,159 @@
+//! What the layer, the writer, the handle and the guard share, and the
+//! guard and handle themselves.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use uuid::Uuid;
+
+use crate::capture::{Captured, Limits};
+use crate::config::Settings;
+use crate::recorder::{RecordedEvent, Recorder};
+use crate::stats::{Counters, SinkStats};
+use crate::worker_status::{Board, WorkerReporter};
+
+pub(crate) struct Shared {
+    pub sink_id: Uuid,
+    pub settings: Settings,
+    pub limits: Limits,
+    pub counters: Counters,
+    pub recorder: Recorder,
+    pub board: Board,
+    /// Set once the writer has stopped: later events are dropped at once.
+    pub closed: AtomicBool,
+    /// The writer's inbox.
+    pub events: Sender<Captured>,
+    /// A second receiver, only to count events that raced past `closed`.
+    pub leftovers: Receiver<Captured>,
+    /// Wakes the writer; a full channel means a wake-up is already pending.
+    pub wake: Sender<()>,
+    pub flush_requested: AtomicBool,
+    pub shutdown_at: Mutex<Option<Instant>>,
+}
+
+impl Shared {
+    /// Counts a runtime event and hands it to the writer, never blocking.
+    #[inline]
+    pub(crate) fn emit(&self, event: Captured) {
+        self.counters.emitted();
+        if self.closed.load(Ordering::Relaxed) {
+            self.counters.dropped_channel_full();
+            return;
+        }
+        match self.events.try_send(event) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.counters.dropped_channel_full()
+            }
+        }
+    }
+
+    pub(crate) fn wake_writer(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    pub(crate) fn stats(&self) -> SinkStats {
+        let mut stats = self.counters.snapshot();
+        if self.closed.load(Ordering::Acquire) {
+            stats.dropped_database += self.leftovers.len() as u64;
+        }
+        stats
+    }
+}
+
+/// Reads the sink's statistics and recent events; hands out worker reporters.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct SinkHandle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl SinkHandle {
+    /// The counters now.
+    pub fn stats(&self) -> SinkStats {
+        self.shared.stats()
+    }
+
+    /// The most recent valid runtime events, oldest first, whether or not
+    /// they reached the database.
+    pub fn recent_events(&self) -> Vec<RecordedEvent> {
+        self.shared.recorder.recent()
+    }
+
+    /// A reporter for `worker_id`'s row in `ai_worker_status`.
+    pub fn worker(&self, worker_id: &str) -> WorkerReporter {
+        WorkerReporter::new(worker_id, Arc::clone(&self.shared))
+    }
+
+    /// This sink instance's id (`metadata.sink.sinkId` of reported workers).
+    pub fn sink_id(&self) -> Uuid {
+        self.shared.sink_id
+    }
+
+    /// Events waiting in the channel for the writer.
+    pub fn queued(&self) -> usize {
+        self.shared.events.len()
+    }
+
+    /// Asks the writer to write everything now and waits, at most `timeout`,
+    /// until every event emitted and every report published before the call
+    /// is settled (written, dropped or invalid). Returns whether it was.
+    /// Meant for tests and lifecycle points, never the hot path.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        let events = self.shared.counters.snapshot().emitted;
+        let reports = self.shared.board.published();
+        self.shared.flush_requested.store(true, Ordering::Release);
+        self.shared.wake_writer();
+        loop {
+            let done =
+                self.shared.stats().settled() >= events && self.shared.board.settled() >= reports;
+            if done {
+                return true;
+            }
+            if Instant::now() >= until || self.shared.closed.load(Ordering::Acquire) {
+                return done;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Stops the writer when dropped (or on [`shutdown`](Self::shutdown)): what
+/// is queued is written within the shutdown deadline, the rest is counted as
+/// dropped, and the call returns on time even when the database is dead.
+#[must_use = "dropping the guard stops the writer"]
+pub struct SinkGuard {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) done: Option<Receiver<()>>,
+}
+
+impl SinkGuard {
+    /// Flushes and stops the writer; returns the final statistics.
+    pub fn shutdown(mut self) -> SinkStats {
+        self.stop();
+        self.shared.stats()
+    }
+
+    fn stop(&mut self) {
+        let Some(done) = self.done.take() else {
+            return;
+        };
+        let deadline = self.shared.settings.shutdown_deadline;
+        let at = Instant::now() + deadline;
+        if let Ok(mut slot) = self.shared.shutdown_at.lock() {
+            *slot = Some(at);
+        }
+        self.shared.wake_writer();
+        // The writer bounds all its work by `at`; the margin covers one wake-up.
+        let _ = done.recv_timeout(deadline + Duration::from_millis(50));
+    }
+}
+
+impl Drop for SinkGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

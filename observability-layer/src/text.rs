@@ -1,0 +1,205 @@
+//! Small owned strings for the hot path: values up to [`INLINE`] bytes are
+//! kept inline (no allocation), longer ones are bounded by a byte limit and
+//! truncated with a visible marker.
+
+use std::fmt::{self, Write as _};
+
+/// Bytes kept inline without allocating.
+const INLINE: usize = 30;
+
+/// An owned string that does not allocate when short.
+#[derive(Clone)]
+pub(crate) enum Text {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+impl Text {
+    /// Copies `s`, truncating it to at most `limit` bytes (plus a marker).
+    pub(crate) fn bounded(s: &str, limit: usize) -> Text {
+        if s.len() <= INLINE.min(limit) {
+            let mut buf = [0; INLINE];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            return Text::Inline {
+                len: s.len() as u8,
+                buf,
+            };
+        }
+        if s.len() <= limit {
+            return Text::Heap(s.into());
+        }
+        let mut out = String::with_capacity(limit + 40);
+        out.push_str(&s[..floor_char_boundary(s, limit)]);
+        push_marker(&mut out, s.len());
+        Text::Heap(out.into_boxed_str())
+    }
+
+    /// Formats `value` with `Debug`, keeping at most `limit` bytes (plus a marker).
+    pub(crate) fn debug(value: &dyn fmt::Debug, limit: usize) -> Text {
+        let mut builder = Builder::new(limit);
+        let _ = write!(builder, "{value:?}");
+        builder.finish()
+    }
+
+    /// Formats `value` with `Display`, keeping at most `limit` bytes (plus a marker).
+    pub(crate) fn display(value: &dyn fmt::Display, limit: usize) -> Text {
+        let mut builder = Builder::new(limit);
+        let _ = write!(builder, "{value}");
+        builder.finish()
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // Only ever filled from a `&str` cut at a char boundary.
+            Text::Inline { len, buf } => std::str::from_utf8(&buf[..*len as usize]).unwrap_or(""),
+            Text::Heap(s) => s,
+        }
+    }
+
+    pub(crate) fn is_truncated(&self) -> bool {
+        matches!(self, Text::Heap(s) if s.ends_with(MARKER_END) && s.contains(MARKER_START))
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+const MARKER_START: &str = "…[truncated, ";
+const MARKER_END: &str = " bytes in total]";
+
+/// Appends the visible truncation marker.
+pub(crate) fn push_marker(out: &mut String, total_len: usize) {
+    out.push_str(MARKER_START);
+    let _ = write!(out, "{total_len}");
+    out.push_str(MARKER_END);
+}
+
+/// The largest char boundary at or below `index`.
+fn floor_char_boundary(s: &str, index: usize) -> usize {
+    let mut i = index.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// A `fmt::Write` that keeps at most `limit` bytes and counts the rest.
+struct Builder {
+    inline: [u8; INLINE],
+    inline_len: usize,
+    heap: Option<String>,
+    limit: usize,
+    total: usize,
+}
+
+impl Builder {
+    fn new(limit: usize) -> Self {
+        Builder {
+            inline: [0; INLINE],
+            inline_len: 0,
+            heap: None,
+            limit,
+            total: 0,
+        }
+    }
+
+    fn finish(self) -> Text {
+        let truncated = self.total > self.limit;
+        match self.heap {
+            None if !truncated => Text::Inline {
+                len: self.inline_len as u8,
+                buf: self.inline,
+            },
+            None => {
+                let kept = std::str::from_utf8(&self.inline[..self.inline_len]).unwrap_or("");
+                let mut out = kept.to_owned();
+                push_marker(&mut out, self.total);
+                Text::Heap(out.into_boxed_str())
+            }
+            Some(mut out) => {
+                if truncated {
+                    push_marker(&mut out, self.total);
+                }
+                Text::Heap(out.into_boxed_str())
+            }
+        }
+    }
+}
+
+impl fmt::Write for Builder {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let kept_so_far = self.total.min(self.limit);
+        self.total += s.len();
+        let room = self.limit - kept_so_far;
+        if room == 0 {
+            return Ok(());
+        }
+        let s = &s[..floor_char_boundary(s, room)];
+        match &mut self.heap {
+            Some(out) => out.push_str(s),
+            None if self.inline_len + s.len() <= INLINE => {
+                self.inline[self.inline_len..self.inline_len + s.len()]
+                    .copy_from_slice(s.as_bytes());
+                self.inline_len += s.len();
+            }
+            None => {
+                let mut out = String::with_capacity((self.inline_len + s.len()).max(64));
+                out.push_str(std::str::from_utf8(&self.inline[..self.inline_len]).unwrap_or(""));
+                out.push_str(s);
+                self.heap = Some(out);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_values_stay_inline_and_long_ones_are_marked() {
+        assert!(matches!(
+            Text::bounded("PROVIDER_CALL_OK", 100),
+            Text::Inline { .. }
+        ));
+        let long = "x".repeat(50);
+        assert_eq!(Text::bounded(&long, 100).as_str(), long);
+        let cut = Text::bounded(&"y".repeat(500), 100);
+        assert_eq!(
+            cut.as_str(),
+            format!("{}…[truncated, 500 bytes in total]", "y".repeat(100))
+        );
+        assert!(cut.is_truncated());
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        let s = "é".repeat(10); // 20 bytes
+        assert_eq!(
+            Text::bounded(&s, 5).as_str(),
+            "éé…[truncated, 20 bytes in total]"
+        );
+        let d = Text::display(&s, 5);
+        assert_eq!(d.as_str(), "éé…[truncated, 20 bytes in total]");
+    }
+
+    #[test]
+    fn formatted_values_are_bounded() {
+        assert_eq!(Text::debug(&42u8, 10).as_str(), "42");
+        let long: Vec<u32> = (0..1000).collect();
+        let t = Text::debug(&long, 64);
+        assert!(t.as_str().starts_with("[0, 1, 2"));
+        assert!(t.is_truncated());
+        assert!(t.as_str().len() < 64 + 40);
+    }
+}

@@ -1,0 +1,254 @@
+//! Worker status reporting. A publication never blocks: it replaces the
+//! worker's pending report (so the writer upserts only the latest one per
+//! worker) and, when the status or the circuit changed, emits one `worker`
+//! HEARTBEAT runtime event. Plain heartbeats only upsert `ai_worker_status`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use ai_runtime_api::{Layer, Operation, WorkerState};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use tracing_core::Level;
+use uuid::Uuid;
+
+use crate::capture::{Captured, FieldValue};
+use crate::reason_codes;
+use crate::sink::Shared;
+use crate::text::Text;
+
+/// One publication of a worker's state (a row of `ai_worker_status`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerReport {
+    pub status: WorkerState,
+    pub circuit_open: bool,
+    pub circuit_reason: Option<String>,
+    pub current_task_id: Option<Uuid>,
+    /// Merged (top-level keys) into `ai_worker_status.metadata`, e.g.
+    /// `"route": {"provider", "model"}` and `"heartbeatIntervalSeconds"`.
+    /// Credential-like keys are redacted.
+    pub metadata: Map<String, Value>,
+}
+
+impl WorkerReport {
+    /// A report with a closed circuit, no task and no metadata.
+    pub fn new(status: WorkerState) -> Self {
+        WorkerReport {
+            status,
+            circuit_open: false,
+            circuit_reason: None,
+            current_task_id: None,
+            metadata: Map::new(),
+        }
+    }
+}
+
+/// Publishes one worker's status. Cheap to clone, `Send + Sync`, never blocks.
+#[derive(Clone)]
+pub struct WorkerReporter {
+    worker_id: Arc<str>,
+    shared: Arc<Shared>,
+}
+
+impl WorkerReporter {
+    pub(crate) fn new(worker_id: &str, shared: Arc<Shared>) -> Self {
+        WorkerReporter {
+            worker_id: worker_id.into(),
+            shared,
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// Publishes `report` as of now (call at a fixed interval and at every
+    /// lifecycle boundary: start, task start/end, breaker change, stop).
+    pub fn publish(&self, report: WorkerReport) {
+        let change = self.shared.board.publish(&self.worker_id, report);
+        if let Some(event) = change {
+            self.shared.emit(event);
+        }
+        self.shared.wake_writer();
+    }
+
+    /// Re-publishes the last report with a fresh heartbeat; no-op before the first.
+    pub fn heartbeat(&self) {
+        if let Some(last) = self.shared.board.last(&self.worker_id) {
+            self.publish(last);
+        }
+    }
+}
+
+/// A report waiting for the writer.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingReport {
+    pub report: WorkerReport,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct BoardState {
+    pending: HashMap<Arc<str>, PendingReport>,
+    last: HashMap<Arc<str>, WorkerReport>,
+    published: u64,
+}
+
+/// The latest report per worker, shared by reporters and the writer.
+#[derive(Default)]
+pub(crate) struct Board {
+    state: Mutex<BoardState>,
+    settled: AtomicU64,
+}
+
+impl Board {
+    /// Stores the report; returns the change event to emit, if any.
+    fn publish(&self, worker_id: &Arc<str>, report: WorkerReport) -> Option<Captured> {
+        let now = SystemTime::now();
+        let mut state = self.state.lock().ok()?;
+        state.published += 1;
+        let previous = state.last.insert(Arc::clone(worker_id), report.clone());
+        state.pending.insert(
+            Arc::clone(worker_id),
+            PendingReport {
+                report: report.clone(),
+                at: now.into(),
+            },
+        );
+        drop(state);
+        change_event(worker_id, previous.as_ref(), &report, now)
+    }
+
+    fn last(&self, worker_id: &str) -> Option<WorkerReport> {
+        self.state.lock().ok()?.last.get(worker_id).cloned()
+    }
+
+    /// Takes the pending reports and the publication count they cover.
+    pub(crate) fn take(&self) -> (Vec<(Arc<str>, PendingReport)>, u64) {
+        match self.state.lock() {
+            Ok(mut state) => (state.pending.drain().collect(), state.published),
+            Err(_) => (Vec::new(), 0),
+        }
+    }
+
+    pub(crate) fn published(&self) -> u64 {
+        self.state.lock().map(|s| s.published).unwrap_or(0)
+    }
+
+    /// Publications up to `count` are settled (upserted or given up).
+    pub(crate) fn settle(&self, count: u64) {
+        self.settled.fetch_max(count, Ordering::AcqRel);
+    }
+
+    pub(crate) fn settled(&self) -> u64 {
+        self.settled.load(Ordering::Acquire)
+    }
+}
+
+/// The `worker` HEARTBEAT event for a change of status or circuit.
+fn change_event(
+    worker_id: &str,
+    previous: Option<&WorkerReport>,
+    report: &WorkerReport,
+    at: SystemTime,
+) -> Option<Captured> {
+    let text = |s: &str| Text::bounded(s, 512);
+    let (reason_code, message) = match previous {
+        None => (reason_codes::WORKER_ONLINE, "worker online"),
+        Some(p) if p.circuit_open != report.circuit_open => {
+            if report.circuit_open {
+                (reason_codes::WORKER_CIRCUIT_OPENED, "worker circuit opened")
+            } else {
+                (reason_codes::WORKER_CIRCUIT_CLOSED, "worker circuit closed")
+            }
+        }
+        Some(p) if p.status != report.status => {
+            (reason_codes::WORKER_STATUS_CHANGED, "worker status changed")
+        }
+        Some(_) => return None,
+    };
+    let mut fields = vec![
+        ("status", FieldValue::Str(text(report.status.as_str()))),
+        ("circuit_open", FieldValue::Bool(report.circuit_open)),
+    ];
+    if let Some(p) = previous {
+        fields.push(("previous_status", FieldValue::Str(text(p.status.as_str()))));
+    }
+    if let Some(reason) = &report.circuit_reason {
+        fields.push(("circuit_reason", FieldValue::Str(text(reason))));
+    }
+    Some(Captured {
+        occurred_at: at,
+        level: Level::INFO,
+        target: module_path!(),
+        layer: Layer::Worker,
+        operation: Operation::Heartbeat,
+        reason_code: text(reason_code),
+        entity_id: text(worker_id),
+        task_id: report.current_task_id,
+        persona_id: None,
+        worker_id: Some(text(worker_id)),
+        message: Some(text(message)),
+        fields,
+        truncated: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(reports: &[WorkerReport]) -> Vec<Option<String>> {
+        let board = Board::default();
+        let id: Arc<str> = "w-1".into();
+        reports
+            .iter()
+            .map(|r| {
+                board
+                    .publish(&id, r.clone())
+                    .map(|e| e.reason_code.as_str().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_changes_become_events() {
+        let running = WorkerReport::new(WorkerState::Running);
+        let mut open = WorkerReport::new(WorkerState::Degraded);
+        open.circuit_open = true;
+        open.circuit_reason = Some("5 provider failures".into());
+        let got = codes(&[
+            running.clone(),
+            running.clone(),
+            WorkerReport::new(WorkerState::Idle),
+            open,
+            running,
+        ]);
+        let want = [
+            Some(reason_codes::WORKER_ONLINE),
+            None,
+            Some(reason_codes::WORKER_STATUS_CHANGED),
+            Some(reason_codes::WORKER_CIRCUIT_OPENED),
+            Some(reason_codes::WORKER_CIRCUIT_CLOSED),
+        ];
+        assert_eq!(got, want.map(|c| c.map(str::to_owned)));
+    }
+
+    #[test]
+    fn pending_keeps_the_latest_per_worker() {
+        let board = Board::default();
+        let a: Arc<str> = "a".into();
+        let b: Arc<str> = "b".into();
+        board.publish(&a, WorkerReport::new(WorkerState::Running));
+        board.publish(&a, WorkerReport::new(WorkerState::Stopped));
+        board.publish(&b, WorkerReport::new(WorkerState::Idle));
+        let (mut taken, published) = board.take();
+        taken.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(published, 3);
+        assert_eq!(taken.len(), 2);
+        assert_eq!(taken[0].1.report.status, WorkerState::Stopped);
+        assert!(board.take().0.is_empty());
+    }
+}

@@ -1,0 +1,627 @@
+//! The background writer: one dedicated OS thread with its own
+//! current-thread tokio runtime and its own connection, whatever runtime (or
+//! none) the host uses. It batches events by size and interval, writes each
+//! batch with one multi-row `INSERT .. SELECT FROM UNNEST`, upserts the
+//! latest report per worker, persists the statistics, reconnects with
+//! backoff, and splits a batch the database rejects so one bad row never
+//! loses the others.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
+use crossbeam_channel::{select, Receiver};
+use serde_json::{Map, Value};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::Connection as _;
+use uuid::Uuid;
+
+use crate::capture::{Captured, FieldValue};
+use crate::recorder::RecordedEvent;
+use crate::redact::{redact_json, REDACTED};
+use crate::sink::Shared;
+use crate::stats::InvalidReason;
+use crate::worker_status::PendingReport;
+
+const INSERT_EVENTS: &str = "\
+insert into public.ai_runtime_events
+    (layer, operation, reason_code, entity_id, task_id, persona_id, worker_id, metadata, occurred_at)
+select l, o, r, e, t, p, w, m::jsonb, at
+from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[],
+            $7::text[], $8::text[], $9::timestamptz[]) as u(l, o, r, e, t, p, w, m, at)";
+
+const UPSERT_WORKER: &str = "\
+insert into public.ai_worker_status as s
+    (worker_id, agent_type, status, circuit_open, circuit_reason, last_heartbeat,
+     current_task_id, metadata, updated_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, now())
+on conflict (worker_id) do update set
+    agent_type = excluded.agent_type,
+    status = excluded.status,
+    circuit_open = excluded.circuit_open,
+    circuit_reason = excluded.circuit_reason,
+    last_heartbeat = excluded.last_heartbeat,
+    current_task_id = excluded.current_task_id,
+    metadata = s.metadata || excluded.metadata,
+    updated_at = now()";
+
+const PERSIST_STATS: &str = "\
+update public.ai_worker_status
+set metadata = jsonb_set(metadata, '{sink}', $2::jsonb)
+where worker_id = any($1)";
+
+/// Starts the writer thread; `done` is dropped when it has finished.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    events: Receiver<Captured>,
+    wake: Receiver<()>,
+    options: PgConnectOptions,
+    done: crossbeam_channel::Sender<()>,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("runtime-events-writer".into())
+        .spawn(move || {
+            crate::layer::suppress_current_thread();
+            let mut writer = Writer::new(shared, events, wake, options, runtime);
+            writer.run();
+            let _ = done.send(());
+        })?;
+    Ok(())
+}
+
+/// How a database operation failed.
+enum Failure {
+    /// The connection or the database as a whole: retry later.
+    Database(String),
+    /// These rows themselves: split the batch to find them.
+    Rows(String),
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    events: Receiver<Captured>,
+    wake: Receiver<()>,
+    options: PgConnectOptions,
+    runtime: tokio::runtime::Runtime,
+    conn: Option<PgConnection>,
+    pending: VecDeque<Arc<RecordedEvent>>,
+    /// When the oldest unwritten event arrived.
+    oldest_at: Option<Instant>,
+    reports: HashMap<Arc<str>, PendingReport>,
+    reports_seen: u64,
+    /// Workers this sink has upserted (their rows carry the sink statistics).
+    known_workers: Vec<String>,
+    stats_persisted_at: Instant,
+    /// Set while the database is failing: no attempt before `retry_at`.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Writer {
+    fn new(
+        shared: Arc<Shared>,
+        events: Receiver<Captured>,
+        wake: Receiver<()>,
+        options: PgConnectOptions,
+        runtime: tokio::runtime::Runtime,
+    ) -> Self {
+        Writer {
+            shared,
+            events,
+            wake,
+            options,
+            runtime,
+            conn: None,
+            pending: VecDeque::new(),
+            oldest_at: None,
+            reports: HashMap::new(),
+            reports_seen: 0,
+            known_workers: Vec::new(),
+            stats_persisted_at: Instant::now(),
+            retry_at: None,
+            backoff: Duration::ZERO,
+        }
+    }
+
+    fn settings(&self) -> &crate::config::Settings {
+        &self.shared.settings
+    }
+
+    fn run(&mut self) {
+        loop {
+            if let Some(deadline) = self.shutdown_requested() {
+                self.shutdown(deadline);
+                return;
+            }
+            self.receive();
+            self.take_reports();
+            let now = Instant::now();
+            if self.retry_at.is_some_and(|at| now < at) {
+                continue;
+            }
+            let flush = self.shared.flush_requested.swap(false, Ordering::AcqRel);
+            self.write_events(flush, None);
+            self.write_reports(None);
+            if now.duration_since(self.stats_persisted_at) >= self.settings().stats_interval {
+                self.persist_stats(None);
+            }
+        }
+    }
+
+    fn shutdown_requested(&self) -> Option<Instant> {
+        self.shared.shutdown_at.lock().ok().and_then(|at| *at)
+    }
+
+    /// Waits for events until a batch is due, taking what is available.
+    fn receive(&mut self) {
+        loop {
+            let now = Instant::now();
+            if self.batch_due(now)
+                || self.shared.flush_requested.load(Ordering::Acquire)
+                || self.shutdown_requested().is_some()
+            {
+                return;
+            }
+            let wait = self.next_wake(now).saturating_duration_since(now);
+            let room = self.pending.len() < self.max_pending();
+            if room {
+                select! {
+                    recv(self.events) -> event => {
+                        if let Ok(event) = event {
+                            self.accept(event);
+                            self.accept_available();
+                        }
+                    }
+                    recv(self.wake) -> _ => return,
+                    default(wait) => return,
+                }
+            } else {
+                select! {
+                    recv(self.wake) -> _ => return,
+                    default(wait) => return,
+                }
+            }
+        }
+    }
+
+    fn max_pending(&self) -> usize {
+        self.settings()
+            .channel_capacity
+            .max(self.settings().batch_size)
+    }
+
+    fn batch_due(&self, now: Instant) -> bool {
+        if self.retry_at.is_some_and(|at| now < at) {
+            return false;
+        }
+        self.pending.len() >= self.settings().batch_size
+            || self
+                .oldest_at
+                .is_some_and(|at| now >= at + self.settings().flush_interval)
+            || !self.reports.is_empty()
+    }
+
+    fn next_wake(&self, now: Instant) -> Instant {
+        let mut at = now + self.settings().stats_interval.min(Duration::from_secs(1));
+        if let Some(oldest) = self.oldest_at {
+            at = at.min(oldest + self.settings().flush_interval);
+        }
+        if let Some(retry) = self.retry_at {
+            at = at.max(retry.min(at));
+        }
+        at
+    }
+
+    fn accept_available(&mut self) {
+        while self.pending.len() < self.max_pending() {
+            match self.events.try_recv() {
+                Ok(event) => self.accept(event),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Records the event and queues it. While the database is failing the
+    /// queue is bounded by dropping its oldest events.
+    fn accept(&mut self, event: Captured) {
+        let recorded = Arc::new(to_recorded(event));
+        self.shared.recorder.record(&recorded);
+        if self.pending.is_empty() {
+            self.oldest_at = Some(Instant::now());
+        }
+        self.pending.push_back(recorded);
+        if self.retry_at.is_some() {
+            while self.pending.len() > self.max_pending() {
+                self.pending.pop_front();
+                self.shared.counters.dropped_database(1);
+            }
+        }
+    }
+
+    fn take_reports(&mut self) {
+        let (taken, seen) = self.shared.board.take();
+        self.reports_seen = seen.max(self.reports_seen);
+        for (worker, report) in taken {
+            self.reports.insert(worker, report);
+        }
+        if self.reports.is_empty() {
+            self.shared.board.settle(self.reports_seen);
+        }
+    }
+
+    /// Writes due batches; with `flush`, everything pending.
+    fn write_events(&mut self, flush: bool, deadline: Option<Instant>) {
+        loop {
+            let now = Instant::now();
+            let due = self.pending.len() >= self.settings().batch_size
+                || (!self.pending.is_empty() && (flush || self.batch_due(now)));
+            if !due
+                || deadline.is_some_and(|d| now >= d)
+                || self.retry_at.is_some_and(|at| now < at)
+            {
+                return;
+            }
+            let n = self.pending.len().min(self.settings().batch_size);
+            let rows: Vec<Arc<RecordedEvent>> = self.pending.iter().take(n).cloned().collect();
+            match self.write_rows(&rows, deadline) {
+                Ok(()) => {
+                    self.pending.drain(..n);
+                    self.shared.counters.batch();
+                    self.oldest_at = (!self.pending.is_empty()).then(Instant::now);
+                    self.recovered();
+                }
+                Err((settled, message)) => {
+                    self.pending.drain(..settled);
+                    self.failed(message);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Inserts `rows`, splitting on row errors. On a database failure,
+    /// returns how many leading rows were settled before it.
+    fn write_rows(
+        &mut self,
+        rows: &[Arc<RecordedEvent>],
+        deadline: Option<Instant>,
+    ) -> Result<(), (usize, String)> {
+        let mut ranges = vec![(0, rows.len())];
+        while let Some((lo, hi)) = ranges.pop() {
+            let slice = &rows[lo..hi];
+            let result =
+                self.with_connection(deadline, async |conn| insert_events(conn, slice).await);
+            match result {
+                Ok(()) => self.shared.counters.written((hi - lo) as u64),
+                Err(Failure::Database(message)) => return Err((lo, message)),
+                Err(Failure::Rows(message)) if hi - lo == 1 => {
+                    self.shared
+                        .counters
+                        .invalid(InvalidReason::RejectedByDatabase);
+                    self.shared.counters.error(message);
+                }
+                Err(Failure::Rows(_)) => {
+                    let mid = lo + (hi - lo) / 2;
+                    ranges.push((mid, hi));
+                    ranges.push((lo, mid));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_reports(&mut self, deadline: Option<Instant>) {
+        if self.reports.is_empty() {
+            return;
+        }
+        let sink = self.shared.stats().to_metadata(self.shared.sink_id);
+        let agent_type = self.settings().agent_type.clone();
+        let mut workers: Vec<Arc<str>> = self.reports.keys().cloned().collect();
+        workers.sort();
+        for worker in workers {
+            let Some(pending) = self.reports.get(&worker).cloned() else {
+                continue;
+            };
+            let sink = sink.clone();
+            let agent = agent_type.clone();
+            let id = worker.clone();
+            let result = self.with_connection(deadline, async move |conn| {
+                upsert_worker(conn, id, agent, pending, sink).await
+            });
+            match result {
+                Ok(()) => {}
+                Err(Failure::Database(message)) => {
+                    self.failed(message);
+                    return;
+                }
+                Err(Failure::Rows(message)) => self.shared.counters.error(message),
+            }
+            self.reports.remove(&worker);
+            if !self.known_workers.iter().any(|w| **w == *worker) {
+                self.known_workers.push(worker.to_string());
+            }
+        }
+        self.shared.board.settle(self.reports_seen);
+        self.stats_persisted_at = Instant::now();
+    }
+
+    fn persist_stats(&mut self, deadline: Option<Instant>) {
+        self.stats_persisted_at = Instant::now();
+        if self.known_workers.is_empty() {
+            return;
+        }
+        let sink = self.shared.stats().to_metadata(self.shared.sink_id);
+        let workers = self.known_workers.clone();
+        let result = self.with_connection(deadline, async move |conn| {
+            sqlx::query(PERSIST_STATS)
+                .bind(workers)
+                .bind(sink)
+                .execute(conn)
+                .await
+                .map(drop)
+        });
+        match result {
+            Ok(()) => {}
+            Err(Failure::Database(message)) => self.failed(message),
+            Err(Failure::Rows(message)) => self.shared.counters.error(message),
+        }
+    }
+
+    /// Runs `op` on the connection (connecting first if needed), bounded by
+    /// the operation timeout and `deadline`. A failed connection is dropped.
+    fn with_connection<F>(&mut self, deadline: Option<Instant>, op: F) -> Result<(), Failure>
+    where
+        F: AsyncFnOnce(&mut PgConnection) -> Result<(), sqlx::Error>,
+    {
+        let mut limit = self.settings().operation_timeout;
+        if let Some(d) = deadline {
+            limit = limit.min(d.saturating_duration_since(Instant::now()));
+        }
+        let options = &self.options;
+        let slot = &mut self.conn;
+        let result = self.runtime.block_on(async {
+            let work = async {
+                let conn = match slot {
+                    Some(conn) => conn,
+                    None => slot.insert(
+                        PgConnection::connect_with(options)
+                            .await
+                            .map_err(|e| Failure::Database(describe(&e)))?,
+                    ),
+                };
+                op(conn).await.map_err(classify)
+            };
+            match tokio::time::timeout(limit, work).await {
+                Ok(result) => result,
+                Err(_) => Err(Failure::Database(format!(
+                    "database operation timed out after {limit:?}"
+                ))),
+            }
+        });
+        if matches!(result, Err(Failure::Database(_))) {
+            self.conn = None;
+        }
+        result
+    }
+
+    fn failed(&mut self, message: String) {
+        let first = self.retry_at.is_none();
+        self.shared.counters.retried();
+        self.shared.counters.error(message.clone());
+        self.backoff = if first {
+            Duration::from_millis(50)
+        } else {
+            (self.backoff * 2).min(self.settings().max_backoff)
+        };
+        self.retry_at = Some(Instant::now() + self.backoff);
+        if first {
+            tracing::warn!(error = %message, "runtime event writes failing; retrying with backoff");
+        }
+    }
+
+    fn recovered(&mut self) {
+        if self.retry_at.take().is_some() {
+            self.backoff = Duration::ZERO;
+            tracing::info!("runtime event writes resumed");
+        }
+    }
+
+    /// Writes what it can before `deadline`, then counts the rest as dropped.
+    fn shutdown(&mut self, deadline: Instant) {
+        self.shared.closed.store(true, Ordering::Release);
+        while let Ok(event) = self.events.try_recv() {
+            let recorded = Arc::new(to_recorded(event));
+            self.shared.recorder.record(&recorded);
+            self.pending.push_back(recorded);
+        }
+        self.take_reports();
+        while !self.pending.is_empty() && Instant::now() < deadline {
+            if let Some(at) = self.retry_at {
+                let now = Instant::now();
+                if now < at {
+                    std::thread::sleep(at.min(deadline).saturating_duration_since(now));
+                    continue;
+                }
+            }
+            self.write_events(true, Some(deadline));
+        }
+        if Instant::now() < deadline {
+            self.write_reports(Some(deadline));
+        }
+        if Instant::now() < deadline && self.reports.is_empty() {
+            self.persist_stats(Some(deadline));
+        }
+        let mut lost = self.pending.len() as u64;
+        self.pending.clear();
+        while self.events.try_recv().is_ok() {
+            lost += 1;
+        }
+        self.shared.counters.dropped_database(lost);
+        self.shared.board.settle(u64::MAX);
+    }
+}
+
+/// Row errors (bad data) versus everything else (connection, server, schema).
+fn classify(error: sqlx::Error) -> Failure {
+    let message = describe(&error);
+    if let sqlx::Error::Database(db) = &error {
+        let code = db.code().unwrap_or_default();
+        // 22: data exception, 23: integrity constraint, 54: program limit (e.g. index row too big).
+        if code.starts_with("22") || code.starts_with("23") || code.starts_with("54") {
+            return Failure::Rows(message);
+        }
+    }
+    Failure::Database(message)
+}
+
+fn describe(error: &sqlx::Error) -> String {
+    let mut message = error.to_string();
+    message.truncate(500);
+    message
+}
+
+async fn insert_events(
+    conn: &mut PgConnection,
+    rows: &[Arc<RecordedEvent>],
+) -> Result<(), sqlx::Error> {
+    let mut layer = Vec::with_capacity(rows.len());
+    let mut operation = Vec::with_capacity(rows.len());
+    let mut reason = Vec::with_capacity(rows.len());
+    let mut entity = Vec::with_capacity(rows.len());
+    let mut task: Vec<Option<Uuid>> = Vec::with_capacity(rows.len());
+    let mut persona: Vec<Option<Uuid>> = Vec::with_capacity(rows.len());
+    let mut worker: Vec<Option<&str>> = Vec::with_capacity(rows.len());
+    let mut metadata = Vec::with_capacity(rows.len());
+    let mut at = Vec::with_capacity(rows.len());
+    for row in rows {
+        layer.push(row.layer.as_str());
+        operation.push(row.operation.as_str());
+        reason.push(row.reason_code.as_str());
+        entity.push(row.entity_id.as_str());
+        task.push(row.task_id);
+        persona.push(row.persona_id);
+        worker.push(row.worker_id.as_deref());
+        metadata.push(serde_json::to_string(&row.metadata).unwrap_or_else(|_| "{}".into()));
+        at.push(row.occurred_at);
+    }
+    sqlx::query(INSERT_EVENTS)
+        .bind(layer)
+        .bind(operation)
+        .bind(reason)
+        .bind(entity)
+        .bind(task)
+        .bind(persona)
+        .bind(worker)
+        .bind(metadata)
+        .bind(at)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+async fn upsert_worker(
+    conn: &mut PgConnection,
+    worker_id: Arc<str>,
+    agent_type: String,
+    pending: PendingReport,
+    sink: Value,
+) -> Result<(), sqlx::Error> {
+    let report = pending.report;
+    let mut metadata = Value::Object(report.metadata);
+    redact_json(&mut metadata);
+    strip_nul_json(&mut metadata);
+    if let Value::Object(map) = &mut metadata {
+        map.insert("sink".into(), sink);
+    }
+    sqlx::query(UPSERT_WORKER)
+        .bind(strip_nul(&worker_id))
+        .bind(agent_type)
+        .bind(report.status.as_str())
+        .bind(report.circuit_open)
+        .bind(report.circuit_reason.as_deref().map(strip_nul))
+        .bind(pending.at)
+        .bind(report.current_task_id)
+        .bind(metadata)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Postgres text cannot hold NUL; replace it rather than lose the row.
+fn strip_nul(s: &str) -> String {
+    s.replace('\0', "\u{FFFD}")
+}
+
+fn strip_nul_json(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains('\0') => *s = strip_nul(s),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul_json),
+        Value::Object(map) => {
+            let keys: Vec<String> = map.keys().filter(|k| k.contains('\0')).cloned().collect();
+            for key in keys {
+                if let Some(v) = map.remove(&key) {
+                    map.insert(strip_nul(&key), v);
+                }
+            }
+            map.values_mut().for_each(strip_nul_json);
+        }
+        _ => {}
+    }
+}
+
+fn clean(text: &str) -> String {
+    if text.contains('\0') {
+        strip_nul(text)
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The captured event as a row: columns plus the metadata object.
+pub(crate) fn to_recorded(event: Captured) -> RecordedEvent {
+    let mut metadata = Map::with_capacity(event.fields.len() + 4);
+    for (name, value) in event.fields {
+        let value = match value {
+            FieldValue::Bool(b) => Value::Bool(b),
+            FieldValue::I64(n) => Value::from(n),
+            FieldValue::U64(n) => Value::from(n),
+            FieldValue::I128(n) => i64::try_from(n)
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(n.to_string())),
+            FieldValue::U128(n) => u64::try_from(n)
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::String(n.to_string())),
+            // NaN and infinities have no JSON number.
+            FieldValue::F64(f) => serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or_else(|| Value::String(f.to_string())),
+            FieldValue::Str(t) => Value::String(clean(t.as_str())),
+            FieldValue::Redacted => Value::String(REDACTED.into()),
+        };
+        metadata.insert(clean(name), value);
+    }
+    if let Some(message) = event.message {
+        metadata.insert("message".into(), Value::String(clean(message.as_str())));
+    }
+    metadata.insert("level".into(), Value::String(event.level.as_str().into()));
+    metadata.insert("target".into(), Value::String(event.target.into()));
+    if event.truncated {
+        metadata.insert("truncated".into(), Value::Bool(true));
+    }
+    RecordedEvent {
+        layer: event.layer,
+        operation: event.operation,
+        reason_code: clean(event.reason_code.as_str()),
+        entity_id: clean(event.entity_id.as_str()),
+        task_id: event.task_id,
+        persona_id: event.persona_id,
+        worker_id: event.worker_id.map(|w| clean(w.as_str())),
+        metadata,
+        occurred_at: DateTime::<Utc>::from(event.occurred_at.max(SystemTime::UNIX_EPOCH)),
+    }
+}

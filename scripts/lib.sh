@@ -27,3 +27,62 @@ ensure_rust_components() {
     rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
     rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 }
+
+# --------------------------------------------------------------- dashboard ---
+# The dashboard's WASM toolchain, all from the package registries: the
+# wasm32 target (rustup), wasm-bindgen-cli at exactly the wasm-bindgen
+# version in Cargo.lock (crates.io; no --locked: its own lockfile pins a
+# crate the registry here does not serve), and wasm-opt from the npm package
+# binaryen (Debian's binaryen 108 is too old: its output breaks in the
+# browser), installed under target/ so it is never committed.
+BINARYEN_VERSION="132.0.0"
+WASM_TOOLS="$ROOT/target/wasm-tools"
+WASM_OPT="$WASM_TOOLS/node_modules/.bin/wasm-opt"
+
+locked_version() {
+    awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+ensure_wasm_tools() {
+    rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' \
+        || rustup target add wasm32-unknown-unknown
+    local bindgen
+    bindgen="$(locked_version wasm-bindgen)"
+    if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $bindgen" ]; then
+        say "Installing wasm-bindgen-cli $bindgen from crates.io"
+        cargo install wasm-bindgen-cli --version "=$bindgen"
+    fi
+    if ! command -v npm >/dev/null; then
+        say "Installing Node.js and npm from Debian"
+        apt-get update && apt-get install -y nodejs npm
+    fi
+    if [ "$("$WASM_OPT" --version 2>/dev/null)" != "wasm-opt version ${BINARYEN_VERSION%%.*} (version_${BINARYEN_VERSION%%.*})" ]; then
+        say "Installing wasm-opt (npm binaryen@$BINARYEN_VERSION) into $WASM_TOOLS"
+        mkdir -p "$WASM_TOOLS"
+        npm install --prefix "$WASM_TOOLS" --no-audit --no-fund --save-exact "binaryen@$BINARYEN_VERSION"
+    fi
+}
+
+# Builds the shipped dashboard into admin-ui/dist: size-tuned release
+# profile, wasm-bindgen without the name section, wasm-opt -Oz, then the
+# static page. Prints the WASM's size, raw and gzipped.
+build_ui() {
+    ensure_wasm_tools
+    say "Building the dashboard into admin-ui/dist"
+    cargo build --locked -p admin-ui --target wasm32-unknown-unknown --profile wasm-release
+    local staging="$ROOT/target/admin-ui-dist.tmp" dist="$ROOT/admin-ui/dist"
+    rm -rf "$staging"
+    mkdir -p "$staging"
+    wasm-bindgen --target web --no-typescript --remove-name-section \
+        --out-name admin-ui --out-dir "$staging" \
+        "$ROOT/target/wasm32-unknown-unknown/wasm-release/admin_ui.wasm"
+    # The features rustc enables by default for wasm32 (wasm-opt must accept them).
+    "$WASM_OPT" -Oz \
+        --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+        --enable-mutable-globals --enable-reference-types --enable-multivalue \
+        "$staging/admin-ui_bg.wasm" -o "$staging/admin-ui_bg.wasm"
+    cp "$ROOT"/admin-ui/static/* "$staging/"
+    rm -rf "$dist"
+    mv "$staging" "$dist"
+    say "admin-ui_bg.wasm: $(wc -c <"$dist/admin-ui_bg.wasm") bytes, $(gzip -9 -c "$dist/admin-ui_bg.wasm" | wc -c) gzipped"
+}

@@ -1,1 +1,27 @@
-//! The dashboard (filled in by the Dashboard issue).
+//! The admin dashboard at `/admin/ai/runtime`: Leptos rendered in the browser
+//! (WASM), polling the admin API and keeping its filters in the URL query.
+//!
+//! Modules, one concept each:
+//! - [`api`]: GET an admin API path with the bearer token, decode the shared types;
+//! - [`auth`]: where the token comes from (`#token=` or the form) and where it is kept;
+//! - [`session`]: the signed-in state and the refresh tick every panel follows;
+//! - [`view_state`]: the filters, read from and written to the URL query;
+//! - [`poll`]: the polling timer, paused while the tab is hidden;
+//! - [`time`]: timestamps and ages as people read them;
+//! - [`components`]: the shell and one component per panel.
+
+mod api;
+mod auth;
+mod components;
+mod poll;
+mod session;
+mod time;
+mod view_state;
+
+use wasm_bindgen::prelude::wasm_bindgen;
+
+/// Runs once the WASM module is instantiated (by `boot.js`).
+#[wasm_bindgen(start)]
+pub fn start() {
+    leptos::mount::mount_to_body(components::app::App);
+}

@@ -1,0 +1,55 @@
+//! The shell: the header (refresh, last updated, sign out) and either the
+//! sign-in form or the three panels.
+
+use leptos::prelude::*;
+
+use super::events::EventsPanel;
+use super::signin::SignIn;
+use super::status::StatusPanel;
+use super::tasks::TasksPanel;
+use crate::poll;
+use crate::session::Session;
+use crate::time;
+use crate::view_state::UrlView;
+
+#[component]
+pub fn App() -> impl IntoView {
+    let session = Session::new();
+    provide_context(session);
+    provide_context(UrlView::install());
+    let every = poll::interval();
+    poll::start(session, every);
+    let signed_in = move || session.token.with(Option::is_some);
+
+    view! {
+        <header class="top">
+            <h1>"AI runtime"</h1>
+            <Show when=signed_in>
+                <div class="controls">
+                    <p id="last-updated" aria-live="polite">
+                        "Last updated: "
+                        {move || session.last_updated.get().map_or("never".to_owned(), time::format_clock)}
+                    </p>
+                    <p class="hint">{format!("Refreshes every {} (paused while this tab is hidden).", poll_label(every))}</p>
+                    <button id="refresh" type="button" on:click=move |_| session.refresh()>"Refresh now"</button>
+                    <button id="sign-out" type="button" on:click=move |_| session.sign_out(None)>"Sign out"</button>
+                </div>
+            </Show>
+        </header>
+        <Show when=signed_in fallback=|| view! { <SignIn /> }>
+            <main id="dashboard">
+                <StatusPanel />
+                <EventsPanel />
+                <TasksPanel />
+            </main>
+        </Show>
+    }
+}
+
+fn poll_label(every: std::time::Duration) -> String {
+    if every.subsec_millis() == 0 {
+        format!("{} s", every.as_secs())
+    } else {
+        format!("{} ms", every.as_millis())
+    }
+}

@@ -1,0 +1,335 @@
+//! The runtime event stream: filters (kept in the URL), a table newest
+//! first, "load older events" by cursor, and a row that opens its metadata.
+
+use ai_runtime_api::{EventsResponse, Layer, Operation, RuntimeEvent};
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use super::loader::{ErrorBanner, Loader};
+use crate::api::Query;
+use crate::session::use_session;
+use crate::time;
+use crate::view_state::{use_view, EventFilters, Preset, TimeRange, ViewState};
+
+/// Events per request.
+const PAGE_SIZE: u32 = 50;
+
+/// What the table shows.
+#[derive(Clone, Default)]
+struct Shown {
+    events: Vec<RuntimeEvent>,
+    next_cursor: Option<String>,
+    /// Older pages were loaded: a poll then adds new events on top instead
+    /// of replacing the list.
+    extended: bool,
+}
+
+impl Shown {
+    fn first_page(page: EventsResponse) -> Self {
+        Shown {
+            events: page.events,
+            next_cursor: page.next_cursor,
+            extended: false,
+        }
+    }
+
+    /// A poll's first page on top of what is shown, keeping the older pages.
+    fn refreshed(self, page: EventsResponse) -> Self {
+        if !self.extended {
+            return Shown::first_page(page);
+        }
+        let oldest_fresh = page.events.last().map(|e| e.occurred_at);
+        let older = self.events.into_iter().filter(|old| {
+            !page.events.iter().any(|e| e.id == old.id)
+                && oldest_fresh.is_none_or(|t| old.occurred_at <= t)
+        });
+        let events = page.events.iter().cloned().chain(older).collect();
+        Shown {
+            events,
+            next_cursor: self.next_cursor,
+            extended: true,
+        }
+    }
+
+    fn with_older(mut self, page: EventsResponse) -> Self {
+        let known: Vec<Uuid> = self.events.iter().map(|e| e.id).collect();
+        self.events
+            .extend(page.events.into_iter().filter(|e| !known.contains(&e.id)));
+        self.next_cursor = page.next_cursor;
+        self.extended = true;
+        self
+    }
+}
+
+fn query(filters: &EventFilters, cursor: Option<String>) -> Query {
+    let mut q = filters.api_query(time::now_ms());
+    q.push(("limit", PAGE_SIZE.to_string()));
+    q.push(("cursor", cursor.unwrap_or_default()));
+    q
+}
+
+#[component]
+pub fn EventsPanel() -> impl IntoView {
+    let session = use_session();
+    let view_state = use_view();
+    let filters = Memo::new(move |_| view_state.state.with(|v| v.events.clone()));
+    let shown = RwSignal::new(None::<Shown>);
+    let error = RwSignal::new(None);
+    let loader = Loader::new(session, error);
+    let more_loader = Loader::new(session, error);
+    // The filters the table shows, to tell a poll from a change of filters.
+    let shown_filters = StoredValue::new(None::<EventFilters>);
+
+    Effect::new(move |_| {
+        session.tick.track();
+        let f = filters.get();
+        let same_filters = shown_filters.get_value().as_ref() == Some(&f);
+        if !same_filters {
+            shown_filters.set_value(Some(f.clone()));
+            shown.set(None);
+        }
+        loader.load("events", query(&f, None), move |page: EventsResponse| {
+            shown.update(|s| {
+                *s = Some(match s.take() {
+                    Some(old) if same_filters => old.refreshed(page),
+                    _ => Shown::first_page(page),
+                })
+            })
+        });
+    });
+
+    let load_more = move |_| {
+        let f = filters.get_untracked();
+        let Some(cursor) = shown.with_untracked(|s| s.as_ref().and_then(|s| s.next_cursor.clone()))
+        else {
+            return;
+        };
+        more_loader.load(
+            "events",
+            query(&f, Some(cursor)),
+            move |page: EventsResponse| {
+                // Drop a page of filters that are no longer shown.
+                if shown_filters.try_get_value().flatten().as_ref() == Some(&f) {
+                    shown.update(|s| *s = s.take().map(|s| s.with_older(page)));
+                }
+            },
+        );
+    };
+
+    let expanded = RwSignal::new(None::<Uuid>);
+    let rows = move || shown.with(|s| s.as_ref().map(|s| s.events.clone()).unwrap_or_default());
+
+    view! {
+        <section id="events" aria-labelledby="events-title">
+            <h2 id="events-title">"Runtime events"</h2>
+            <FilterForm filters=filters />
+            <ErrorBanner error=error what="the events" />
+            <table id="events-table">
+                <caption>
+                    {move || match shown.get() {
+                        None => "Loading events…".to_owned(),
+                        Some(s) => format!("{} events, newest first. Select a row to see its metadata.", s.events.len()),
+                    }}
+                </caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Time"</th>
+                        <th scope="col">"Layer"</th>
+                        <th scope="col">"Operation"</th>
+                        <th scope="col">"Reason code"</th>
+                        <th scope="col">"Entity"</th>
+                        <th scope="col">"Task"</th>
+                        <th scope="col">"Worker"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=rows key=|e| e.id let:event>
+                        <EventRow event=event expanded=expanded />
+                    </For>
+                    {move || shown.with(|s| s.as_ref().is_some_and(|s| s.events.is_empty())).then(|| view! {
+                        <tr><td colspan="7" class="empty">"No events match these filters."</td></tr>
+                    })}
+                </tbody>
+            </table>
+            <Show when=move || shown.with(|s| s.as_ref().is_some_and(|s| s.next_cursor.is_some()))>
+                <button id="load-more" type="button" on:click=load_more>"Load older events"</button>
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn EventRow(event: RuntimeEvent, expanded: RwSignal<Option<Uuid>>) -> impl IntoView {
+    let id = event.id;
+    let is_open = move || expanded.get() == Some(id);
+    let toggle = move |_| expanded.update(|e| *e = if *e == Some(id) { None } else { Some(id) });
+    let metadata_id = format!("meta-{id}");
+    let metadata = serde_json::to_string_pretty(&event.metadata).unwrap_or_default();
+    let task = event.task_id.map(|t| t.to_string()).unwrap_or_default();
+    view! {
+        <tr class="event" data-id=id.to_string() on:click=toggle>
+            <td>
+                <button
+                    type="button"
+                    class="row-toggle"
+                    aria-expanded=move || is_open().to_string()
+                    aria-controls=metadata_id.clone()
+                >
+                    {move || if is_open() { "▾ " } else { "▸ " }}
+                    {time::format_utc(&event.occurred_at)}
+                </button>
+            </td>
+            <td class="layer">{event.layer.as_str()}</td>
+            <td class="operation">{event.operation.as_str()}</td>
+            <td class="reason">{event.reason_code.clone()}</td>
+            <td class="entity">{event.entity_id.clone()}</td>
+            <td class="task" title=task.clone()>{short_id(&task)}</td>
+            <td class="worker">{event.worker_id.clone().unwrap_or_default()}</td>
+        </tr>
+        <Show when=is_open>
+            <tr class="metadata" id=metadata_id.clone()>
+                <td colspan="7">
+                    <p>{format!("Event {id}, recorded {}", time::format_utc(&event.created_at))}</p>
+                    <pre>{metadata.clone()}</pre>
+                </td>
+            </tr>
+        </Show>
+    }
+}
+
+/// The first block of a UUID; the full id is in the cell's title.
+fn short_id(id: &str) -> String {
+    id.split('-').next().unwrap_or_default().to_owned()
+}
+
+/// The range select's values.
+fn range_key(range: &TimeRange) -> &'static str {
+    match range {
+        TimeRange::Any => "any",
+        TimeRange::Last(p) => p.key(),
+        TimeRange::Custom { .. } => "custom",
+    }
+}
+
+/// The filters as a form: edited as a draft, written to the URL on "Apply".
+#[component]
+fn FilterForm(filters: Memo<EventFilters>) -> impl IntoView {
+    let view_state = use_view();
+    let draft = RwSignal::new(filters.get_untracked());
+    // Back/forward and links change the filters: the form follows.
+    Effect::new(move |_| draft.set(filters.get()));
+
+    let apply = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let events = draft.get_untracked();
+        view_state.navigate(ViewState {
+            events,
+            ..view_state.state.get_untracked()
+        });
+    };
+    let clear = move |_| {
+        view_state.navigate(ViewState {
+            events: EventFilters::default(),
+            ..view_state.state.get_untracked()
+        });
+    };
+    let text_input = move |id: &'static str,
+                           label: &'static str,
+                           field: fn(&mut EventFilters) -> &mut String| {
+        view! {
+            <div class="field">
+                <label for=id>{label}</label>
+                <input
+                    id=id
+                    type="text"
+                    prop:value=move || {
+                        let mut d = draft.get();
+                        std::mem::take(field(&mut d))
+                    }
+                    on:input=move |ev| draft.update(|d| *field(d) = event_target_value(&ev))
+                />
+            </div>
+        }
+    };
+    let set_range = move |key: String| {
+        draft.update(|d| {
+            d.range = match key.as_str() {
+                "custom" => TimeRange::Custom {
+                    from: String::new(),
+                    to: String::new(),
+                },
+                k => Preset::ALL
+                    .into_iter()
+                    .find(|p| p.key() == k)
+                    .map_or(TimeRange::Any, TimeRange::Last),
+            }
+        })
+    };
+    let custom_bound = move |id: &'static str, label: &'static str, is_from: bool| {
+        let current = move || match draft.get().range {
+            TimeRange::Custom { from, to } => {
+                time::iso_to_local_input(if is_from { &from } else { &to })
+            }
+            _ => String::new(),
+        };
+        let on_input = move |ev| {
+            let iso = time::local_input_to_iso(&event_target_value(&ev)).unwrap_or_default();
+            draft.update(|d| {
+                if let TimeRange::Custom { from, to } = &mut d.range {
+                    *(if is_from { from } else { to }) = iso;
+                }
+            })
+        };
+        view! {
+            <div class="field">
+                <label for=id>{label}</label>
+                <input id=id type="datetime-local" prop:value=current on:change=on_input />
+            </div>
+        }
+    };
+
+    view! {
+        <form id="event-filters" class="filters" on:submit=apply aria-label="Event filters">
+            <div class="field">
+                <label for="f-layer">"Layer"</label>
+                <select id="f-layer" on:change=move |ev| draft.update(|d| d.layer = event_target_value(&ev).parse().ok())>
+                    <option value="" prop:selected=move || draft.with(|d| d.layer.is_none())>"Any layer"</option>
+                    {Layer::ALL.iter().map(|&l| view! {
+                        <option value=l.as_str() prop:selected=move || draft.with(|d| d.layer == Some(l))>{l.as_str()}</option>
+                    }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="f-operation">"Operation"</label>
+                <select id="f-operation" on:change=move |ev| draft.update(|d| d.operation = event_target_value(&ev).parse().ok())>
+                    <option value="" prop:selected=move || draft.with(|d| d.operation.is_none())>"Any operation"</option>
+                    {Operation::ALL.iter().map(|&o| view! {
+                        <option value=o.as_str() prop:selected=move || draft.with(|d| d.operation == Some(o))>{o.as_str()}</option>
+                    }).collect_view()}
+                </select>
+            </div>
+            {text_input("f-reason", "Reason code", |d| &mut d.reason_code)}
+            {text_input("f-entity", "Entity", |d| &mut d.entity_id)}
+            {text_input("f-task", "Task id", |d| &mut d.task_id)}
+            {text_input("f-worker", "Worker", |d| &mut d.worker_id)}
+            <div class="field">
+                <label for="f-range">"Time"</label>
+                <select id="f-range" on:change=move |ev| set_range(event_target_value(&ev))>
+                    <option value="any" prop:selected=move || draft.with(|d| range_key(&d.range) == "any")>"Any time"</option>
+                    {Preset::ALL.into_iter().map(|p| view! {
+                        <option value=p.key() prop:selected=move || draft.with(|d| range_key(&d.range) == p.key())>{p.label()}</option>
+                    }).collect_view()}
+                    <option value="custom" prop:selected=move || draft.with(|d| range_key(&d.range) == "custom")>"Custom…"</option>
+                </select>
+            </div>
+            <Show when=move || draft.with(|d| matches!(d.range, TimeRange::Custom { .. }))>
+                {custom_bound("f-from", "From", true)}
+                {custom_bound("f-to", "To", false)}
+            </Show>
+            <div class="actions">
+                <button id="apply-filters" type="submit">"Apply filters"</button>
+                <button id="clear-filters" type="button" on:click=clear>"Clear"</button>
+            </div>
+        </form>
+    }
+}

@@ -1,0 +1,72 @@
+//! One panel's requests: the token from the session, 401/403 handed to the
+//! session, other errors shown beside the data (which stays on screen), and
+//! answers to superseded requests dropped.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::de::DeserializeOwned;
+
+use crate::api::{self, Query};
+use crate::session::Session;
+
+#[derive(Clone, Copy)]
+pub struct Loader {
+    session: Session,
+    /// The last failure, cleared by the next success.
+    pub error: RwSignal<Option<String>>,
+    latest: StoredValue<u64>,
+}
+
+impl Loader {
+    pub fn new(session: Session, error: RwSignal<Option<String>>) -> Self {
+        Loader {
+            session,
+            error,
+            latest: StoredValue::new(0),
+        }
+    }
+
+    /// GETs `path`; `on_ok` runs only if no newer request of this loader was started.
+    pub fn load<T: DeserializeOwned + 'static>(
+        &self,
+        path: &'static str,
+        query: Query,
+        on_ok: impl FnOnce(T) + 'static,
+    ) {
+        let Some(token) = self.session.token.get_untracked() else {
+            return;
+        };
+        self.latest.update_value(|n| *n += 1);
+        let this_request = self.latest.get_value();
+        let loader = *self;
+        spawn_local(async move {
+            let answer = api::get::<T>(&token, path, &query).await;
+            if loader.latest.try_get_value() != Some(this_request) {
+                return;
+            }
+            match answer {
+                Ok(data) => {
+                    loader.error.set(None);
+                    loader.session.mark_updated();
+                    on_ok(data);
+                }
+                Err(e) => loader.error.set(loader.session.handle_error(&e)),
+            }
+        });
+    }
+}
+
+/// The error banner of a panel: says what failed and that the data shown is older.
+#[component]
+pub fn ErrorBanner(error: RwSignal<Option<String>>, what: &'static str) -> impl IntoView {
+    move || {
+        error.get().map(|message| {
+            view! {
+                <p class="error" role="alert">
+                    <strong>"Error: "</strong>
+                    {format!("could not refresh {what}: {message}. The data below may be out of date.")}
+                </p>
+            }
+        })
+    }
+}

@@ -105,9 +105,15 @@ impl SinkHandle {
         let until = Instant::now() + timeout;
         let events = self.shared.counters.snapshot().emitted;
         let reports = self.shared.board.published();
-        self.shared.flush_requested.store(true, Ordering::Release);
-        self.shared.wake_writer();
+        let mut polls = 0u32;
         loop {
+            // Re-asked now and then: the writer may take a request before
+            // everything asked for has reached it.
+            if polls % 10 == 0 {
+                self.shared.flush_requested.store(true, Ordering::Release);
+                self.shared.wake_writer();
+            }
+            polls += 1;
             let done =
                 self.shared.stats().settled() >= events && self.shared.board.settled() >= reports;
             if done {

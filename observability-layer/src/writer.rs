@@ -145,6 +145,10 @@ impl Writer {
                 continue;
             }
             let flush = self.shared.flush_requested.swap(false, Ordering::AcqRel);
+            if flush {
+                // What was emitted before the request may still be in the channel.
+                self.accept_available();
+            }
             self.write_events(flush, None);
             self.write_reports(None);
             if now.duration_since(self.stats_persisted_at) >= self.settings().stats_interval {

@@ -1,0 +1,328 @@
+//! What the layer captures: field mapping, span inheritance, invalid events,
+//! redaction and truncation, the recursion guard. Read back through the
+//! in-memory recorder, which works without a database.
+
+mod common;
+
+use std::fmt;
+use std::time::Duration;
+
+use common::{assert_balanced, install, wait_until, DEAD_URL};
+use observability_layer::{
+    redact::REDACTED, runtime_event, Layer, Operation, RecordedEvent, RuntimeLayer, SinkHandle,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+fn builder() -> observability_layer::RuntimeLayerBuilder {
+    RuntimeLayer::builder()
+        .database_url(DEAD_URL)
+        .shutdown_deadline(Duration::from_millis(200))
+}
+
+fn recorded(handle: &SinkHandle, n: usize) -> Vec<RecordedEvent> {
+    assert!(
+        wait_until(Duration::from_secs(5), || handle.recent_events().len() >= n),
+        "expected {n} recorded events, got {:?}",
+        handle.recent_events()
+    );
+    handle.recent_events()
+}
+
+#[test]
+fn fields_map_to_columns_and_metadata() {
+    let (_default, guard, handle) = install(builder());
+    let task = Uuid::new_v4();
+    let persona = Uuid::new_v4();
+    let before = chrono::Utc::now();
+    tracing::warn!(
+        layer = "provider_runtime",
+        operation = "CALL",
+        reason_code = "PROVIDER_CALL_FAILED",
+        entity_id = "sim/gpt-sim-1",
+        task_id = %task,
+        persona_id = persona.to_string(),
+        worker_id = "worker-1",
+        latency_ms = 12,
+        attempt = 2u64,
+        ratio = 0.5,
+        retryable = true,
+        error = ?"timeout",
+        "llm call failed"
+    );
+    let after = chrono::Utc::now();
+    let events = recorded(&handle, 1);
+    let e = &events[0];
+    assert_eq!(e.layer, Layer::ProviderRuntime);
+    assert_eq!(e.operation, Operation::Call);
+    assert_eq!(e.reason_code, "PROVIDER_CALL_FAILED");
+    assert_eq!(e.entity_id, "sim/gpt-sim-1");
+    assert_eq!(e.task_id, Some(task));
+    assert_eq!(e.persona_id, Some(persona));
+    assert_eq!(e.worker_id.as_deref(), Some("worker-1"));
+    assert!(before <= e.occurred_at && e.occurred_at <= after);
+    assert_eq!(
+        serde_json::Value::Object(e.metadata.clone()),
+        json!({
+            "latency_ms": 12,
+            "attempt": 2,
+            "ratio": 0.5,
+            "retryable": true,
+            "error": "\"timeout\"",
+            "message": "llm call failed",
+            "level": "WARN",
+            "target": "capture",
+        })
+    );
+    let stats = guard.shutdown();
+    assert_eq!(stats.emitted, 1);
+    assert_balanced(&stats);
+}
+
+#[test]
+fn ids_are_inherited_from_spans_innermost_first() {
+    let (_default, guard, handle) = install(builder());
+    let (outer_task, inner_task, own_task) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let persona = Uuid::new_v4();
+    let outer = tracing::info_span!("outer", task_id = %outer_task, persona_id = %persona, worker_id = "w-outer", entity_id = "outer-entity");
+    let inner = tracing::info_span!(parent: &outer, "inner", task_id = %inner_task, worker_id = tracing::field::Empty);
+    inner.record("worker_id", "w-inner");
+    let between = tracing::info_span!(parent: &inner, "no_ids", step = 3);
+    {
+        let _o = outer.enter();
+        let _i = inner.enter();
+        let _b = between.enter();
+        tracing::info!(layer = "execution", operation = "TASK", reason_code = "A");
+        tracing::info!(layer = "execution", operation = "TASK", reason_code = "B", task_id = %own_task, entity_id = "own");
+    }
+    {
+        let _o = outer.enter();
+        tracing::info!(layer = "execution", operation = "TASK", reason_code = "C");
+    }
+    let plain = tracing::info_span!("plain", task_id = %own_task);
+    plain.in_scope(|| tracing::info!(layer = "execution", operation = "TASK", reason_code = "D"));
+    tracing::info!(
+        layer = "worker",
+        operation = "HEARTBEAT",
+        reason_code = "E",
+        worker_id = "w-9"
+    );
+    tracing::info!(layer = "worker", operation = "HEARTBEAT", reason_code = "F");
+
+    let events = recorded(&handle, 6);
+    let ids = |e: &RecordedEvent| {
+        (
+            e.task_id,
+            e.persona_id,
+            e.worker_id.clone(),
+            e.entity_id.clone(),
+        )
+    };
+    assert_eq!(
+        ids(&events[0]),
+        (
+            Some(inner_task),
+            Some(persona),
+            Some("w-inner".into()),
+            "outer-entity".into()
+        )
+    );
+    assert_eq!(
+        ids(&events[1]),
+        (
+            Some(own_task),
+            Some(persona),
+            Some("w-inner".into()),
+            "own".into()
+        )
+    );
+    assert_eq!(
+        ids(&events[2]),
+        (
+            Some(outer_task),
+            Some(persona),
+            Some("w-outer".into()),
+            "outer-entity".into()
+        )
+    );
+    // entity_id falls back to the task id, then the worker id, then the target.
+    assert_eq!(
+        ids(&events[3]),
+        (Some(own_task), None, None, own_task.to_string())
+    );
+    assert_eq!(
+        ids(&events[4]),
+        (None, None, Some("w-9".into()), "w-9".into())
+    );
+    assert_eq!(events[5].entity_id, "capture");
+    assert_balanced(&guard.shutdown());
+}
+
+#[test]
+fn invalid_events_are_counted_by_reason_and_never_recorded() {
+    let (_default, guard, handle) = install(builder());
+    tracing::info!(operation = "CALL", reason_code = "X");
+    tracing::info!(layer = "providers", operation = "CALL", reason_code = "X");
+    tracing::info!(layer = "execution", reason_code = "X");
+    tracing::info!(layer = "execution", operation = "call", reason_code = "X");
+    tracing::info!(layer = "execution", operation = "TASK", reason_code = "");
+    tracing::info!(
+        layer = "execution",
+        operation = "TASK",
+        reason_code = "X",
+        task_id = "not-a-uuid"
+    );
+    tracing::info!(
+        layer = "execution",
+        operation = "TASK",
+        reason_code = "X",
+        task_id = 42
+    );
+    tracing::info!(layer = 7, operation = "TASK", reason_code = "X");
+    tracing::info_span!("bad", persona_id = "nope").in_scope(|| {
+        tracing::info!(layer = "execution", operation = "TASK", reason_code = "X");
+    });
+    // Not runtime events at all: not counted.
+    tracing::info!(layer = "execution", operation = "TASK", "no reason code");
+    tracing::info!("plain log");
+    // One valid event, so we know when the writer has caught up.
+    tracing::info!(layer = "execution", operation = "TASK", reason_code = "OK");
+    let events = recorded(&handle, 1);
+    assert_eq!(events.len(), 1);
+    let stats = guard.shutdown();
+    assert_eq!(stats.emitted, 10);
+    assert_eq!(stats.invalid, 9);
+    let by = |k: &str| stats.invalid_by_reason.get(k).copied().unwrap_or(0);
+    assert_eq!(by("missing_layer"), 1);
+    assert_eq!(by("unknown_layer"), 2);
+    assert_eq!(by("missing_operation"), 1);
+    assert_eq!(by("unknown_operation"), 1);
+    assert_eq!(by("missing_reason_code"), 1);
+    assert_eq!(by("invalid_task_id"), 2);
+    assert_eq!(by("invalid_persona_id"), 1);
+    assert_eq!(stats.dropped_database, 1);
+    assert_balanced(&stats);
+}
+
+#[test]
+fn credentials_are_redacted_and_big_values_truncated() {
+    let (_default, guard, handle) = install(builder().max_value_bytes(64).max_metadata_bytes(100));
+    let long = "x".repeat(1000);
+    tracing::info!(
+        layer = "provider_runtime",
+        operation = "CALL",
+        reason_code = "PROVIDER_CALL_OK",
+        api_key = "sk-live-123",
+        authorization = %"Bearer abc",
+        db_password = ?"hunter2",
+        prompt_tokens = 42,
+        body = %long,
+    );
+    tracing::info!(
+        layer = "provider_runtime",
+        operation = "CALL",
+        reason_code = "PROVIDER_CALL_OK",
+        a = %"a".repeat(60),
+        b = %"b".repeat(60),
+        c = "c",
+    );
+    let events = recorded(&handle, 2);
+    let m = &events[0].metadata;
+    assert_eq!(m["api_key"], REDACTED);
+    assert_eq!(m["authorization"], REDACTED);
+    assert_eq!(m["db_password"], REDACTED);
+    assert_eq!(m["prompt_tokens"], 42);
+    assert_eq!(
+        m["body"],
+        format!("{}…[truncated, 1000 bytes in total]", "x".repeat(64))
+    );
+    assert_eq!(m["truncated"], true);
+    let all = format!("{:?}", handle.recent_events());
+    for secret in ["sk-live-123", "Bearer abc", "hunter2"] {
+        assert!(!all.contains(secret), "{secret} leaked");
+    }
+    // The per-event budget (100 bytes): a keeps 60, b keeps 40, c keeps nothing.
+    let m = &events[1].metadata;
+    assert_eq!(m["a"], "a".repeat(60));
+    assert_eq!(
+        m["b"],
+        format!("{}…[truncated, 60 bytes in total]", "b".repeat(40))
+    );
+    assert_eq!(m["c"], "…[truncated, 1 bytes in total]");
+    assert_eq!(m["truncated"], true);
+    assert_balanced(&guard.shutdown());
+}
+
+/// A value whose `Debug` impl itself logs a runtime event.
+struct Chatty;
+impl fmt::Debug for Chatty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        tracing::info!(
+            layer = "execution",
+            operation = "TASK",
+            reason_code = "FROM_DEBUG"
+        );
+        f.write_str("chatty")
+    }
+}
+
+#[test]
+fn the_layer_never_feeds_on_itself() {
+    let (_default, guard, handle) = install(builder());
+    // Logging from inside a captured value's Debug impl is ignored...
+    tracing::info!(layer = "execution", operation = "TASK", reason_code = "OUTER", value = ?Chatty);
+    // ...and so are events from the writer's own dependencies.
+    tracing::info!(target: "sqlx::query", layer = "execution", operation = "TASK", reason_code = "SQL");
+    tracing::info!(target: "tokio::task", layer = "execution", operation = "TASK", reason_code = "RT");
+    tracing::info!(target: "observability_layer::writer", layer = "execution", operation = "TASK", reason_code = "W");
+    let events = recorded(&handle, 1);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].reason_code, "OUTER");
+    assert_eq!(events[0].metadata["value"], "chatty");
+    let stats = guard.shutdown();
+    assert_eq!(stats.emitted, 1);
+    assert_balanced(&stats);
+}
+
+#[test]
+fn the_typed_macro_emits_runtime_events() {
+    let (_default, guard, handle) = install(builder());
+    let route = "sim/gpt-sim-1";
+    runtime_event!(
+        tracing::Level::INFO,
+        Layer::ToolRuntime,
+        Operation::ToolCall,
+        "TOOL_CALL_OK",
+        entity_id = %route,
+        tool = "search",
+        "tool ok"
+    );
+    runtime_event!(
+        tracing::Level::ERROR,
+        Layer::Worker,
+        Operation::Breaker,
+        "BREAKER_OPENED"
+    );
+    let events = recorded(&handle, 2);
+    assert_eq!(events[0].layer, Layer::ToolRuntime);
+    assert_eq!(events[0].operation, Operation::ToolCall);
+    assert_eq!(events[0].entity_id, route);
+    assert_eq!(events[0].metadata["tool"], "search");
+    assert_eq!(events[0].metadata["message"], "tool ok");
+    assert_eq!(events[1].operation, Operation::Breaker);
+    assert_eq!(events[1].metadata["level"], "ERROR");
+    assert_balanced(&guard.shutdown());
+}
+
+#[test]
+fn ordinary_events_and_spans_pass_through_untouched() {
+    let (_default, guard, handle) = install(builder());
+    tracing::info_span!("work", step = 1).in_scope(|| {
+        tracing::debug!(user = "x", "hello");
+        tracing::error!(operation = "fetch", "an unrelated operation field");
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(handle.recent_events().is_empty());
+    let stats = guard.shutdown();
+    assert_eq!(stats.emitted, 0);
+}

@@ -105,15 +105,15 @@ impl SinkHandle {
         let until = Instant::now() + timeout;
         let events = self.shared.counters.snapshot().emitted;
         let reports = self.shared.board.published();
-        let mut polls = 0u32;
+        let mut next_request = Instant::now();
         loop {
             // Re-asked now and then: the writer may take a request before
             // everything asked for has reached it.
-            if polls % 10 == 0 {
+            if Instant::now() >= next_request {
                 self.shared.flush_requested.store(true, Ordering::Release);
                 self.shared.wake_writer();
+                next_request += Duration::from_millis(10);
             }
-            polls += 1;
             let done =
                 self.shared.stats().settled() >= events && self.shared.board.settled() >= reports;
             if done {

@@ -7,8 +7,11 @@
 //! loses the others.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -387,6 +390,7 @@ impl Writer {
             limit = limit.min(d.saturating_duration_since(Instant::now()));
         }
         let options = &self.options;
+        let shared = &*self.shared;
         let slot = &mut self.conn;
         let result = self.runtime.block_on(async {
             let work = async {
@@ -400,11 +404,15 @@ impl Writer {
                 };
                 op(conn).await.map_err(classify)
             };
-            match tokio::time::timeout(limit, work).await {
-                Ok(result) => result,
-                Err(_) => Err(Failure::Database(format!(
+            let timed = tokio::time::timeout(limit, work);
+            match first_of(timed, shutdown_passed(shared)).await {
+                Some(Ok(result)) => result,
+                Some(Err(_)) => Err(Failure::Database(format!(
                     "database operation timed out after {limit:?}"
                 ))),
+                None => Err(Failure::Database(
+                    "database operation abandoned at the shutdown deadline".into(),
+                )),
             }
         });
         if matches!(result, Err(Failure::Database(_))) {
@@ -468,6 +476,34 @@ impl Writer {
         self.shared.counters.dropped_database(lost);
         self.shared.board.settle(u64::MAX);
     }
+}
+
+/// Resolves once shutdown was requested and its deadline has passed, so an
+/// operation started before the request cannot hold the guard past it.
+async fn shutdown_passed(shared: &Shared) {
+    loop {
+        let at = shared.shutdown_at.lock().ok().and_then(|at| *at);
+        match at {
+            Some(at) => {
+                tokio::time::sleep_until(at.into()).await;
+                return;
+            }
+            None => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// Runs `work` unless `stop` finishes first (then `None`).
+async fn first_of<T>(work: impl Future<Output = T>, stop: impl Future<Output = ()>) -> Option<T> {
+    let mut work = pin!(work);
+    let mut stop = pin!(stop);
+    poll_fn(|cx| {
+        if let Poll::Ready(value) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(value));
+        }
+        stop.as_mut().poll(cx).map(|()| None)
+    })
+    .await
 }
 
 /// Row errors (bad data) versus everything else (connection, server, schema).

@@ -204,20 +204,18 @@ async fn statistics_are_persisted_in_worker_metadata(pool: PgPool) {
     let expected = handle.stats();
     assert_eq!((expected.written, expected.invalid), (11, 1));
 
-    let mut sink = Value::Null;
-    let persisted = {
-        let until = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            sink = sqlx::query_scalar("select metadata->'sink' from ai_worker_status")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            if sink["written"] == 11 || std::time::Instant::now() > until {
-                break sink["written"] == 11;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    let sink: Value = loop {
+        let sink: Value = sqlx::query_scalar("select metadata->'sink' from ai_worker_status")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if sink["written"] == 11 || std::time::Instant::now() > until {
+            break sink;
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    let persisted = sink["written"] == 11;
     assert!(persisted, "stats not persisted: {sink}");
     assert_eq!(sink["sinkId"], handle.sink_id().to_string());
     assert_eq!(sink["emitted"], 12);

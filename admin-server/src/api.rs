@@ -71,7 +71,8 @@ async fn get_status(
     q: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Result<Json<StatusResponse>, ApiFailure> {
     let window = window_minutes(query(q)?)?;
-    let status = status::compute(&state.pool, &state.config.thresholds, window).await?;
+    let mut conn = state.pool.acquire().await?;
+    let status = status::compute(&mut conn, &state.config.thresholds, window).await?;
     Ok(Json(status))
 }
 

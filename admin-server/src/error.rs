@@ -93,9 +93,12 @@ pub fn is_outage(error: &sqlx::Error) -> bool {
         | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 08: connection exceptions; 57P: shutdown, cannot connect now;
-            // 57014: statement timeout; 53300: too many connections; 3D000: database gone.
+            // 57014: statement timeout; 53300: too many connections; 3D000: database gone;
+            // 55000: database not accepting connections; 28: login refused.
             code.starts_with("08")
                 || code.starts_with("57P")
+                || code.starts_with("28")
+                || code == "55000"
                 || code == "57014"
                 || code == "53300"
                 || code == "3D000"

@@ -10,7 +10,7 @@ use ai_runtime_api::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::config::Thresholds;
@@ -34,34 +34,43 @@ struct WorkerRow {
 /// Computes the status at the database's `now()` with a trend window of
 /// `window_minutes`.
 pub async fn compute(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     thresholds: &Thresholds,
     window_minutes: i64,
 ) -> Result<StatusResponse, ApiFailure> {
-    let (now, worker_rows, counts, deltas, stuck, last_event_at) = tokio::try_join!(
-        sqlx::query_scalar::<_, DateTime<Utc>>("select now()").fetch_one(pool),
-        sqlx::query_as::<_, WorkerRow>(
-            "select worker_id, agent_type, status, circuit_open, circuit_reason, last_heartbeat, \
-             current_task_id, metadata, updated_at, \
-             extract(epoch from now() - last_heartbeat)::float8 as age_seconds \
-             from public.ai_worker_status order by worker_id",
-        )
-        .fetch_all(pool),
-        sqlx::query_as::<_, (String, i64)>(
-            "select status, count(*) from public.persona_tasks group by status",
-        )
-        .fetch_all(pool),
-        sqlx::query_as::<_, (String, i64)>(DELTAS_SQL)
-            .bind(window_minutes as f64 * 60.0)
-            .fetch_all(pool),
-        sqlx::query_as::<_, (i64, i64)>(STUCK_SQL)
-            .bind(thresholds.stuck_pending_after.as_secs_f64())
-            .fetch_one(pool),
-        sqlx::query_scalar::<_, Option<DateTime<Utc>>>(
-            "select max(occurred_at) from public.ai_runtime_events",
-        )
-        .fetch_one(pool),
-    )?;
+    // One snapshot, so counts, deltas and stuck tasks agree with each other.
+    let mut tx = conn.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    let now: DateTime<Utc> = sqlx::query_scalar("select now()")
+        .fetch_one(&mut *tx)
+        .await?;
+    let worker_rows: Vec<WorkerRow> = sqlx::query_as(
+        "select worker_id, agent_type, status, circuit_open, circuit_reason, last_heartbeat, \
+         current_task_id, metadata, updated_at, \
+         extract(epoch from now() - last_heartbeat)::float8 as age_seconds \
+         from public.ai_worker_status order by worker_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let counts: Vec<(String, i64)> =
+        sqlx::query_as("select status, count(*) from public.persona_tasks group by status")
+            .fetch_all(&mut *tx)
+            .await?;
+    let deltas: Vec<(String, i64)> = sqlx::query_as(DELTAS_SQL)
+        .bind(window_minutes as f64 * 60.0)
+        .fetch_all(&mut *tx)
+        .await?;
+    let stuck: (i64, i64) = sqlx::query_as(STUCK_SQL)
+        .bind(thresholds.stuck_pending_after.as_secs_f64())
+        .fetch_one(&mut *tx)
+        .await?;
+    let last_event_at: Option<DateTime<Utc>> =
+        sqlx::query_scalar("select max(occurred_at) from public.ai_runtime_events")
+            .fetch_one(&mut *tx)
+            .await?;
+    tx.commit().await?;
 
     let workers = worker_rows
         .into_iter()

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use ai_runtime_api::{OverallHealth, StatusResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
 use crate::config::Thresholds;
 use crate::error::ApiFailure;
@@ -65,11 +65,11 @@ impl Report {
 }
 
 pub async fn build(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     thresholds: &Thresholds,
     minutes: i64,
 ) -> Result<Report, ApiFailure> {
-    let status = status::compute(pool, thresholds, minutes).await?;
+    let status = status::compute(conn, thresholds, minutes).await?;
     let seconds = minutes as f64 * 60.0;
     let by_layer_and_reason: Vec<ReasonCount> = sqlx::query_as(
         "select layer, reason_code, count(*) as count from public.ai_runtime_events \
@@ -77,7 +77,7 @@ pub async fn build(
          group by layer, reason_code order by count desc, layer, reason_code",
     )
     .bind(seconds)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let latest_error: Option<LatestError> = sqlx::query_as(
         "select layer, reason_code, entity_id, worker_id, metadata->>'message' as message, \
@@ -87,7 +87,7 @@ pub async fn build(
          order by occurred_at desc, id desc limit 1",
     )
     .bind(seconds)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     Ok(Report {
         status,

@@ -7,7 +7,9 @@ use std::time::Duration;
 use admin_server::verify::{self, EXIT_UNREACHABLE};
 use admin_server::Thresholds;
 use clap::Parser;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Parser)]
 #[command(
@@ -39,15 +41,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> i32 {
-    let pool = match PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(&args.database_url)
-        .await
-    {
-        Ok(pool) => pool,
-        Err(e) => {
+    let connect = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect(&args.database_url));
+    let mut conn = match connect.await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
             eprintln!("ai-runtime-verify: cannot reach the database: {e}");
+            return EXIT_UNREACHABLE;
+        }
+        Err(_) => {
+            eprintln!("ai-runtime-verify: cannot reach the database: no answer within {CONNECT_TIMEOUT:?}");
             return EXIT_UNREACHABLE;
         }
     };
@@ -55,7 +57,7 @@ async fn run(args: Args) -> i32 {
         stuck_pending_after: Duration::from_secs(args.stuck_pending_seconds),
         ..Thresholds::default()
     };
-    match verify::build(&pool, &thresholds, args.minutes).await {
+    match verify::build(&mut conn, &thresholds, args.minutes).await {
         Ok(report) => {
             if args.json {
                 println!(
@@ -65,6 +67,7 @@ async fn run(args: Args) -> i32 {
             } else {
                 print!("{}", verify::render_text(&report));
             }
+            let _ = conn.close().await;
             report.exit_code()
         }
         Err(e) => {

@@ -1,0 +1,13 @@
+//! The admin server over real Postgres (one fresh database per test) and
+//! real HTTP (the router bound on 127.0.0.1:0, called with reqwest).
+
+mod auth;
+mod events;
+mod fixtures;
+mod openapi;
+mod outage;
+mod server;
+mod status;
+mod tasks;
+mod ui;
+mod verify;

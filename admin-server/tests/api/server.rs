@@ -1,0 +1,119 @@
+//! Starting the server in-process and calling it.
+
+use std::path::PathBuf;
+
+use admin_server::{app, AppConfig, Thresholds};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+pub const TOKEN: &str = "static-admin-token-for-tests";
+pub const SECRET: &str = "jwt-secret-for-tests";
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pool: PgPool,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub fn config() -> AppConfig {
+    AppConfig {
+        admin_token: Some(TOKEN.to_owned()),
+        jwt_secret: Some(SECRET.to_owned()),
+        ui_dir: PathBuf::from("/nonexistent-ui-dir"),
+        thresholds: Thresholds::default(),
+    }
+}
+
+pub async fn start(pool: PgPool) -> TestServer {
+    start_with(config(), pool).await
+}
+
+/// Starts the server on its own pool over the test's database (so `stop`
+/// can close it cleanly before `sqlx::test` drops the database).
+pub async fn start_with(config: AppConfig, test_pool: PgPool) -> TestServer {
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(std::time::Duration::from_secs(2))
+        .connect_lazy_with(test_pool.connect_options().as_ref().clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app(config, pool.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    TestServer {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        pool,
+        task,
+    }
+}
+
+impl TestServer {
+    /// Stops the server and closes its pool. Without it a connection still
+    /// on its way back to the pool can delay dropping the test database.
+    pub async fn stop(self) {
+        drop(self.client);
+        self.task.abort();
+        let _ = self.task.await;
+        // Let connections finish their return to the pool, then close them.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.pool.close().await;
+    }
+
+    /// GET `path` (relative to the API base) with the static admin token.
+    pub async fn api(&self, path_and_query: &str) -> (StatusCode, Value) {
+        self.api_as(path_and_query, Some(&format!("Bearer {TOKEN}")))
+            .await
+    }
+
+    pub async fn api_as(
+        &self,
+        path_and_query: &str,
+        authorization: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}/api/admin/ai/runtime/{path_and_query}", self.base);
+        let mut request = self.client.get(url);
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Expects a 200 and returns the body.
+    pub async fn ok(&self, path_and_query: &str) -> Value {
+        let (status, body) = self.api(path_and_query).await;
+        assert_eq!(status, StatusCode::OK, "{path_and_query}: {body}");
+        body
+    }
+
+    /// Expects a 400 naming `parameter`.
+    pub async fn bad(&self, path_and_query: &str, parameter: &str) {
+        let (status, body) = self.api(path_and_query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path_and_query}: {body}");
+        assert_eq!(body["error"], "bad_parameter", "{path_and_query}: {body}");
+        assert_eq!(body["parameter"], parameter, "{path_and_query}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+}
+
+pub fn jwt(claims: Value) -> String {
+    admin_server::jwt::sign_hs256(&claims, SECRET.as_bytes())
+}
+
+pub fn in_an_hour() -> i64 {
+    chrono::Utc::now().timestamp() + 3600
+}
+
+pub fn admin_jwt() -> String {
+    jwt(json!({"sub": "admin-1", "exp": in_an_hour(), "app_metadata": {"role": "admin"}}))
+}

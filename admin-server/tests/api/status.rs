@@ -1,0 +1,312 @@
+//! `GET /status` on crafted data: trend deltas, stuck detection, staleness,
+//! breakers, dropped events, the active route and the overall verdict.
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use crate::fixtures::{
+    ago, insert_event, insert_task, insert_transition, upsert_worker, Event, Task, Worker,
+};
+use crate::server;
+
+fn queue_entry<'a>(body: &'a Value, status: &str) -> &'a Value {
+    body["queue"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["status"] == status)
+        .unwrap()
+}
+
+fn kinds(body: &Value) -> Vec<String> {
+    body["degraded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn trend_deltas_are_entries_minus_exits_in_the_window(pool: PgPool) {
+    let m = 60; // seconds per minute
+    let t1 = insert_task(
+        &pool,
+        Task {
+            status: "DONE",
+            ..Task::default()
+        },
+    )
+    .await;
+    insert_transition(&pool, t1, None, "PENDING", ago(20 * m)).await;
+    insert_transition(&pool, t1, Some("PENDING"), "RUNNING", ago(10 * m)).await;
+    insert_transition(&pool, t1, Some("RUNNING"), "DONE", ago(5 * m)).await;
+    let t2 = insert_task(&pool, Task::default()).await;
+    insert_transition(&pool, t2, None, "PENDING", ago(3 * m)).await;
+    let t3 = insert_task(
+        &pool,
+        Task {
+            status: "FAILED",
+            ..Task::default()
+        },
+    )
+    .await;
+    insert_transition(&pool, t3, Some("PENDING"), "RUNNING", ago(30 * m)).await;
+    insert_transition(&pool, t3, Some("RUNNING"), "FAILED", ago(m)).await;
+    let t4 = insert_task(
+        &pool,
+        Task {
+            status: "RUNNING",
+            lease_expires_at: Some(ago(-60)),
+            ..Task::default()
+        },
+    )
+    .await;
+    insert_transition(&pool, t4, Some("RUNNING"), "RUNNING", ago(2 * m)).await;
+    let t5 = insert_task(&pool, Task::default()).await;
+    insert_transition(&pool, t5, None, "PENDING", ago(2 * m)).await;
+    upsert_worker(&pool, Worker::default()).await;
+    let server = server::start(pool).await;
+
+    let body = server.ok("status").await;
+    assert_eq!(body["queue"]["windowMinutes"], 15);
+    let expect = [
+        ("PENDING", 2, 1),
+        ("RUNNING", 1, -1),
+        ("IN_REVIEW", 0, 0),
+        ("DONE", 1, 1),
+        ("SKIPPED", 0, 0),
+        ("FAILED", 1, 1),
+    ];
+    let order: Vec<&str> = body["queue"]["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, expect.iter().map(|e| e.0).collect::<Vec<_>>());
+    for (status, count, delta) in expect {
+        let entry = queue_entry(&body, status);
+        assert_eq!(entry["count"], count, "{status}: {entry}");
+        assert_eq!(entry["delta"], delta, "{status}: {entry}");
+    }
+
+    let hour = server.ok("status?window=60").await;
+    assert_eq!(hour["queue"]["windowMinutes"], 60);
+    for (status, delta) in [("PENDING", 1), ("RUNNING", 0), ("DONE", 1), ("FAILED", 1)] {
+        assert_eq!(
+            queue_entry(&hour, status)["delta"],
+            delta,
+            "{status} over an hour"
+        );
+    }
+    assert_eq!(body["overall"], "HEALTHY", "{body}");
+    server.stop().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn stuck_tasks_are_detected(pool: PgPool) {
+    upsert_worker(&pool, Worker::default()).await;
+    insert_task(
+        &pool,
+        Task {
+            status: "RUNNING",
+            lease_expires_at: Some(ago(1)),
+            ..Task::default()
+        },
+    )
+    .await;
+    insert_task(
+        &pool,
+        Task {
+            status: "RUNNING",
+            lease_expires_at: Some(ago(-60)),
+            ..Task::default()
+        },
+    )
+    .await;
+    insert_task(
+        &pool,
+        Task {
+            status: "PENDING",
+            scheduled_at: ago(301),
+            ..Task::default()
+        },
+    )
+    .await;
+    insert_task(
+        &pool,
+        Task {
+            status: "PENDING",
+            scheduled_at: ago(301),
+            ..Task::default()
+        },
+    )
+    .await;
+    insert_task(
+        &pool,
+        Task {
+            status: "PENDING",
+            scheduled_at: ago(200),
+            ..Task::default()
+        },
+    )
+    .await;
+    insert_task(
+        &pool,
+        Task {
+            status: "DONE",
+            scheduled_at: ago(9000),
+            ..Task::default()
+        },
+    )
+    .await;
+    let server = server::start(pool).await;
+    let body = server.ok("status").await;
+    assert_eq!(body["queue"]["stuckRunning"], 1);
+    assert_eq!(body["queue"]["stuckPending"], 2);
+    assert_eq!(kinds(&body), vec!["STUCK_TASKS"]);
+    assert_eq!(body["overall"], "DEGRADED");
+    server.stop().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn worker_flags_route_and_dropped_events(pool: PgPool) {
+    let sink = |id: &str, channel: i64, database: i64| {
+        json!({"sinkId": id, "emitted": 100, "written": 90, "droppedChannelFull": channel,
+               "droppedDatabase": database, "invalid": 0, "retries": 0, "batches": 3,
+               "lastError": null, "lastErrorAt": null})
+    };
+    // Fresh, closed, on the newest route.
+    upsert_worker(&pool, Worker {
+        worker_id: "a-fresh",
+        last_heartbeat: ago(1),
+        metadata: json!({"route": {"provider": "sim", "model": "m-new"}, "heartbeatIntervalSeconds": 10,
+                         "sink": sink("s1", 3, 2)}),
+        ..Worker::default()
+    }).await;
+    // Shares sink s1: its drops count once.
+    upsert_worker(&pool, Worker {
+        worker_id: "b-same-sink",
+        last_heartbeat: ago(2),
+        metadata: json!({"route": {"provider": "sim", "model": "m-old"}, "sink": sink("s1", 3, 2)}),
+        ..Worker::default()
+    }).await;
+    // A 2 s interval, silent for 7 s: stale.
+    upsert_worker(
+        &pool,
+        Worker {
+            worker_id: "c-stale",
+            status: "IDLE",
+            last_heartbeat: ago(7),
+            metadata: json!({"heartbeatIntervalSeconds": 2, "sink": sink("s2", 0, 4)}),
+            ..Worker::default()
+        },
+    )
+    .await;
+    // Breaker open.
+    upsert_worker(
+        &pool,
+        Worker {
+            worker_id: "d-open",
+            status: "DEGRADED",
+            circuit_open: true,
+            circuit_reason: Some("PROVIDER_OUTAGE"),
+            last_heartbeat: ago(0),
+            metadata: json!({}),
+        },
+    )
+    .await;
+    // Stopped long ago: neither stale nor counted.
+    upsert_worker(&pool, Worker {
+        worker_id: "e-stopped",
+        status: "STOPPED",
+        circuit_open: true,
+        last_heartbeat: ago(86_400),
+        metadata: json!({"route": {"provider": "old", "model": "gone"}, "sink": sink("s3", 50, 50)}),
+        ..Worker::default()
+    }).await;
+    let at = ago(42);
+    insert_event(
+        &pool,
+        Event {
+            occurred_at: at,
+            ..Event::default()
+        },
+    )
+    .await;
+    let server = server::start(pool).await;
+    let body = server.ok("status").await;
+
+    let workers = body["workers"].as_array().unwrap();
+    let ids: Vec<&str> = workers
+        .iter()
+        .map(|w| w["workerId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["a-fresh", "b-same-sink", "c-stale", "d-open", "e-stopped"]
+    );
+    let stale: Vec<bool> = workers
+        .iter()
+        .map(|w| w["stale"].as_bool().unwrap())
+        .collect();
+    assert_eq!(stale, [false, false, true, false, false]);
+    assert!(workers[2]["heartbeatAgeSeconds"].as_f64().unwrap() >= 7.0);
+    assert_eq!(workers[0]["droppedEvents"], 5);
+    assert_eq!(
+        workers[0]["route"],
+        json!({"provider": "sim", "model": "m-new"})
+    );
+    assert_eq!(body["droppedEvents"], 9);
+    assert_eq!(
+        body["activeRoute"],
+        json!({"provider": "sim", "model": "m-new"})
+    );
+    let last: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(body["lastEventAt"].clone()).unwrap();
+    assert_eq!(last.timestamp_micros(), at.timestamp_micros());
+
+    let mut flags = kinds(&body);
+    flags.sort();
+    assert_eq!(flags, ["BREAKER_OPEN", "EVENTS_DROPPED", "STALE_HEARTBEAT"]);
+    let by_kind = |k: &str| {
+        body["degraded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == k)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_kind("BREAKER_OPEN")["workerId"], "d-open");
+    assert!(by_kind("BREAKER_OPEN")["message"]
+        .as_str()
+        .unwrap()
+        .contains("PROVIDER_OUTAGE"));
+    assert_eq!(by_kind("STALE_HEARTBEAT")["workerId"], "c-stale");
+    assert_eq!(body["overall"], "DEGRADED");
+    server.stop().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn no_running_worker_is_degraded(pool: PgPool) {
+    let server = server::start(pool.clone()).await;
+    let body = server.ok("status").await;
+    assert_eq!(kinds(&body), ["NO_WORKERS"]);
+    assert!(body["lastEventAt"].is_null());
+    upsert_worker(
+        &pool,
+        Worker {
+            status: "STOPPED",
+            ..Worker::default()
+        },
+    )
+    .await;
+    assert_eq!(kinds(&server.ok("status").await), ["NO_WORKERS"]);
+    upsert_worker(&pool, Worker::default()).await;
+    let body = server.ok("status").await;
+    assert_eq!(body["overall"], "HEALTHY", "{body}");
+    assert!(body["degraded"].as_array().unwrap().is_empty());
+    server.stop().await;
+}

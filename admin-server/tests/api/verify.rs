@@ -1,0 +1,142 @@
+//! `ai-runtime-verify`'s exit codes: 0 healthy, 1 degraded, 2 unreachable or wrong usage.
+
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::fixtures::{ago, insert_event, upsert_worker, Event, Worker};
+
+fn url_of(options: &PgConnectOptions) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap()
+    )
+}
+
+fn verify(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ai-runtime-verify"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exited normally")
+}
+
+async fn pool(options: &PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.clone())
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn healthy_runtime_exits_0(_: PgPoolOptions, options: PgConnectOptions) {
+    let pool = pool(&options).await;
+    upsert_worker(&pool, Worker::default()).await;
+    insert_event(
+        &pool,
+        Event {
+            reason_code: "PROVIDER_TIMEOUT",
+            metadata: json!({"level": "WARN", "message": "slow"}),
+            ..Event::default()
+        },
+    )
+    .await;
+    insert_event(&pool, Event::default()).await;
+    let url = url_of(&options);
+
+    let text = verify(&["--database-url", &url]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(
+        code(&text),
+        0,
+        "{stdout}{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
+    assert!(stdout.contains("Verdict: HEALTHY"), "{stdout}");
+    assert!(stdout.contains("worker-1"), "{stdout}");
+    assert!(stdout.contains("sim/fast-1"), "{stdout}");
+    assert!(stdout.contains("PROVIDER_TIMEOUT"), "{stdout}");
+
+    let json_run = verify(&["--database-url", &url, "--json"]);
+    assert_eq!(code(&json_run), 0);
+    let report: Value = serde_json::from_slice(&json_run.stdout).unwrap();
+    assert_eq!(report["status"]["overall"], "HEALTHY");
+    assert_eq!(report["recent"]["total"], 2);
+    assert_eq!(
+        report["recent"]["latestError"]["reasonCode"],
+        "PROVIDER_TIMEOUT"
+    );
+    assert_eq!(report["recent"]["latestError"]["message"], "slow");
+    pool.close().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn degraded_runtime_exits_1(_: PgPoolOptions, options: PgConnectOptions) {
+    let pool = pool(&options).await;
+    let url = url_of(&options);
+    let run = |expect: &str| {
+        let out = verify(&["--database-url", &url]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(code(&out), 1, "{expect}: {stdout}");
+        assert!(stdout.contains("Verdict: DEGRADED"), "{stdout}");
+        assert!(stdout.contains(expect), "{expect}: {stdout}");
+    };
+    // No worker at all.
+    run("no worker is running");
+    // Breaker open.
+    upsert_worker(
+        &pool,
+        Worker {
+            circuit_open: true,
+            circuit_reason: Some("PROVIDER_OUTAGE"),
+            ..Worker::default()
+        },
+    )
+    .await;
+    run("circuit breaker of worker-1 is open: PROVIDER_OUTAGE");
+    // Stale heartbeat: 31 s without a beat at a 10 s interval.
+    upsert_worker(
+        &pool,
+        Worker {
+            last_heartbeat: ago(31),
+            ..Worker::default()
+        },
+    )
+    .await;
+    run("worker-1 has not sent a heartbeat");
+    // Events dropped.
+    upsert_worker(&pool, Worker {
+        metadata: json!({"sink": {"sinkId": "s", "droppedChannelFull": 0, "droppedDatabase": 12}}),
+        ..Worker::default()
+    }).await;
+    run("dropped 12 event(s)");
+    // And back to healthy.
+    upsert_worker(&pool, Worker::default()).await;
+    assert_eq!(code(&verify(&["--database-url", &url])), 0);
+    pool.close().await;
+}
+
+#[test]
+fn unreachable_database_and_bad_usage_exit_2() {
+    let out = verify(&["--database-url", "postgres://postgres@127.0.0.1:1/nowhere"]);
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the database"));
+    // A database that does not exist on a live server.
+    let out = verify(&[
+        "--database-url",
+        "postgres://postgres@127.0.0.1:5432/no_such_database_here",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(code(&verify(&["--no-such-flag"])), 2);
+    assert_eq!(code(&verify(&["--minutes", "0"])), 2);
+}

@@ -65,8 +65,7 @@ pub fn review_gate(input: ReviewInput, threshold: f64) -> ReviewDecision {
             reason: "tool loop hit its iteration bound".to_owned(),
         };
     }
-    // `!(>=)` also sends NaN to review.
-    if !(input.confidence >= threshold) {
+    if input.confidence.is_nan() || input.confidence < threshold {
         return ReviewDecision::Review {
             reason_code: reason::REVIEW_LOW_CONFIDENCE,
             reason: format!("confidence {:.2} < {threshold:.2}", input.confidence),

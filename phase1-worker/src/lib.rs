@@ -12,6 +12,7 @@ pub mod breaker;
 pub mod capture;
 pub mod clock;
 pub mod gates;
+mod layer_status;
 pub mod provider;
 pub mod queue;
 pub mod reason;
@@ -25,6 +26,7 @@ pub mod workload;
 
 pub use agent::{AgentConfig, Decision, ExecutionAgent};
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState, CircuitBreaker};
+pub use layer_status::{report, LayerStatus};
 pub use provider::{OutageWindows, ProviderConfig, Route, SimulatedProvider};
 pub use queue::{NewTask, Queue, QueueError, Task};
 pub use runner::{ContinuousWorkload, RunMode, RunSummary, Runner, RunnerConfig, RunnerError};

@@ -117,7 +117,11 @@ impl Worker {
         let state = WorkerStatus::state_for(&breaker, busy);
         let route = self.agent.active_route().clone();
         let current = self.status.get();
-        if current.state != state || current.breaker != breaker || current.route != route {
+        // Compare the breaker's state, not its ticking cooldown.
+        if current.state != state
+            || current.breaker.state != breaker.state
+            || current.route != route
+        {
             self.status.update(|s| {
                 s.state = state;
                 s.breaker = breaker;
@@ -173,8 +177,10 @@ impl Worker {
             self.apply(&task, decision).await;
             let breaker = self.agent.breaker();
             let route = self.agent.active_route().clone();
+            // Still RUNNING: the worker goes IDLE only when it finds no work,
+            // so back-to-back tasks are not a status change each.
             self.status.update(|s| {
-                s.state = WorkerStatus::state_for(&breaker, false);
+                s.state = WorkerStatus::state_for(&breaker, true);
                 s.breaker = breaker;
                 s.route = route;
                 s.current_task_id = None;

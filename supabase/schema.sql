@@ -58,9 +58,9 @@ create table public.task_transition_events (
 -- A task's transitions, in order.
 create index task_transition_events_task_idx
     on public.task_transition_events (task_id, occurred_at);
--- Trend deltas over a recent window.
-create index task_transition_events_occurred_idx
-    on public.task_transition_events (occurred_at desc);
+-- Trend deltas over a recent window, covering the statuses they read.
+create index task_transition_events_occurred_statuses_idx
+    on public.task_transition_events (occurred_at desc) include (from_status, to_status);
 
 -- ------------------------------------------------------ runtime events ---
 
@@ -94,6 +94,11 @@ create index ai_runtime_events_entity_id_occurred_at_idx
 -- The one the seed forgot: the tasks panel's latest event per task.
 create index ai_runtime_events_task_id_occurred_at_idx
     on public.ai_runtime_events (task_id, occurred_at desc);
+-- The admin server's worker and operation filters.
+create index ai_runtime_events_worker_id_occurred_at_idx
+    on public.ai_runtime_events (worker_id, occurred_at desc);
+create index ai_runtime_events_operation_occurred_at_idx
+    on public.ai_runtime_events (operation, occurred_at desc);
 
 create table public.ai_worker_status (
     worker_id text primary key,

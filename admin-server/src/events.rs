@@ -26,9 +26,16 @@ struct EventRow {
 }
 
 /// The SQL of one page (limit + 1 rows, to know whether another page follows).
-/// Public so the benchmark can time the same statement without the server.
 pub fn page_query(filter: &EventFilter) -> QueryBuilder<'static, Postgres> {
-    let mut q = QueryBuilder::new(
+    let mut q = QueryBuilder::new("");
+    push_page_sql(&mut q, filter);
+    q
+}
+
+/// Appends the page's SQL to `q`. Public so the benchmark can time (and
+/// EXPLAIN) exactly the statement the server runs.
+pub fn push_page_sql(q: &mut QueryBuilder<'static, Postgres>, filter: &EventFilter) {
+    q.push(
         "select id, layer, operation, reason_code, entity_id, task_id, persona_id, worker_id, \
          metadata, occurred_at, created_at from public.ai_runtime_events where true",
     );
@@ -66,7 +73,6 @@ pub fn page_query(filter: &EventFilter) -> QueryBuilder<'static, Postgres> {
     }
     q.push(" order by occurred_at desc, id desc limit ")
         .push_bind(filter.limit + 1);
-    q
 }
 
 pub async fn list(pool: &PgPool, filter: &EventFilter) -> Result<EventsResponse, ApiFailure> {

@@ -46,18 +46,8 @@ pub async fn compute(
     let now: DateTime<Utc> = sqlx::query_scalar("select now()")
         .fetch_one(&mut *tx)
         .await?;
-    let worker_rows: Vec<WorkerRow> = sqlx::query_as(
-        "select worker_id, agent_type, status, circuit_open, circuit_reason, last_heartbeat, \
-         current_task_id, metadata, updated_at, \
-         extract(epoch from now() - last_heartbeat)::float8 as age_seconds \
-         from public.ai_worker_status order by worker_id",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    let counts: Vec<(String, i64)> =
-        sqlx::query_as("select status, count(*) from public.persona_tasks group by status")
-            .fetch_all(&mut *tx)
-            .await?;
+    let worker_rows: Vec<WorkerRow> = sqlx::query_as(WORKERS_SQL).fetch_all(&mut *tx).await?;
+    let counts: Vec<(String, i64)> = sqlx::query_as(COUNTS_SQL).fetch_all(&mut *tx).await?;
     let deltas: Vec<(String, i64)> = sqlx::query_as(DELTAS_SQL)
         .bind(window_minutes as f64 * 60.0)
         .fetch_all(&mut *tx)
@@ -66,10 +56,9 @@ pub async fn compute(
         .bind(thresholds.stuck_pending_after.as_secs_f64())
         .fetch_one(&mut *tx)
         .await?;
-    let last_event_at: Option<DateTime<Utc>> =
-        sqlx::query_scalar("select max(occurred_at) from public.ai_runtime_events")
-            .fetch_one(&mut *tx)
-            .await?;
+    let last_event_at: Option<DateTime<Utc>> = sqlx::query_scalar(LAST_EVENT_SQL)
+        .fetch_one(&mut *tx)
+        .await?;
     tx.commit().await?;
 
     let workers = worker_rows
@@ -85,15 +74,22 @@ pub async fn compute(
     Ok(assemble(now, workers, queue, last_event_at))
 }
 
+pub const WORKERS_SQL: &str = "select worker_id, agent_type, status, circuit_open, \
+     circuit_reason, last_heartbeat, current_task_id, metadata, updated_at, \
+     extract(epoch from now() - last_heartbeat)::float8 as age_seconds \
+     from public.ai_worker_status order by worker_id";
+
+pub const COUNTS_SQL: &str = "select status, count(*) from public.persona_tasks group by status";
+
+pub const LAST_EVENT_SQL: &str = "select max(occurred_at) from public.ai_runtime_events";
+
 /// Entries minus exits per status within the window: each transition adds
 /// one to its `to_status` and takes one from its `from_status`.
-pub const DELTAS_SQL: &str = "select status, sum(delta)::bigint from ( \
-       select to_status as status, 1 as delta from public.task_transition_events \
-        where occurred_at > now() - make_interval(secs => $1) \
-       union all \
-       select from_status, -1 from public.task_transition_events \
-        where occurred_at > now() - make_interval(secs => $1) and from_status is not null \
-     ) moves group by status";
+pub const DELTAS_SQL: &str = "select m.status, sum(m.delta)::bigint \
+     from public.task_transition_events t \
+     cross join lateral (values (t.to_status, 1), (t.from_status, -1)) as m(status, delta) \
+     where t.occurred_at > now() - make_interval(secs => $1) and m.status is not null \
+     group by m.status";
 
 /// RUNNING with an expired lease; PENDING and due for longer than `$1` seconds.
 pub const STUCK_SQL: &str = "select \

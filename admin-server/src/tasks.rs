@@ -46,35 +46,42 @@ pub fn push_stuck_condition(q: &mut QueryBuilder<'static, Postgres>, thresholds:
     .push(")))");
 }
 
-/// The SQL of one page (limit + 1 rows). Public for the benchmark.
+/// The SQL of one page (limit + 1 rows).
 pub fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<'static, Postgres> {
-    let mut q = QueryBuilder::new(
-        "select t.id, t.persona_id, t.kind, t.status, t.reason_code, t.reason, t.lease_owner, \
-         t.lease_expires_at, t.attempts, t.max_attempts, t.scheduled_at, t.created_at, \
-         t.updated_at, coalesce(",
-    );
-    push_stuck_condition(&mut q, thresholds);
+    let mut q = QueryBuilder::new("");
+    push_page_sql(&mut q, filter, thresholds);
+    q
+}
+
+/// Appends the page's SQL to `q` (public for the benchmark's timing and EXPLAIN).
+/// The page is cut first and only its rows look up their latest event, so
+/// the lateral lookup runs `limit + 1` times whatever the filter matches.
+pub fn push_page_sql(
+    q: &mut QueryBuilder<'static, Postgres>,
+    filter: &TaskFilter,
+    thresholds: &Thresholds,
+) {
     q.push(
-        ", false) as stuck, e.id as event_id, e.layer as event_layer, \
+        "select t.*, e.id as event_id, e.layer as event_layer, \
          e.operation as event_operation, e.reason_code as event_reason_code, \
          e.occurred_at as event_occurred_at \
-         from public.persona_tasks t \
-         left join lateral (select id, layer, operation, reason_code, occurred_at \
-             from public.ai_runtime_events where task_id = t.id \
-             order by occurred_at desc, id desc limit 1) e on true \
-         where true",
+         from (select t.id, t.persona_id, t.kind, t.status, t.reason_code, t.reason, \
+             t.lease_owner, t.lease_expires_at, t.attempts, t.max_attempts, t.scheduled_at, \
+             t.created_at, t.updated_at, coalesce(",
     );
+    push_stuck_condition(q, thresholds);
+    q.push(", false) as stuck from public.persona_tasks t where true");
     if let Some(status) = filter.status {
         q.push(" and t.status = ").push_bind(status.as_str());
     }
     match filter.stuck {
         Some(true) => {
             q.push(" and ");
-            push_stuck_condition(&mut q, thresholds);
+            push_stuck_condition(q, thresholds);
         }
         Some(false) => {
             q.push(" and not coalesce(");
-            push_stuck_condition(&mut q, thresholds);
+            push_stuck_condition(q, thresholds);
             q.push(", false)");
         }
         None => {}
@@ -88,7 +95,12 @@ pub fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<
     }
     q.push(" order by t.created_at desc, t.id desc limit ")
         .push_bind(filter.limit + 1);
-    q
+    q.push(
+        ") t left join lateral (select id, layer, operation, reason_code, occurred_at \
+             from public.ai_runtime_events where task_id = t.id \
+             order by occurred_at desc, id desc limit 1) e on true \
+         order by t.created_at desc, t.id desc",
+    );
 }
 
 pub async fn list(

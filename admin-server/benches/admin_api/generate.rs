@@ -1,0 +1,248 @@
+//! Fills a scratch database with COPY: 100k tasks (with their transitions),
+//! 1M runtime events and a few workers. The skewed data set gives one task
+//! 40% of all events.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub const TASKS: usize = 100_000;
+pub const EVENTS: usize = 1_000_000;
+pub const WORKERS: usize = 8;
+/// The skewed set's hot task owns this share of the events.
+pub const HOT_SHARE: f64 = 0.4;
+
+/// What the harness needs to know about the generated data.
+pub struct DataSet {
+    pub hot_task: Option<Uuid>,
+    pub some_task: Uuid,
+}
+
+/// A small deterministic generator (xorshift64*): data sets are reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 > 1.0 - p
+    }
+    pub fn uuid(&mut self) -> Uuid {
+        uuid::Builder::from_random_bytes(
+            ((u128::from(self.next()) << 64) | u128::from(self.next())).to_be_bytes(),
+        )
+        .into_uuid()
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string()
+}
+
+fn pick<'a>(rng: &mut Rng, weighted: &[(&'a str, u64)]) -> &'a str {
+    let total: u64 = weighted.iter().map(|w| w.1).sum();
+    let mut roll = rng.below(total);
+    for (value, weight) in weighted {
+        if roll < *weight {
+            return value;
+        }
+        roll -= weight;
+    }
+    weighted[0].0
+}
+
+struct Task {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+}
+
+pub async fn generate(conn: &mut PgConnection, skewed: bool) -> anyhow::Result<DataSet> {
+    let mut rng = Rng::new(if skewed { 7 } else { 3 });
+    let now = Utc::now();
+    let week = Duration::days(7).num_milliseconds() as u64;
+
+    // ---- tasks and transitions
+    let mut tasks = Vec::with_capacity(TASKS);
+    let mut task_rows = String::new();
+    let mut transition_rows = String::new();
+    for i in 0..TASKS {
+        let id = rng.uuid();
+        let created_at = now - Duration::milliseconds(rng.below(week) as i64);
+        let recent = now - created_at < Duration::minutes(10);
+        let status = if recent {
+            pick(&mut rng, &[("PENDING", 50), ("RUNNING", 30), ("DONE", 20)])
+        } else {
+            pick(
+                &mut rng,
+                &[
+                    ("DONE", 800),
+                    ("FAILED", 60),
+                    ("SKIPPED", 80),
+                    ("IN_REVIEW", 40),
+                    ("PENDING", 15),
+                    ("RUNNING", 5),
+                ],
+            )
+        };
+        let (lease_owner, lease_expires) = if status == "RUNNING" {
+            let w = format!("worker-{}", rng.below(WORKERS as u64));
+            let expiry = if recent {
+                now + Duration::seconds(30)
+            } else {
+                created_at + Duration::seconds(30)
+            };
+            (w, ts(expiry))
+        } else {
+            ("\\N".into(), "\\N".into())
+        };
+        let (code, reason) = match status {
+            "FAILED" => ("PROVIDER_EXHAUSTED", "all providers failed"),
+            "SKIPPED" => ("SAFETY_BLOCKED", "blocked by the safety gate"),
+            "IN_REVIEW" => ("REVIEW_REQUIRED", "needs a person"),
+            _ => ("\\N", "\\N"),
+        };
+        let updated = created_at + Duration::seconds(3);
+        let _ = writeln!(
+            task_rows,
+            "{id}\t{}\treply\t{{}}\t{status}\t1\t3\t{lease_owner}\t{lease_expires}\t{}\t{code}\t{reason}\tbench-{i}\t{}\t{}",
+            rng.uuid(),
+            ts(created_at),
+            ts(created_at),
+            ts(updated)
+        );
+        let _ = writeln!(
+            transition_rows,
+            "{}\t{id}\t\\N\tPENDING\tTASK_ENQUEUED\t{}",
+            rng.uuid(),
+            ts(created_at)
+        );
+        if status != "PENDING" {
+            let _ = writeln!(
+                transition_rows,
+                "{}\t{id}\tPENDING\tRUNNING\tTASK_LEASED\t{}",
+                rng.uuid(),
+                ts(created_at + Duration::seconds(1))
+            );
+        }
+        if status != "PENDING" && status != "RUNNING" {
+            let _ = writeln!(
+                transition_rows,
+                "{}\t{id}\tRUNNING\t{status}\tTASK_FINISHED\t{}",
+                rng.uuid(),
+                ts(updated)
+            );
+        }
+        tasks.push(Task { id, created_at });
+    }
+    copy(conn, "copy public.persona_tasks (id, persona_id, kind, payload, status, attempts, max_attempts, lease_owner, lease_expires_at, scheduled_at, reason_code, reason, idempotency_key, created_at, updated_at) from stdin", task_rows).await?;
+    copy(conn, "copy public.task_transition_events (id, task_id, from_status, to_status, reason_code, occurred_at) from stdin", transition_rows).await?;
+
+    // ---- events, in chunks
+    let hot = skewed.then(|| tasks[rng.below(TASKS as u64) as usize].id);
+    let mut rows = String::new();
+    for i in 0..EVENTS {
+        let (layer, operation, reason) = pick_event(&mut rng);
+        let (task_id, occurred_at) = match hot {
+            Some(hot) if rng.chance(HOT_SHARE) => (
+                Some(hot),
+                now - Duration::milliseconds(rng.below(week) as i64),
+            ),
+            _ if layer != "worker" && rng.chance(0.8) => {
+                let task = &tasks[rng.below(TASKS as u64) as usize];
+                let at =
+                    (task.created_at + Duration::milliseconds(rng.below(3000) as i64)).min(now);
+                (Some(task.id), at)
+            }
+            _ => (None, now - Duration::milliseconds(rng.below(week) as i64)),
+        };
+        let worker = format!("worker-{}", rng.below(WORKERS as u64));
+        let entity = match layer {
+            "provider_runtime" | "model_adapter" => format!("sim/model-{}", rng.below(4)),
+            "tool_runtime" => format!("tool-{}", rng.below(12)),
+            "worker" => worker.clone(),
+            _ => task_id.map_or_else(|| "queue".to_owned(), |t| t.to_string()),
+        };
+        let task_text = task_id.map_or_else(|| "\\N".to_owned(), |t| t.to_string());
+        let level = if reason.ends_with("_OK") || reason.starts_with("HEARTBEAT") {
+            "INFO"
+        } else {
+            "WARN"
+        };
+        let _ = writeln!(
+            rows,
+            "{}\t{layer}\t{operation}\t{reason}\t{entity}\t{task_text}\t{worker}\t{{\"level\": \"{level}\", \"latency_ms\": {}}}\t{}",
+            rng.uuid(),
+            rng.below(900),
+            ts(occurred_at)
+        );
+        if (i + 1) % 100_000 == 0 {
+            copy(conn, "copy public.ai_runtime_events (id, layer, operation, reason_code, entity_id, task_id, worker_id, metadata, occurred_at) from stdin", std::mem::take(&mut rows)).await?;
+        }
+    }
+
+    // ---- workers
+    for w in 0..WORKERS {
+        sqlx::query(
+            "insert into public.ai_worker_status (worker_id, agent_type, status, last_heartbeat, metadata) \
+             values ($1, 'phase1_reply_runner', 'RUNNING', now(), $2)",
+        )
+        .bind(format!("worker-{w}"))
+        .bind(serde_json::json!({
+            "route": {"provider": "sim", "model": format!("model-{}", w % 4)},
+            "heartbeatIntervalSeconds": 10,
+            "sink": {"sinkId": format!("sink-{w}"), "droppedChannelFull": 0, "droppedDatabase": 0},
+        }))
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::raw_sql("vacuum analyze").execute(&mut *conn).await?;
+    Ok(DataSet {
+        hot_task: hot,
+        some_task: tasks[TASKS / 2].id,
+    })
+}
+
+fn pick_event(rng: &mut Rng) -> (&'static str, &'static str, &'static str) {
+    const SHAPES: &[(&str, &str, &str, u64)] = &[
+        ("provider_runtime", "CALL", "PROVIDER_CALL_OK", 300),
+        ("provider_runtime", "CALL", "PROVIDER_TIMEOUT", 20),
+        ("provider_runtime", "RETRY", "PROVIDER_RETRY_SCHEDULED", 20),
+        ("provider_runtime", "FALLBACK", "PROVIDER_FALLBACK_USED", 10),
+        ("provider_runtime", "BREAKER", "PROVIDER_CIRCUIT_OPENED", 1),
+        ("worker", "HEARTBEAT", "HEARTBEAT_OK", 250),
+        ("execution", "TASK", "TASK_DONE", 120),
+        ("execution", "TASK", "TASK_FAILED", 10),
+        ("tool_runtime", "TOOL_CALL", "TOOL_CALL_OK", 100),
+        ("tool_runtime", "TOOL_LOOP", "TOOL_LOOP_LIMIT", 2),
+        ("model_adapter", "CALL", "ADAPTER_PARSE_OK", 100),
+        ("dispatcher", "TASK", "TASK_LEASED", 67),
+    ];
+    let total: u64 = SHAPES.iter().map(|s| s.3).sum();
+    let mut roll = rng.below(total);
+    for (layer, op, reason, weight) in SHAPES {
+        if roll < *weight {
+            return (layer, op, reason);
+        }
+        roll -= weight;
+    }
+    unreachable!()
+}
+
+async fn copy(conn: &mut PgConnection, statement: &str, rows: String) -> anyhow::Result<()> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    copy.send(rows.into_bytes()).await?;
+    copy.finish().await?;
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Admin API benchmark: p95 latency of each endpoint over filter
+//! combinations, next to the same SQL issued directly, in the same run.
+//!
+//! `cargo bench -p admin-server --bench admin_api [-- --samples 200 --datasets uniform,skewed --regenerate]`
+//!
+//! Data sets live in scratch databases `ai_runtime_bench_<name>` on the
+//! server of `DATABASE_URL`; they are generated (COPY) on first use and
+//! reused afterwards unless `--regenerate`.
+
+mod generate;
+mod measure;
+mod plan;
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+struct Args {
+    samples: usize,
+    datasets: Vec<String>,
+    regenerate: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        samples: 200,
+        datasets: vec!["uniform".into(), "skewed".into()],
+        regenerate: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--bench" => {} // passed by `cargo bench`
+            "--samples" => args.samples = it.next().context("--samples N")?.parse()?,
+            "--datasets" => {
+                args.datasets = it
+                    .next()
+                    .context("--datasets uniform,skewed")?
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect()
+            }
+            "--regenerate" => args.regenerate = true,
+            other => anyhow::bail!("unknown argument `{other}`"),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let server_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| ai_runtime_migrations::DEFAULT_DATABASE_URL.to_owned());
+    for name in &args.datasets {
+        let skewed = match name.as_str() {
+            "uniform" => false,
+            "skewed" => true,
+            other => anyhow::bail!("unknown data set `{other}` (uniform, skewed)"),
+        };
+        let options =
+            PgConnectOptions::from_str(&server_url)?.database(&format!("ai_runtime_bench_{name}"));
+        let url = options.to_url_lossy().to_string();
+        ai_runtime_migrations::create_database_if_missing(&url).await?;
+        let pool = pool(&options).await?;
+        ai_runtime_migrations::migrate(&pool).await?;
+        let data = prepare(&pool, &options, skewed, args.regenerate).await?;
+        println!(
+            "\n## Data set `{name}`: {} events, {} tasks{}",
+            generate::EVENTS,
+            generate::TASKS,
+            if skewed {
+                format!(
+                    ", one task owns {:.0}% of the events",
+                    generate::HOT_SHARE * 100.0
+                )
+            } else {
+                String::new()
+            }
+        );
+        // The server and the direct SQL get identical, separate pools.
+        measure::run(pool, self::pool(&options).await?, &data, args.samples).await?;
+    }
+    Ok(())
+}
+
+async fn pool(options: &PgConnectOptions) -> anyhow::Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options.clone())
+        .await?)
+}
+
+/// Generates the data set unless it is already there.
+async fn prepare(
+    pool: &PgPool,
+    options: &PgConnectOptions,
+    skewed: bool,
+    regenerate: bool,
+) -> anyhow::Result<generate::DataSet> {
+    let events: i64 = sqlx::query_scalar("select count(*) from public.ai_runtime_events")
+        .fetch_one(pool)
+        .await?;
+    let mut conn = PgConnection::connect_with(options).await?;
+    if regenerate || events != generate::EVENTS as i64 {
+        println!("generating data set (skewed: {skewed}) ...");
+        let started = std::time::Instant::now();
+        sqlx::raw_sql(
+            "truncate public.ai_runtime_events, public.task_transition_events, \
+             public.persona_tasks, public.ai_worker_status",
+        )
+        .execute(&mut conn)
+        .await?;
+        let data = generate::generate(&mut conn, skewed).await?;
+        println!("generated in {:.1} s", started.elapsed().as_secs_f64());
+        return Ok(data);
+    }
+    // Reuse: find the hot task again (the most frequent one) and a normal one.
+    let top: Vec<(Uuid, i64)> = sqlx::query_as(
+        "select task_id, count(*) from public.ai_runtime_events where task_id is not null \
+         group by task_id order by count(*) desc limit 2",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    let hot = top.first().filter(|(_, n)| *n > 1000).map(|(t, _)| *t);
+    let some_task: Uuid = sqlx::query_scalar(
+        "select id from public.persona_tasks order by created_at limit 1 offset 50000",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    Ok(generate::DataSet {
+        hot_task: hot,
+        some_task,
+    })
+}

@@ -15,7 +15,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use crossbeam_channel::{select, Receiver};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use serde_json::{Map, Value};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection as _;
@@ -54,6 +54,11 @@ const PERSIST_STATS: &str = "\
 update public.ai_worker_status
 set metadata = jsonb_set(metadata, '{sink}', $2::jsonb)
 where worker_id = any($1)";
+
+/// How often the event channel is polled while events arrive...
+const MIN_POLL_INTERVAL: Duration = Duration::from_millis(1);
+/// ...and at most, when idle (or the flush interval, if shorter).
+const MAX_POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Starts the writer thread; `done` is dropped when it has finished.
 pub(crate) fn spawn(
@@ -164,9 +169,15 @@ impl Writer {
         self.shared.shutdown_at.lock().ok().and_then(|at| *at)
     }
 
-    /// Waits for events until a batch is due, taking what is available.
+    /// Takes events until a batch is due. The event channel is polled, never
+    /// waited on: a receiver blocked on it would make every `try_send` on the
+    /// emitting threads pay for a wake-up (a futex syscall). Only the wake
+    /// channel (flush, shutdown, worker reports) is waited on.
     fn receive(&mut self) {
+        let max_idle = self.settings().flush_interval.min(MAX_POLL_INTERVAL);
+        let mut poll = MIN_POLL_INTERVAL;
         loop {
+            let taken = self.accept_available();
             let now = Instant::now();
             if self.batch_due(now)
                 || self.shared.flush_requested.load(Ordering::Acquire)
@@ -174,24 +185,20 @@ impl Writer {
             {
                 return;
             }
-            let wait = self.next_wake(now).saturating_duration_since(now);
-            let room = self.pending.len() < self.max_pending();
-            if room {
-                select! {
-                    recv(self.events) -> event => {
-                        if let Ok(event) = event {
-                            self.accept(event);
-                            self.accept_available();
-                        }
-                    }
-                    recv(self.wake) -> _ => return,
-                    default(wait) => return,
-                }
+            // Busy: look again soon. Idle: back off up to `max_idle`.
+            poll = if taken > 0 {
+                MIN_POLL_INTERVAL
             } else {
-                select! {
-                    recv(self.wake) -> _ => return,
-                    default(wait) => return,
-                }
+                (poll * 2).min(max_idle)
+            };
+            let next = self.next_wake(now);
+            if next <= now {
+                return;
+            }
+            match self.wake.recv_timeout(poll.min(next - now)) {
+                Ok(()) => return,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         }
     }
@@ -214,23 +221,32 @@ impl Writer {
     }
 
     fn next_wake(&self, now: Instant) -> Instant {
-        let mut at = now + self.settings().stats_interval.min(Duration::from_secs(1));
-        if let Some(oldest) = self.oldest_at {
-            at = at.min(oldest + self.settings().flush_interval);
+        let at = now + self.settings().stats_interval.min(Duration::from_secs(1));
+        match (self.retry_at, self.oldest_at) {
+            // Backing off: nothing can be written before the retry.
+            (Some(retry), _) => at.min(retry),
+            (None, Some(oldest)) => at.min(oldest + self.settings().flush_interval),
+            (None, None) => at,
         }
-        if let Some(retry) = self.retry_at {
-            at = at.max(retry.min(at));
-        }
-        at
     }
 
-    fn accept_available(&mut self) {
-        while self.pending.len() < self.max_pending() {
+    /// Takes what the channel holds, up to the pending limit (while the
+    /// database fails, up to one limit's worth: `accept` drops the oldest).
+    fn accept_available(&mut self) -> usize {
+        let limit = if self.retry_at.is_some() {
+            self.max_pending()
+        } else {
+            self.max_pending().saturating_sub(self.pending.len())
+        };
+        let mut taken = 0;
+        while taken < limit {
             match self.events.try_recv() {
                 Ok(event) => self.accept(event),
-                Err(_) => return,
+                Err(_) => break,
             }
+            taken += 1;
         }
+        taken
     }
 
     /// Records the event and queues it. While the database is failing the
@@ -446,7 +462,11 @@ impl Writer {
     /// Writes what it can before `deadline`, then counts the rest as dropped.
     fn shutdown(&mut self, deadline: Instant) {
         self.shared.closed.store(true, Ordering::Release);
-        while let Ok(event) = self.events.try_recv() {
+        // Take what is queued while there is time to write it.
+        while Instant::now() < deadline {
+            let Ok(event) = self.events.try_recv() else {
+                break;
+            };
             let recorded = Arc::new(to_recorded(event));
             self.shared.recorder.record(&recorded);
             self.pending.push_back(recorded);

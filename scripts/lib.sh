@@ -69,7 +69,10 @@ ensure_wasm_tools() {
 build_ui() {
     ensure_wasm_tools
     say "Building the dashboard into admin-ui/dist"
-    cargo build --locked -p admin-ui --target wasm32-unknown-unknown --profile wasm-release
+    # strip=false here: wasm-bindgen reads the target_features section to
+    # know which WASM features it may use; wasm-opt strips what is left.
+    CARGO_PROFILE_WASM_RELEASE_STRIP=false \
+        cargo build --locked -p admin-ui --target wasm32-unknown-unknown --profile wasm-release
     local staging="$ROOT/target/admin-ui-dist.tmp" dist="$ROOT/admin-ui/dist"
     rm -rf "$staging"
     mkdir -p "$staging"
@@ -77,7 +80,7 @@ build_ui() {
         --out-name admin-ui --out-dir "$staging" \
         "$ROOT/target/wasm32-unknown-unknown/wasm-release/admin_ui.wasm"
     # The features rustc enables by default for wasm32 (wasm-opt must accept them).
-    "$WASM_OPT" -Oz \
+    "$WASM_OPT" -Oz --strip-debug --strip-producers --strip-target-features \
         --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
         --enable-mutable-globals --enable-reference-types --enable-multivalue \
         "$staging/admin-ui_bg.wasm" -o "$staging/admin-ui_bg.wasm"
@@ -85,4 +88,12 @@ build_ui() {
     rm -rf "$dist"
     mv "$staging" "$dist"
     say "admin-ui_bg.wasm: $(wc -c <"$dist/admin-ui_bg.wasm") bytes, $(gzip -9 -c "$dist/admin-ui_bg.wasm" | wc -c) gzipped"
+}
+
+# Headless Chromium and ChromeDriver from Debian, for the dashboard's browser tests.
+ensure_browser() {
+    if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return; fi
+    say "Installing Chromium and ChromeDriver from Debian"
+    apt-get update
+    apt-get install -y chromium chromium-driver
 }

@@ -84,7 +84,7 @@ fn Cards(status: StatusResponse) -> impl IntoView {
 fn WorkerCard(worker: WorkerStatus) -> impl IntoView {
     let breaker = if worker.circuit_open {
         format!(
-            "⛔ OPEN: {}",
+            "✖ OPEN: {}",
             worker
                 .circuit_reason
                 .as_deref()

@@ -1,0 +1,985 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium`
+//! and `chromium-driver`) driven over WebDriver, against the in-process admin
+//! server over a fresh database holding data the test wrote. The server
+//! serves the shipped, optimised build in `admin-ui/dist` (`scripts/test`
+//! builds it before the tests run).
+
+use std::net::{TcpListener as StdListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use admin_server::AppConfig;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const ADMIN_TOKEN: &str = "dashboard-test-admin-token";
+const JWT_SECRET: &str = "dashboard-test-jwt-secret";
+/// How long a condition may take to hold in the browser.
+const WAIT: Duration = Duration::from_secs(20);
+/// The first page of the event stream (the dashboard's page size).
+const PAGE: usize = 50;
+
+// ------------------------------------------------------------ the data ---
+
+/// What [`seed`] wrote, for the assertions.
+struct Seeded {
+    stuck_task: Uuid,
+    failed_task: Uuid,
+    /// Every event written.
+    total_events: usize,
+    /// Events that occurred within the last 15 minutes.
+    last_15_min: usize,
+}
+
+/// A task to write: status, lease owner, lease expiry from now (s), reason code, reason.
+type TaskRow = (
+    &'static str,
+    Option<&'static str>,
+    Option<f64>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+/// An event to write: layer, operation, reason code, entity, task, worker, age (s).
+type EventRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    String,
+    Option<Uuid>,
+    &'static str,
+    f64,
+);
+
+/// Three workers (one with an open breaker, one stale), five tasks (one
+/// stuck, one failed) and 61 events across every layer.
+async fn seed(pool: &PgPool) -> Seeded {
+    let route = json!({"provider": "sim-primary", "model": "sim-large"});
+    let workers = [
+        // id, status, breaker open, breaker reason, heartbeat age (s), metadata
+        (
+            "worker-a",
+            "RUNNING",
+            false,
+            None,
+            2.0,
+            json!({"route": route, "heartbeatIntervalSeconds": 10,
+            "sink": {"sinkId": "sink-a", "droppedChannelFull": 3, "droppedDatabase": 2}}),
+        ),
+        (
+            "worker-b",
+            "DEGRADED",
+            true,
+            Some("5 consecutive provider failures"),
+            3.0,
+            json!({"route": route, "heartbeatIntervalSeconds": 10}),
+        ),
+        (
+            "worker-c",
+            "RUNNING",
+            false,
+            None,
+            600.0,
+            json!({"heartbeatIntervalSeconds": 10}),
+        ),
+    ];
+    for (id, status, open, reason, age, metadata) in workers {
+        sqlx::query(
+            "insert into ai_worker_status (worker_id, agent_type, status, circuit_open, circuit_reason, \
+             last_heartbeat, metadata) values ($1, 'phase1_reply_runner', $2, $3, $4, \
+             now() - make_interval(secs => $5), $6)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(open)
+        .bind(reason)
+        .bind(age)
+        .bind(metadata)
+        .execute(pool)
+        .await
+        .expect("insert worker");
+    }
+
+    // status, lease owner, lease expiry from now (s), reason code, reason
+    let tasks: [TaskRow; 5] = [
+        ("RUNNING", Some("worker-a"), Some(-300.0), None, None), // lease expired: stuck
+        (
+            "FAILED",
+            None,
+            None,
+            Some("PROVIDER_EXHAUSTED"),
+            Some("every provider route failed"),
+        ),
+        (
+            "SKIPPED",
+            None,
+            None,
+            Some("SAFETY_BLOCKED"),
+            Some("the safety gate refused the reply"),
+        ),
+        ("DONE", None, None, None, None),
+        ("PENDING", None, None, None, None),
+    ];
+    let mut ids = Vec::new();
+    for (status, owner, lease_in, code, reason) in tasks {
+        let id: Uuid = sqlx::query_scalar(
+            "insert into persona_tasks (persona_id, kind, status, attempts, lease_owner, lease_expires_at, \
+             reason_code, reason, idempotency_key) values (gen_random_uuid(), 'reply', $1, 1, $2, \
+             now() + make_interval(secs => $3), $4, $5, gen_random_uuid()::text) returning id",
+        )
+        .bind(status)
+        .bind(owner)
+        .bind(lease_in)
+        .bind(code)
+        .bind(reason)
+        .fetch_one(pool)
+        .await
+        .expect("insert task");
+        ids.push(id);
+    }
+    let (stuck, failed) = (ids[0], ids[1]);
+
+    let mut events: Vec<EventRow> = vec![
+        (
+            "provider_runtime",
+            "RETRY",
+            "PROVIDER_RETRY",
+            "sim-primary/sim-large".into(),
+            Some(failed),
+            "worker-b",
+            300.0,
+        ),
+        (
+            "provider_runtime",
+            "FALLBACK",
+            "PROVIDER_FALLBACK",
+            "sim-backup/sim-small".into(),
+            Some(failed),
+            "worker-b",
+            290.0,
+        ),
+        (
+            "execution",
+            "TASK",
+            "TASK_FAILED",
+            failed.to_string(),
+            Some(failed),
+            "worker-b",
+            280.0,
+        ),
+        (
+            "worker",
+            "BREAKER",
+            "BREAKER_OPENED",
+            "worker-b".into(),
+            None,
+            "worker-b",
+            270.0,
+        ),
+        (
+            "dispatcher",
+            "TASK",
+            "TASK_LEASED",
+            stuck.to_string(),
+            Some(stuck),
+            "worker-a",
+            210.0,
+        ),
+        (
+            "execution",
+            "TASK",
+            "TASK_STARTED",
+            stuck.to_string(),
+            Some(stuck),
+            "worker-a",
+            200.0,
+        ),
+        (
+            "provider_runtime",
+            "CALL",
+            "PROVIDER_CALL_OK",
+            "sim-primary/sim-large".into(),
+            Some(stuck),
+            "worker-a",
+            190.0,
+        ),
+        (
+            "model_adapter",
+            "CALL",
+            "ADAPTER_PARSED",
+            "sim-large".into(),
+            Some(stuck),
+            "worker-a",
+            185.0,
+        ),
+        (
+            "tool_runtime",
+            "TOOL_CALL",
+            "TOOL_CALL_OK",
+            "search".into(),
+            Some(stuck),
+            "worker-a",
+            180.0,
+        ),
+        (
+            "execution",
+            "TASK",
+            "TASK_DONE",
+            "old-task".into(),
+            None,
+            "worker-a",
+            2.0 * 3600.0,
+        ),
+        (
+            "execution",
+            "TASK",
+            "TASK_DONE",
+            "older-task".into(),
+            None,
+            "worker-a",
+            2.0 * 86_400.0,
+        ),
+    ];
+    // Heartbeats a minute apart, 80 s to 50 min 20 s ago: 14 fall in the last 15 minutes.
+    for minute in 1..=50 {
+        events.push((
+            "worker",
+            "HEARTBEAT",
+            "HEARTBEAT",
+            "worker-a".into(),
+            None,
+            "worker-a",
+            60.0 * f64::from(minute) + 20.0,
+        ));
+    }
+    for (layer, operation, reason, entity, task, worker, age) in &events {
+        sqlx::query(
+            "insert into ai_runtime_events (layer, operation, reason_code, entity_id, task_id, worker_id, \
+             metadata, occurred_at) values ($1, $2, $3, $4, $5, $6, $7, now() - make_interval(secs => $8))",
+        )
+        .bind(layer)
+        .bind(operation)
+        .bind(reason)
+        .bind(entity)
+        .bind(task)
+        .bind(worker)
+        .bind(json!({"latency_ms": 12, "message": format!("{reason} for the dashboard test")}))
+        .bind(age)
+        .execute(pool)
+        .await
+        .expect("insert event");
+    }
+    let last_15_min = events.iter().filter(|e| e.6 < 900.0).count();
+    Seeded {
+        stuck_task: stuck,
+        failed_task: failed,
+        total_events: events.len(),
+        last_15_min,
+    }
+}
+
+// --------------------------------------------------------- the browser ---
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The shipped build, or a clear failure telling how to make it.
+fn shipped_dist() -> PathBuf {
+    let dist = repo_root().join("admin-ui/dist");
+    for file in ["index.html", "admin-ui.js", "admin-ui_bg.wasm"] {
+        assert!(
+            dist.join(file).is_file(),
+            "the dashboard is not built ({} is missing): `./scripts/test` builds it before the tests; \
+             by hand: bash -c 'source scripts/lib.sh && build_ui'",
+            dist.join(file).display()
+        );
+    }
+    dist
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// A chromedriver process in its own process group, so that dropping it
+/// also ends the Chromium it started, even when a test panics.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn spawn() -> Driver {
+        let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let port = free_port();
+        let child = Command::new(&bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): install Debian's chromium-driver (scripts/test does)"));
+        let driver = Driver { child, port };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < WAIT,
+                "chromedriver did not listen on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        driver
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// One Chromium session on the dashboard of one in-process admin server.
+struct Browser {
+    client: Client,
+    base: String,
+    profile: PathBuf,
+    // Dropped last: ends chromedriver and Chromium.
+    _driver: Driver,
+}
+
+impl Browser {
+    async fn open(pool: PgPool) -> Browser {
+        let config = AppConfig {
+            admin_token: Some(ADMIN_TOKEN.into()),
+            jwt_secret: Some(JWT_SECRET.into()),
+            ui_dir: shipped_dist(),
+            ..AppConfig::default()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!(
+            "http://{}/admin/ai/runtime",
+            listener.local_addr().expect("addr")
+        );
+        let app = admin_server::app(config, pool.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let driver = Driver::spawn();
+        let profile = std::env::temp_dir().join(format!("dashboard-chromium-{}", Uuid::new_v4()));
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run",
+                    "--window-size=1400,1000", format!("--user-data-dir={}", profile.display()),
+                ],
+            }
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+            .expect("a WebDriver session in headless Chromium");
+        Browser {
+            client,
+            base,
+            profile,
+            _driver: driver,
+        }
+    }
+
+    async fn close(self) {
+        let _ = self.client.clone().close().await;
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+
+    /// Opens the dashboard at `query` (`""` or `"?…"`), optionally with a fragment.
+    async fn goto(&self, query_and_fragment: &str) {
+        self.client
+            .goto(&format!("{}{query_and_fragment}", self.base))
+            .await
+            .expect("navigate");
+    }
+
+    /// Opens the dashboard signed in as the admin (the demo URL's `#token=`).
+    async fn goto_signed_in(&self, query: &str) {
+        self.goto(&format!("{query}#token={ADMIN_TOKEN}")).await;
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("run script")
+    }
+
+    /// Polls `script` until it returns something other than null/false.
+    async fn wait_for(&self, what: &str, script: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let value = self.js(script).await;
+            if !matches!(value, Value::Null | Value::Bool(false)) {
+                return value;
+            }
+            if started.elapsed() > WAIT {
+                let url = self.url().await;
+                let banner = self.js("return Array.from(document.querySelectorAll('[role=alert]')).map(e => e.textContent).join(' | ')").await;
+                panic!("timed out waiting for {what} (at {url}; alerts: {banner})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn url(&self) -> String {
+        self.client.current_url().await.expect("url").to_string()
+    }
+
+    /// The query string of the address bar, decoded.
+    async fn query(&self) -> String {
+        self.js("return decodeURIComponent(location.search)")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// The event table's rows as `{layer, operation, reason, entity, task, worker}`.
+    async fn event_rows(&self) -> Vec<Value> {
+        match self.js(EVENT_ROWS).await {
+            Value::Array(rows) => rows,
+            other => panic!("unexpected rows {other}"),
+        }
+    }
+
+    /// Waits until the table is loaded and `ok` holds for its rows.
+    async fn wait_rows(&self, what: &str, ok: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let loaded = self.js("return !!document.querySelector('#events-table caption') && !document.querySelector('#events-table caption').textContent.startsWith('Loading')").await;
+            let rows = self.event_rows().await;
+            if loaded == Value::Bool(true) && ok(&rows) {
+                return rows;
+            }
+            if started.elapsed() > WAIT {
+                panic!(
+                    "timed out waiting for {what}: {} rows, first {:?}, at {}",
+                    rows.len(),
+                    rows.first(),
+                    self.url().await
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let input = self
+            .client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no input {css}: {e}"));
+        input.clear().await.expect("clear input");
+        input.send_keys(text).await.expect("type");
+    }
+
+    async fn select(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no select {css}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("cannot select {value} in {css}: {e}"));
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let script = format!(
+            "const e = document.querySelector({}); return e ? e.textContent : null",
+            json!(css)
+        );
+        self.wait_for(&format!("element {css}"), &script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn value(&self, css: &str) -> String {
+        let script = format!("return document.querySelector({}).value", json!(css));
+        self.js(&script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A screenshot of the whole page, saved under `target/artifacts/`.
+    async fn save_full_page_screenshot(&self, name: &str) -> PathBuf {
+        // Grow the window until the viewport holds the whole page (the
+        // window's frame takes some of its height).
+        for _ in 0..4 {
+            let sizes = self
+                .js("return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight]")
+                .await;
+            let (page, frame) = (
+                sizes[0].as_u64().unwrap_or(1000),
+                sizes[1].as_u64().unwrap_or(0),
+            );
+            let height = self
+                .js("return window.innerHeight")
+                .await
+                .as_u64()
+                .unwrap_or(0);
+            if height >= page {
+                break;
+            }
+            self.client
+                .set_window_size(1400, (page + frame) as u32)
+                .await
+                .expect("resize");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = repo_root().join("target/artifacts");
+        std::fs::create_dir_all(&dir).expect("artifacts dir");
+        let path = dir.join(name);
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+}
+
+const EVENT_ROWS: &str =
+    "return Array.from(document.querySelectorAll('#events-table tr.event')).map(r => ({
+    id: r.dataset.id,
+    layer: r.querySelector('.layer').textContent,
+    operation: r.querySelector('.operation').textContent,
+    reason: r.querySelector('.reason').textContent,
+    entity: r.querySelector('.entity').textContent,
+    task: r.querySelector('.task').title,
+    worker: r.querySelector('.worker').textContent,
+}))";
+
+fn all(rows: &[Value], key: &str, expected: &str) -> bool {
+    rows.iter().all(|r| r[key] == expected)
+}
+
+// ------------------------------------------------------------- tests ---
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn cards_show_workers_breakers_and_the_queue(pool: PgPool) {
+    let seeded = seed(&pool).await;
+    let b = Browser::open(pool).await;
+    b.goto_signed_in("").await;
+
+    let overall = b.text("#overall").await;
+    assert!(overall.contains("DEGRADED"), "overall card: {overall}");
+    assert!(
+        overall.contains("worker-b"),
+        "the open breaker is a reason: {overall}"
+    );
+    let breaker_b = b.text("[data-worker='worker-b'] .breaker").await;
+    assert!(
+        breaker_b.contains("OPEN") && breaker_b.contains("5 consecutive provider failures"),
+        "{breaker_b}"
+    );
+    assert_eq!(
+        b.text("[data-worker='worker-b'] .worker-state").await,
+        "DEGRADED"
+    );
+    assert!(b
+        .text("[data-worker='worker-a'] .breaker")
+        .await
+        .contains("closed"));
+    assert_eq!(
+        b.text("[data-worker='worker-a'] .worker-state").await,
+        "RUNNING"
+    );
+    let heartbeat_c = b.text("[data-worker='worker-c'] .heartbeat").await;
+    assert!(
+        heartbeat_c.contains("10 min ago") && heartbeat_c.contains("STALE"),
+        "{heartbeat_c}"
+    );
+    assert!(!b
+        .text("[data-worker='worker-a'] .heartbeat")
+        .await
+        .contains("STALE"));
+    assert_eq!(
+        b.text("#active-route .state").await,
+        "sim-primary / sim-large"
+    );
+    assert!(b.text("#dropped-events").await.contains("5 dropped"));
+
+    for (status, count) in [
+        ("PENDING", "1"),
+        ("RUNNING", "1"),
+        ("IN_REVIEW", "0"),
+        ("DONE", "1"),
+        ("SKIPPED", "1"),
+        ("FAILED", "1"),
+    ] {
+        assert_eq!(
+            b.text(&format!("#queue tr[data-status='{status}'] .count"))
+                .await,
+            count,
+            "{status}"
+        );
+    }
+    assert!(b.text("#stuck-summary").await.contains("1 stuck tasks"));
+
+    // The stuck count links to the stuck tasks.
+    b.wait_for(
+        "the tasks table",
+        "return document.querySelectorAll('#tasks-table tr.task').length === 5",
+    )
+    .await;
+    b.click("#stuck-summary a").await;
+    let stuck_row = format!("return (() => {{ const rows = document.querySelectorAll('#tasks-table tr.task'); return rows.length === 1 && rows[0].dataset.id === '{}'; }})()", seeded.stuck_task);
+    b.wait_for("only the stuck task", &stuck_row).await;
+    assert!(b.query().await.contains("stuck=true"));
+    assert!(b
+        .text("#tasks-table tr.task .stuck-flag")
+        .await
+        .contains("STUCK"));
+
+    // The queue's FAILED count links to the failed tasks.
+    b.click("#queue tr[data-status='FAILED'] a").await;
+    let failed_row = format!("return (() => {{ const rows = document.querySelectorAll('#tasks-table tr.task'); return rows.length === 1 && rows[0].dataset.id === '{}'; }})()", seeded.failed_task);
+    b.wait_for("only the failed task", &failed_row).await;
+    assert!(b.query().await.contains("taskStatus=FAILED"));
+
+    // The README's screenshot: the last 15 minutes of events.
+    b.goto("?range=15m").await;
+    b.wait_rows("the last 15 minutes", |rows| {
+        rows.len() == seeded.last_15_min
+    })
+    .await;
+    b.wait_for(
+        "the tasks",
+        "return document.querySelectorAll('#tasks-table tr.task').length === 5",
+    )
+    .await;
+    let shot = b.save_full_page_screenshot("dashboard.png").await;
+    assert!(std::fs::metadata(&shot).expect("screenshot").len() > 10_000);
+    b.close().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn each_filter_narrows_the_stream_and_lives_in_the_url(pool: PgPool) {
+    let seeded = seed(&pool).await;
+    // A custom range, as a shared link carries it: events 250 to 400 s old when seeded.
+    let (from, to): (String, String) = sqlx::query_as(
+        "select to_char((now() - interval '400 seconds') at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+                to_char((now() - interval '250 seconds') at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("bounds");
+    let failed = seeded.failed_task.to_string();
+    let b = Browser::open(pool).await;
+    b.goto_signed_in("").await;
+    b.wait_rows("the first page", |rows| rows.len() == PAGE)
+        .await;
+
+    enum Input {
+        Select(&'static str),
+        Text(&'static str),
+    }
+    let cases: [(Input, &str, &str, &str, usize); 6] = [
+        (
+            Input::Select("#f-layer"),
+            "provider_runtime",
+            "layer",
+            "layer",
+            3,
+        ),
+        (
+            Input::Select("#f-operation"),
+            "BREAKER",
+            "operation",
+            "operation",
+            1,
+        ),
+        (
+            Input::Text("#f-reason"),
+            "TASK_FAILED",
+            "reasonCode",
+            "reason",
+            1,
+        ),
+        (
+            Input::Text("#f-entity"),
+            "sim-primary/sim-large",
+            "entityId",
+            "entity",
+            2,
+        ),
+        (Input::Text("#f-task"), &failed, "taskId", "task", 3),
+        (
+            Input::Text("#f-worker"),
+            "worker-b",
+            "workerId",
+            "worker",
+            4,
+        ),
+    ];
+    for (input, value, key, column, expected) in cases {
+        let css = match input {
+            Input::Select(css) => {
+                b.select(css, value).await;
+                css
+            }
+            Input::Text(css) => {
+                b.type_into(css, value).await;
+                css
+            }
+        };
+        b.click("#apply-filters").await;
+        let what = format!("{key}={value} to narrow the table to {expected} rows");
+        b.wait_rows(&what, |rows| {
+            rows.len() == expected && all(rows, column, value)
+        })
+        .await;
+        assert!(
+            b.query().await.contains(&format!("{key}={value}")),
+            "{key} is in the URL: {}",
+            b.url().await
+        );
+
+        b.client.refresh().await.expect("reload");
+        b.wait_rows(&format!("a reload to restore {key}={value}"), |rows| {
+            rows.len() == expected && all(rows, column, value)
+        })
+        .await;
+        assert_eq!(
+            b.value(css).await,
+            value,
+            "the form shows the restored {key}"
+        );
+
+        b.click("#clear-filters").await;
+        b.wait_rows("the cleared filters", |rows| rows.len() == PAGE)
+            .await;
+        assert!(
+            !b.query().await.contains(key),
+            "clear removes {key} from the URL"
+        );
+    }
+
+    // A time preset.
+    b.select("#f-range", "15m").await;
+    b.click("#apply-filters").await;
+    b.wait_rows("the last 15 minutes", |rows| {
+        rows.len() == seeded.last_15_min
+    })
+    .await;
+    assert!(b.query().await.contains("range=15m"));
+    b.client.refresh().await.expect("reload");
+    b.wait_rows("a reload to restore the preset", |rows| {
+        rows.len() == seeded.last_15_min
+    })
+    .await;
+    assert_eq!(b.value("#f-range").await, "15m");
+
+    b.goto(&format!("?from={from}&to={to}")).await;
+    // RETRY, FALLBACK, TASK_FAILED, BREAKER_OPENED and the heartbeats 260, 320 and 380 s old.
+    let custom = b
+        .wait_rows("the custom range", |rows| rows.len() == 7)
+        .await;
+    assert!(custom.iter().any(|r| r["reason"] == "BREAKER_OPENED"));
+    assert!(custom.iter().all(|r| r["reason"] != "TOOL_CALL_OK"));
+    assert_eq!(b.value("#f-range").await, "custom");
+    assert!(
+        !b.value("#f-from").await.is_empty(),
+        "the custom bounds are shown"
+    );
+
+    // Back and forward walk through the filters.
+    b.goto("?").await;
+    b.wait_rows("no filters", |rows| rows.len() == PAGE).await;
+    b.select("#f-layer", "provider_runtime").await;
+    b.click("#apply-filters").await;
+    b.wait_rows("the layer filter", |rows| rows.len() == 3)
+        .await;
+    b.click("#clear-filters").await;
+    b.wait_rows("cleared", |rows| rows.len() == PAGE).await;
+    b.type_into("#f-worker", "worker-b").await;
+    b.click("#apply-filters").await;
+    b.wait_rows("the worker filter", |rows| {
+        rows.len() == 4 && all(rows, "worker", "worker-b")
+    })
+    .await;
+
+    b.client.back().await.expect("back");
+    b.wait_rows("back to no filters", |rows| rows.len() == PAGE)
+        .await;
+    b.client.back().await.expect("back");
+    b.wait_rows("back to the layer filter", |rows| {
+        rows.len() == 3 && all(rows, "layer", "provider_runtime")
+    })
+    .await;
+    assert_eq!(b.value("#f-layer").await, "provider_runtime");
+    b.client.forward().await.expect("forward");
+    b.wait_rows("forward to no filters", |rows| rows.len() == PAGE)
+        .await;
+    b.client.forward().await.expect("forward");
+    b.wait_rows("forward to the worker filter", |rows| {
+        rows.len() == 4 && all(rows, "worker", "worker-b")
+    })
+    .await;
+    assert_eq!(b.value("#f-worker").await, "worker-b");
+    b.close().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn load_more_metadata_task_links_and_polling(pool: PgPool) {
+    let seeded = seed(&pool).await;
+    let b = Browser::open(pool.clone()).await;
+    b.goto_signed_in("?poll=1000").await;
+    b.wait_rows("the first page", |rows| rows.len() == PAGE)
+        .await;
+
+    // Load more: the older page by cursor, without duplicates.
+    b.click("#load-more").await;
+    let rows = b
+        .wait_rows("every event", |rows| rows.len() == seeded.total_events)
+        .await;
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["id"].as_str().unwrap_or_default())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), seeded.total_events, "no event twice");
+    b.wait_for(
+        "the button to go on the last page",
+        "return document.querySelector('#load-more') === null",
+    )
+    .await;
+
+    // A row opens its metadata.
+    b.click("#events-table tr.event:first-child .row-toggle")
+        .await;
+    let metadata = b.text("#events-table tr.metadata pre").await;
+    assert!(metadata.contains("latency_ms"), "{metadata}");
+    assert_eq!(b.js("return document.querySelector('#events-table tr.event .row-toggle').getAttribute('aria-expanded')").await, "true");
+
+    // A new event appears within one polling interval (1 s here).
+    sqlx::query(
+        "insert into ai_runtime_events (layer, operation, reason_code, entity_id, worker_id, occurred_at) \
+         values ('execution', 'TASK', 'LIVE_PROBE', 'probe', 'worker-a', now())",
+    )
+    .execute(&pool)
+    .await
+    .expect("insert probe");
+    let written = Instant::now();
+    let rows = b
+        .wait_rows("the new event", |rows| {
+            rows.iter().any(|r| r["reason"] == "LIVE_PROBE")
+        })
+        .await;
+    let waited = written.elapsed();
+    assert!(
+        waited < Duration::from_millis(2_500),
+        "the new event took {waited:?} with a 1 s poll"
+    );
+    assert_eq!(rows[0]["reason"], "LIVE_PROBE", "newest first");
+    assert_eq!(
+        rows.len(),
+        seeded.total_events + 1,
+        "the loaded older pages stay"
+    );
+
+    // A task's link opens its events.
+    let failed = seeded.failed_task.to_string();
+    b.click(&format!(
+        "#tasks-table tr.task[data-id='{failed}'] a.task-events"
+    ))
+    .await;
+    b.wait_rows("the failed task's events", |rows| {
+        rows.len() == 3 && all(rows, "task", &failed)
+    })
+    .await;
+    assert!(b.query().await.contains(&format!("taskId={failed}")));
+    assert_eq!(b.value("#f-task").await, failed);
+    b.close().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn missing_or_bad_token_lands_on_sign_in(pool: PgPool) {
+    seed(&pool).await;
+    let b = Browser::open(pool).await;
+    let signed_out =
+        "return !!document.querySelector('#sign-in') && !document.querySelector('#dashboard')";
+    let stored = "return sessionStorage.getItem('aiRuntimeAdminToken')";
+
+    // No token at all.
+    b.goto("").await;
+    b.wait_for("the sign-in form", signed_out).await;
+
+    // A wrong token: 401, back to sign-in, the token forgotten and never left in the address bar.
+    b.goto("?a=1#token=not-the-admin-token").await;
+    let notice = b.text("#sign-in [role=alert]").await;
+    assert!(notice.contains("401"), "{notice}");
+    assert!(!b.url().await.contains("token"), "the fragment is removed");
+    assert_eq!(b.js(stored).await, Value::Null);
+
+    // A valid JWT of a non-admin: 403, "not an admin".
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    let editor = admin_server::jwt::sign_hs256(
+        &json!({"sub": "editor-1", "exp": exp, "app_metadata": {"role": "editor"}}),
+        JWT_SECRET.as_bytes(),
+    );
+    b.goto(&format!("?b=1#token={editor}")).await;
+    let notice = b.text("#sign-in [role=alert]").await;
+    assert!(notice.contains("not an admin"), "{notice}");
+
+    // The form signs in; the token survives a reload (sessionStorage).
+    b.type_into("#token-input", ADMIN_TOKEN).await;
+    b.click("#sign-in button[type=submit]").await;
+    b.text("[data-worker='worker-b'] .breaker").await;
+    b.client.refresh().await.expect("reload");
+    b.text("[data-worker='worker-b'] .breaker").await;
+
+    // A stored token the server no longer accepts.
+    b.js("sessionStorage.setItem('aiRuntimeAdminToken', 'revoked-token'); return null")
+        .await;
+    b.client.refresh().await.expect("reload");
+    b.wait_for("sign-in after a 401", signed_out).await;
+    assert!(b.text("#sign-in [role=alert]").await.contains("401"));
+    b.close().await;
+}

@@ -1,0 +1,161 @@
+//! `ai-runtime-demo`: simulated phase1 workers with a continuous workload
+//! (provider outages included, so the breaker opens and closes every few
+//! minutes), their runtime events written through the observability layer,
+//! and the admin server with the dashboard, in one process. Prints the URL
+//! to open with a fresh admin token in its fragment. Ctrl-C stops it all;
+//! the workers are written STOPPED.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use admin_server::{app, AppConfig};
+use anyhow::Context;
+use clap::Parser;
+use observability_layer::RuntimeLayer;
+use phase1_worker::{LayerStatus, Runner, RunnerConfig};
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::watch;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer as _};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "The AI runtime demo: simulated workers, the admin server and the dashboard"
+)]
+struct Args {
+    /// The demo's database (created and migrated if needed).
+    #[arg(
+        long,
+        env = "DEMO_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/ai_runtime_demo"
+    )]
+    database_url: String,
+    #[arg(long, env = "ADMIN_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    #[arg(long, env = "ADMIN_UI_DIR", default_value = admin_server::config::DEFAULT_UI_DIR)]
+    ui_dir: PathBuf,
+    /// Simulated workers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
+    workers: u16,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    ai_runtime_migrations::create_database_if_missing(&args.database_url)
+        .await
+        .context("creating the demo database")?;
+    let pool = PgPoolOptions::new()
+        .max_connections(u32::from(args.workers) + 8)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&args.database_url)
+        .await
+        .context("connecting to the demo database")?;
+    ai_runtime_migrations::migrate(&pool)
+        .await
+        .context("applying migrations")?;
+
+    let (layer, guard, handle) = RuntimeLayer::builder()
+        .pool(pool.clone())
+        .agent_type("phase1_reply_runner")
+        .build()
+        .context("building the observability layer")?;
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error")));
+    tracing_subscriber::registry().with(layer).with(logs).init();
+
+    // A fresh token per run unless one is given; it only ever leaves this
+    // process in the printed URL's fragment, which browsers never send.
+    let token = std::env::var("ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| {
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )
+        });
+    let config = AppConfig {
+        admin_token: Some(token.clone()),
+        jwt_secret: std::env::var("SUPABASE_JWT_SECRET")
+            .ok()
+            .filter(|s| !s.is_empty()),
+        ui_dir: args.ui_dir.clone(),
+        ..AppConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (set ADMIN_BIND to another address)",
+                args.bind
+            )
+        })?;
+    let address = listener.local_addr()?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("\nstopping: workers finish or put back their tasks ...");
+        let _ = stop_tx.send(true);
+    });
+    let router = app(config, pool.clone());
+    let server_stop = stopped(stop_rx.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(server_stop)
+            .await
+    });
+
+    let runner_config = RunnerConfig {
+        workers: usize::from(args.workers),
+        ..RunnerConfig::continuous_demo()
+    };
+    if !args.ui_dir.join("index.html").exists() {
+        eprintln!(
+            "warning: the dashboard is not built in {} (the page answers 503; the API works)",
+            args.ui_dir.display()
+        );
+    }
+    println!(
+        "\nAI runtime demo: {} simulated phase1 workers, provider outages every few minutes.",
+        args.workers
+    );
+    println!(
+        "Open the dashboard:\n\n    http://{address}{}#token={token}\n",
+        admin_server::ui::UI_BASE
+    );
+    println!("Health from the command line: cargo run -p admin-server --bin ai-runtime-verify -- --database-url {}", args.database_url);
+    println!("Press Ctrl-C to stop.\n");
+
+    let runner = Runner::new(runner_config, pool.clone())
+        .with_status(Arc::new(LayerStatus::new(handle.clone())));
+    let summary = runner.run(stopped(stop_rx)).await;
+    // Flush the last events and the STOPPED statuses.
+    let stats = tokio::task::spawn_blocking(move || guard.shutdown()).await?;
+    let _ = server.await;
+    let summary = summary.context("running the workers")?;
+    let t = &summary.totals;
+    println!(
+        "stopped after {:.0} s: {} tasks done, {} skipped, {} in review, {} failed; \
+         events written {}, dropped {}",
+        summary.elapsed.as_secs_f64(),
+        t.done,
+        t.skipped,
+        t.in_review,
+        t.failed,
+        stats.written,
+        stats.dropped_channel_full + stats.dropped_database
+    );
+    Ok(())
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}

@@ -590,6 +590,16 @@ const EVENT_ROWS: &str =
     worker: r.querySelector('.worker').textContent,
 }))";
 
+/// Types 10 and 2 minutes ago (local time) into the custom range inputs.
+const SET_CUSTOM_RANGE: &str = "const pad = n => String(n).padStart(2, '0');
+const local = d => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+for (const [id, minutes] of [['#f-from', 10], ['#f-to', 2]]) {
+    const input = document.querySelector(id);
+    input.value = local(new Date(Date.now() - minutes * 60000));
+    input.dispatchEvent(new Event('change', { bubbles: true }));
+}
+return null";
+
 fn all(rows: &[Value], key: &str, expected: &str) -> bool {
     rows.iter().all(|r| r[key] == expected)
 }
@@ -823,6 +833,30 @@ async fn each_filter_narrows_the_stream_and_lives_in_the_url(pool: PgPool) {
         !b.value("#f-from").await.is_empty(),
         "the custom bounds are shown"
     );
+
+    // A custom range typed into the form (minute precision): 10 to 2 minutes ago.
+    b.goto("?").await;
+    let newest = b.wait_rows("no filters", |rows| rows.len() == PAGE).await[0]["id"].clone();
+    b.select("#f-range", "custom").await;
+    b.wait_for(
+        "the custom bounds",
+        "return !!document.querySelector('#f-to')",
+    )
+    .await;
+    b.js(SET_CUSTOM_RANGE).await;
+    b.click("#apply-filters").await;
+    let in_range = |rows: &[Value]| {
+        rows.len() < 20
+            && rows.iter().any(|r| r["reason"] == "TASK_FAILED")
+            && rows.iter().all(|r| r["id"] != newest)
+    };
+    b.wait_rows("the typed custom range", in_range).await;
+    let query = b.query().await;
+    assert!(query.contains("from=") && query.contains("to="), "{query}");
+    b.client.refresh().await.expect("reload");
+    b.wait_rows("a reload to restore the typed range", in_range)
+        .await;
+    assert_eq!(b.value("#f-range").await, "custom");
 
     // Back and forward walk through the filters.
     b.goto("?").await;

@@ -55,6 +55,10 @@ impl WorkerSummary {
     }
 }
 
+/// A worker reports IDLE only after finding no work for this long, so a
+/// steady trickle of tasks does not flip its status on every task.
+const IDLE_AFTER: Duration = Duration::from_secs(1);
+
 pub(crate) struct Worker {
     pub id: String,
     pub queue: Queue,
@@ -73,6 +77,7 @@ impl Worker {
     async fn run_loop(mut self, mut shutdown: Shutdown) -> WorkerSummary {
         self.refresh_status(false);
         let mut next_expiry_check = Instant::now();
+        let mut idle_since: Option<Instant> = None;
         while !shutdown.is_set() {
             if Instant::now() >= next_expiry_check {
                 self.requeue_expired().await;
@@ -85,12 +90,18 @@ impl Worker {
                 continue;
             }
             match self.queue.lease(&self.id, self.settings.lease).await {
-                Ok(Some(task)) => self.work_on(task, &mut shutdown).await,
+                Ok(Some(task)) => {
+                    idle_since = None;
+                    self.work_on(task, &mut shutdown).await;
+                }
                 Ok(None) => {
                     if self.settings.until_drained && self.drained().await {
                         break;
                     }
-                    self.refresh_status(false);
+                    let since = *idle_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= IDLE_AFTER {
+                        self.refresh_status(false);
+                    }
                     shutdown.sleep(self.settings.poll).await;
                 }
                 Err(err) => {

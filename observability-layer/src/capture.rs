@@ -33,7 +33,7 @@ pub(crate) enum FieldValue {
 }
 
 /// A valid runtime event on its way to the writer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Captured {
     pub occurred_at: SystemTime,
     pub level: Level,
@@ -219,10 +219,11 @@ impl<'a> EventDraft<'a> {
     fn metadata_text(&mut self, make: impl FnOnce(usize) -> Text) -> Text {
         let limit = self.limits.max_value_bytes.min(self.budget_left);
         let text = make(limit);
-        let kept = text.as_str().len().min(limit);
-        self.budget_left -= kept;
-        if text.is_truncated() {
+        if text.exceeds(limit) {
             self.truncated = true;
+            self.budget_left -= limit;
+        } else {
+            self.budget_left -= text.len();
         }
         text
     }
@@ -278,6 +279,11 @@ impl Visit for EventDraft<'_> {
             Role::Message => {
                 self.message = Some(self.metadata_text(|limit| Text::bounded(value, limit)))
             }
+            // Parsed in place, without a copy.
+            Role::Layer => self.layer = Some(value.parse().map_err(drop)),
+            Role::Operation => self.operation = Some(value.parse().map_err(drop)),
+            Role::TaskId => self.ids.task_id = Some(parse_uuid(value)),
+            Role::PersonaId => self.ids.persona_id = Some(parse_uuid(value)),
             role => {
                 let text = Text::bounded(value, self.column_limit(role));
                 self.column_text(role, text);

@@ -1,14 +1,19 @@
 //! A bounded ring of the most recent valid runtime events, readable in
 //! process whatever the database does. The writer fills it as it takes
-//! events off the channel, so the emitting thread pays nothing for it.
+//! events off the channel (sharing them with its queue, no copy), so the
+//! emitting thread pays nothing for it; reading converts them.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use ai_runtime_api::{Layer, Operation};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
+
+use crate::capture::Captured;
+use crate::writer::metadata_json;
 
 /// A runtime event as it is (or would be) written to `ai_runtime_events`.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +32,7 @@ pub struct RecordedEvent {
 
 pub(crate) struct Recorder {
     capacity: usize,
-    ring: Mutex<VecDeque<Arc<RecordedEvent>>>,
+    ring: Mutex<VecDeque<Arc<Captured>>>,
 }
 
 impl Recorder {
@@ -38,7 +43,7 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn record(&self, event: &Arc<RecordedEvent>) {
+    pub(crate) fn record(&self, event: &Arc<Captured>) {
         if self.capacity == 0 {
             return;
         }
@@ -53,8 +58,29 @@ impl Recorder {
     /// Oldest first.
     pub(crate) fn recent(&self) -> Vec<RecordedEvent> {
         match self.ring.lock() {
-            Ok(ring) => ring.iter().map(|e| RecordedEvent::clone(e)).collect(),
+            Ok(ring) => ring.iter().map(|e| RecordedEvent::from(&**e)).collect(),
             Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl From<&Captured> for RecordedEvent {
+    fn from(event: &Captured) -> Self {
+        // The same object the writer stores in `metadata`.
+        let metadata = match serde_json::from_str(&metadata_json(event)) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        RecordedEvent {
+            layer: event.layer,
+            operation: event.operation,
+            reason_code: event.reason_code.as_str().to_owned(),
+            entity_id: event.entity_id.as_str().to_owned(),
+            task_id: event.task_id,
+            persona_id: event.persona_id,
+            worker_id: event.worker_id.as_ref().map(|w| w.as_str().to_owned()),
+            metadata,
+            occurred_at: event.occurred_at.max(SystemTime::UNIX_EPOCH).into(),
         }
     }
 }
@@ -63,17 +89,22 @@ impl Recorder {
 mod tests {
     use super::*;
 
-    fn event(code: &str) -> Arc<RecordedEvent> {
-        Arc::new(RecordedEvent {
+    fn event(code: &str) -> Arc<Captured> {
+        let text = |s: &str| crate::text::Text::bounded(s, 100);
+        Arc::new(Captured {
+            occurred_at: SystemTime::now(),
+            level: tracing_core::Level::INFO,
+            target: "t",
             layer: Layer::Worker,
             operation: Operation::Heartbeat,
-            reason_code: code.into(),
-            entity_id: "w".into(),
+            reason_code: text(code),
+            entity_id: text("w"),
             task_id: None,
             persona_id: None,
             worker_id: None,
-            metadata: Map::new(),
-            occurred_at: Utc::now(),
+            message: None,
+            fields: vec![("n", crate::capture::FieldValue::I64(1))],
+            truncated: false,
         })
     }
 
@@ -83,8 +114,13 @@ mod tests {
         for code in ["A", "B", "C"] {
             r.record(&event(code));
         }
-        let codes: Vec<_> = r.recent().into_iter().map(|e| e.reason_code).collect();
+        let recent = r.recent();
+        let codes: Vec<_> = recent.iter().map(|e| e.reason_code.as_str()).collect();
         assert_eq!(codes, ["B", "C"]);
+        assert_eq!(
+            Value::Object(recent[0].metadata.clone()),
+            serde_json::json!({"n": 1, "level": "INFO", "target": "t"})
+        );
         let off = Recorder::new(0);
         off.record(&event("A"));
         assert!(off.recent().is_empty());

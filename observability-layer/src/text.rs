@@ -50,14 +50,27 @@ impl Text {
 
     pub(crate) fn as_str(&self) -> &str {
         match self {
-            // Only ever filled from a `&str` cut at a char boundary.
-            Text::Inline { len, buf } => std::str::from_utf8(&buf[..*len as usize]).unwrap_or(""),
+            // SAFETY: `buf[..len]` is only ever filled by copying whole `&str`s
+            // cut at char boundaries (`bounded`, `Builder::write_str`).
+            Text::Inline { len, buf } => unsafe {
+                std::str::from_utf8_unchecked(&buf[..*len as usize])
+            },
             Text::Heap(s) => s,
         }
     }
 
-    pub(crate) fn is_truncated(&self) -> bool {
-        matches!(self, Text::Heap(s) if s.ends_with(MARKER_END) && s.contains(MARKER_START))
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Text::Inline { len, .. } => *len as usize,
+            Text::Heap(s) => s.len(),
+        }
+    }
+
+    /// Whether a text made with this `limit` was cut: only a cut text (it
+    /// carries the marker) is longer than its limit.
+    pub(crate) fn exceeds(&self, limit: usize) -> bool {
+        self.len() > limit
     }
 }
 
@@ -120,7 +133,7 @@ impl Builder {
                 buf: self.inline,
             },
             None => {
-                let kept = std::str::from_utf8(&self.inline[..self.inline_len]).unwrap_or("");
+                let kept = std::str::from_utf8(&self.inline[..self.inline_len]).unwrap_or_default();
                 let mut out = kept.to_owned();
                 push_marker(&mut out, self.total);
                 Text::Heap(out.into_boxed_str())
@@ -179,7 +192,8 @@ mod tests {
             cut.as_str(),
             format!("{}…[truncated, 500 bytes in total]", "y".repeat(100))
         );
-        assert!(cut.is_truncated());
+        assert!(cut.exceeds(100));
+        assert!(!Text::bounded(&long, 100).exceeds(100));
     }
 
     #[test]
@@ -199,7 +213,7 @@ mod tests {
         let long: Vec<u32> = (0..1000).collect();
         let t = Text::debug(&long, 64);
         assert!(t.as_str().starts_with("[0, 1, 2"));
-        assert!(t.is_truncated());
+        assert!(t.exceeds(64));
         assert!(t.as_str().len() < 64 + 40);
     }
 }

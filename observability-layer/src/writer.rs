@@ -6,6 +6,7 @@
 //! backoff, and splits a batch the database rejects so one bad row never
 //! loses the others.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
@@ -16,13 +17,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection as _;
 use uuid::Uuid;
 
 use crate::capture::{Captured, FieldValue};
-use crate::recorder::RecordedEvent;
 use crate::redact::{redact_json, REDACTED};
 use crate::sink::Shared;
 use crate::stats::InvalidReason;
@@ -97,7 +97,7 @@ struct Writer {
     options: PgConnectOptions,
     runtime: tokio::runtime::Runtime,
     conn: Option<PgConnection>,
-    pending: VecDeque<Arc<RecordedEvent>>,
+    pending: VecDeque<Arc<Captured>>,
     /// When the oldest unwritten event arrived.
     oldest_at: Option<Instant>,
     reports: HashMap<Arc<str>, PendingReport>,
@@ -252,12 +252,12 @@ impl Writer {
     /// Records the event and queues it. While the database is failing the
     /// queue is bounded by dropping its oldest events.
     fn accept(&mut self, event: Captured) {
-        let recorded = Arc::new(to_recorded(event));
-        self.shared.recorder.record(&recorded);
+        let event = Arc::new(event);
+        self.shared.recorder.record(&event);
         if self.pending.is_empty() {
             self.oldest_at = Some(Instant::now());
         }
-        self.pending.push_back(recorded);
+        self.pending.push_back(event);
         if self.retry_at.is_some() {
             while self.pending.len() > self.max_pending() {
                 self.pending.pop_front();
@@ -290,7 +290,7 @@ impl Writer {
                 return;
             }
             let n = self.pending.len().min(self.settings().batch_size);
-            let rows: Vec<Arc<RecordedEvent>> = self.pending.iter().take(n).cloned().collect();
+            let rows: Vec<Arc<Captured>> = self.pending.iter().take(n).cloned().collect();
             match self.write_rows(&rows, deadline) {
                 Ok(()) => {
                     self.pending.drain(..n);
@@ -311,7 +311,7 @@ impl Writer {
     /// returns how many leading rows were settled before it.
     fn write_rows(
         &mut self,
-        rows: &[Arc<RecordedEvent>],
+        rows: &[Arc<Captured>],
         deadline: Option<Instant>,
     ) -> Result<(), (usize, String)> {
         let mut ranges = vec![(0, rows.len())];
@@ -467,9 +467,9 @@ impl Writer {
             let Ok(event) = self.events.try_recv() else {
                 break;
             };
-            let recorded = Arc::new(to_recorded(event));
-            self.shared.recorder.record(&recorded);
-            self.pending.push_back(recorded);
+            let event = Arc::new(event);
+            self.shared.recorder.record(&event);
+            self.pending.push_back(event);
         }
         self.take_reports();
         while !self.pending.is_empty() && Instant::now() < deadline {
@@ -545,29 +545,26 @@ fn describe(error: &sqlx::Error) -> String {
     message
 }
 
-async fn insert_events(
-    conn: &mut PgConnection,
-    rows: &[Arc<RecordedEvent>],
-) -> Result<(), sqlx::Error> {
+async fn insert_events(conn: &mut PgConnection, rows: &[Arc<Captured>]) -> Result<(), sqlx::Error> {
     let mut layer = Vec::with_capacity(rows.len());
     let mut operation = Vec::with_capacity(rows.len());
     let mut reason = Vec::with_capacity(rows.len());
     let mut entity = Vec::with_capacity(rows.len());
     let mut task: Vec<Option<Uuid>> = Vec::with_capacity(rows.len());
     let mut persona: Vec<Option<Uuid>> = Vec::with_capacity(rows.len());
-    let mut worker: Vec<Option<&str>> = Vec::with_capacity(rows.len());
+    let mut worker: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(rows.len());
     let mut metadata = Vec::with_capacity(rows.len());
-    let mut at = Vec::with_capacity(rows.len());
+    let mut at: Vec<DateTime<Utc>> = Vec::with_capacity(rows.len());
     for row in rows {
         layer.push(row.layer.as_str());
         operation.push(row.operation.as_str());
-        reason.push(row.reason_code.as_str());
-        entity.push(row.entity_id.as_str());
+        reason.push(clean(row.reason_code.as_str()));
+        entity.push(clean(row.entity_id.as_str()));
         task.push(row.task_id);
         persona.push(row.persona_id);
-        worker.push(row.worker_id.as_deref());
-        metadata.push(serde_json::to_string(&row.metadata).unwrap_or_else(|_| "{}".into()));
-        at.push(row.occurred_at);
+        worker.push(row.worker_id.as_ref().map(|w| clean(w.as_str())));
+        metadata.push(metadata_json(row));
+        at.push(row.occurred_at.max(SystemTime::UNIX_EPOCH).into());
     }
     sqlx::query(INSERT_EVENTS)
         .bind(layer)
@@ -634,54 +631,67 @@ fn strip_nul_json(value: &mut Value) {
     }
 }
 
-fn clean(text: &str) -> String {
+/// Postgres text cannot hold NUL: replaced, only when present.
+fn clean(text: &str) -> Cow<'_, str> {
     if text.contains('\0') {
-        strip_nul(text)
+        Cow::Owned(strip_nul(text))
     } else {
-        text.to_owned()
+        Cow::Borrowed(text)
     }
 }
 
-/// The captured event as a row: columns plus the metadata object.
-pub(crate) fn to_recorded(event: Captured) -> RecordedEvent {
-    let mut metadata = Map::with_capacity(event.fields.len() + 4);
-    for (name, value) in event.fields {
-        let value = match value {
-            FieldValue::Bool(b) => Value::Bool(b),
-            FieldValue::I64(n) => Value::from(n),
-            FieldValue::U64(n) => Value::from(n),
-            FieldValue::I128(n) => i64::try_from(n)
-                .map(Value::from)
-                .unwrap_or_else(|_| Value::String(n.to_string())),
-            FieldValue::U128(n) => u64::try_from(n)
-                .map(Value::from)
-                .unwrap_or_else(|_| Value::String(n.to_string())),
+/// The event's `metadata` object as JSON text, written straight from the
+/// captured fields: the other fields, then `message`, `level`, `target` and,
+/// when something was cut, `truncated`.
+pub(crate) fn metadata_json(event: &Captured) -> String {
+    let mut out = Vec::with_capacity(64 + event.fields.len() * 24);
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &str| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        json_string(out, name);
+        out.push(b':');
+    };
+    for (name, value) in &event.fields {
+        key(&mut out, name);
+        match value {
+            FieldValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            FieldValue::I64(n) => json_display(&mut out, n),
+            FieldValue::U64(n) => json_display(&mut out, n),
+            FieldValue::I128(n) => json_display(&mut out, n),
+            FieldValue::U128(n) => json_display(&mut out, n),
             // NaN and infinities have no JSON number.
-            FieldValue::F64(f) => serde_json::Number::from_f64(f)
-                .map(Value::Number)
-                .unwrap_or_else(|| Value::String(f.to_string())),
-            FieldValue::Str(t) => Value::String(clean(t.as_str())),
-            FieldValue::Redacted => Value::String(REDACTED.into()),
-        };
-        metadata.insert(clean(name), value);
+            FieldValue::F64(f) if f.is_finite() => json_display(&mut out, f),
+            FieldValue::F64(f) => json_string(&mut out, &f.to_string()),
+            FieldValue::Str(t) => json_string(&mut out, t.as_str()),
+            FieldValue::Redacted => json_string(&mut out, REDACTED),
+        }
     }
-    if let Some(message) = event.message {
-        metadata.insert("message".into(), Value::String(clean(message.as_str())));
+    if let Some(message) = &event.message {
+        key(&mut out, "message");
+        json_string(&mut out, message.as_str());
     }
-    metadata.insert("level".into(), Value::String(event.level.as_str().into()));
-    metadata.insert("target".into(), Value::String(event.target.into()));
+    key(&mut out, "level");
+    json_string(&mut out, event.level.as_str());
+    key(&mut out, "target");
+    json_string(&mut out, event.target);
     if event.truncated {
-        metadata.insert("truncated".into(), Value::Bool(true));
+        key(&mut out, "truncated");
+        out.extend_from_slice(b"true");
     }
-    RecordedEvent {
-        layer: event.layer,
-        operation: event.operation,
-        reason_code: clean(event.reason_code.as_str()),
-        entity_id: clean(event.entity_id.as_str()),
-        task_id: event.task_id,
-        persona_id: event.persona_id,
-        worker_id: event.worker_id.map(|w| clean(w.as_str())),
-        metadata,
-        occurred_at: DateTime::<Utc>::from(event.occurred_at.max(SystemTime::UNIX_EPOCH)),
-    }
+    out.push(b'}');
+    // Only whole UTF-8 strings and ASCII were written.
+    String::from_utf8(out).unwrap_or_else(|_| "{}".into())
+}
+
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, clean(s).as_ref());
+}
+
+fn json_display(out: &mut Vec<u8>, value: &impl std::fmt::Display) {
+    use std::io::Write as _;
+    let _ = write!(out, "{value}");
 }

@@ -46,6 +46,7 @@ fn Cards(status: StatusResponse) -> impl IntoView {
             )
         });
     let dropped = status.dropped_events;
+    let no_workers = status.workers.is_empty();
     let workers = status
         .workers
         .into_iter()
@@ -74,6 +75,7 @@ fn Cards(status: StatusResponse) -> impl IntoView {
             })}
         </div>
         <h3 class="sub">"Workers"</h3>
+        {no_workers.then(|| view! { <p class="hint">"No worker has reported yet."</p> })}
         <div class="cards workers">
             {workers}
         </div>

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use admin_server::AppConfig;
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
@@ -387,6 +388,8 @@ impl Browser {
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--no-first-run",
+                    // Small /dev/shm in containers would crash the renderer.
+                    "--disable-dev-shm-usage",
                     "--window-size=1400,1000", format!("--user-data-dir={}", profile.display()),
                 ],
             }
@@ -511,6 +514,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no input {css}: {e}"));
         input.clear().await.expect("clear input");
         input.send_keys(text).await.expect("type");
+    }
+
+    async fn press_enter(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+            .send_keys(&Key::Enter)
+            .await
+            .unwrap_or_else(|e| panic!("cannot press Enter in {css}: {e}"));
     }
 
     async fn select(&self, css: &str, value: &str) {
@@ -774,7 +787,11 @@ async fn each_filter_narrows_the_stream_and_lives_in_the_url(pool: PgPool) {
                 css
             }
         };
-        b.click("#apply-filters").await;
+        match input {
+            Input::Select(_) => b.click("#apply-filters").await,
+            // Enter in a text field applies the filters (keyboard use).
+            Input::Text(_) => b.press_enter(css).await,
+        }
         let what = format!("{key}={value} to narrow the table to {expected} rows");
         b.wait_rows(&what, |rows| {
             rows.len() == expected && all(rows, column, value)
@@ -921,8 +938,8 @@ async fn load_more_metadata_task_links_and_polling(pool: PgPool) {
     )
     .await;
 
-    // A row opens its metadata.
-    b.click("#events-table tr.event:first-child .row-toggle")
+    // A row opens its metadata, by keyboard: Enter on the row's button.
+    b.press_enter("#events-table tr.event:first-child .row-toggle")
         .await;
     let metadata = b.text("#events-table tr.metadata pre").await;
     assert!(metadata.contains("latency_ms"), "{metadata}");

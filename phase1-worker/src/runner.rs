@@ -191,6 +191,11 @@ impl Runner {
         if config.lease_duration < Duration::from_millis(30) {
             return Err(RunnerError::Config("lease duration must be at least 30 ms"));
         }
+        if config.poll_interval.is_zero() || config.heartbeat_interval.is_zero() {
+            return Err(RunnerError::Config(
+                "poll and heartbeat intervals must be positive",
+            ));
+        }
         let started = Instant::now();
         let mut summary = RunSummary::default();
         if config.enqueue > 0 {
@@ -212,16 +217,18 @@ impl Runner {
             cells.push(worker.status.clone());
             workers.spawn(worker.run(stop_signal.clone()).with_current_subscriber());
         }
-        let mut helpers = JoinSet::new();
-        helpers.spawn(
-            heartbeat(cells, config.heartbeat_interval, stop_signal.clone())
-                .with_current_subscriber(),
-        );
-        if let RunMode::Continuous(workload) = config.mode {
-            let enqueuer =
-                enqueue_steadily(self.queue.clone(), config.clone(), workload, stop_signal);
-            helpers.spawn(enqueuer.with_current_subscriber());
-        }
+        let heartbeat = heartbeat(cells, config.heartbeat_interval, stop_signal.clone());
+        let heartbeat = AbortOnDrop(tokio::spawn(heartbeat.with_current_subscriber()));
+        let enqueuer = match config.mode {
+            RunMode::Continuous(workload) => {
+                let enqueuer =
+                    enqueue_steadily(self.queue.clone(), config.clone(), workload, stop_signal);
+                Some(AbortOnDrop(tokio::spawn(
+                    enqueuer.with_current_subscriber(),
+                )))
+            }
+            _ => None,
+        };
 
         tokio::pin!(shutdown);
         let mut stopping = false;
@@ -239,10 +246,9 @@ impl Runner {
             }
         }
         stop.stop();
-        while let Some(joined) = helpers.join_next().await {
-            if let Ok(created) = joined {
-                summary.enqueued_continuously += created;
-            }
+        let _ = heartbeat.join().await;
+        if let Some(enqueuer) = enqueuer {
+            summary.enqueued_continuously = enqueuer.join().await.unwrap_or(0);
         }
         summary.elapsed = started.elapsed();
         Ok(summary)
@@ -277,15 +283,30 @@ impl Runner {
     }
 }
 
-/// Re-publishes every worker's status at a fixed interval; returns 0 (no tasks).
-async fn heartbeat(cells: Vec<StatusCell>, interval: Duration, mut stop: Shutdown) -> u64 {
+/// A spawned task that is aborted if the run is dropped (like the workers
+/// in their `JoinSet`).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Re-publishes every worker's status at a fixed interval.
+async fn heartbeat(cells: Vec<StatusCell>, interval: Duration, mut stop: Shutdown) {
     while !stop.is_set() {
         stop.sleep(interval).await;
         for cell in &cells {
             cell.beat();
         }
     }
-    0
 }
 
 /// Enqueues generated tasks at a steady rate while fewer than `max_pending`

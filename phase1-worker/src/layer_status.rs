@@ -25,7 +25,7 @@ impl LayerStatus {
 
 /// The layer's report for a status: DEGRADED with the breaker's reason
 /// while it is not closed; route and heartbeat interval in metadata.
-pub fn report(status: &WorkerStatus) -> WorkerReport {
+pub fn worker_report(status: &WorkerStatus) -> WorkerReport {
     WorkerReport {
         status: status.state,
         circuit_open: status.breaker.is_open(),
@@ -41,6 +41,6 @@ impl StatusPublisher for LayerStatus {
         let reporter = reporters
             .entry(status.worker_id.clone())
             .or_insert_with(|| self.handle.worker(&status.worker_id));
-        reporter.publish(report(status));
+        reporter.publish(worker_report(status));
     }
 }

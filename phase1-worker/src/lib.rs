@@ -26,7 +26,7 @@ pub mod workload;
 
 pub use agent::{AgentConfig, Decision, ExecutionAgent};
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState, CircuitBreaker};
-pub use layer_status::{report, LayerStatus};
+pub use layer_status::{worker_report, LayerStatus};
 pub use provider::{OutageWindows, ProviderConfig, Route, SimulatedProvider};
 pub use queue::{NewTask, Queue, QueueError, Task};
 pub use runner::{ContinuousWorkload, RunMode, RunSummary, Runner, RunnerConfig, RunnerError};

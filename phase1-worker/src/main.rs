@@ -35,6 +35,9 @@ struct Args {
     /// May be unreachable: the queue keeps working, events are dropped and counted.
     #[arg(long, env = "AI_RUNTIME_EVENTS_DATABASE_URL", hide_env_values = true)]
     events_database_url: Option<String>,
+    /// Seconds to wait on exit for the layer to write what it holds.
+    #[arg(long, default_value_t = 3.0)]
+    events_flush_deadline: f64,
     /// Apply the migrations to --database-url first.
     #[arg(long)]
     migrate: bool,
@@ -65,6 +68,9 @@ struct Args {
     /// Length of each outage in seconds.
     #[arg(long, requires = "outage_every")]
     outage_duration: Option<f64>,
+    /// Backoff before the first retry of a failed provider call (doubles per retry).
+    #[arg(long, default_value_t = 100)]
+    retry_backoff_ms: u64,
     /// Consecutive failed LLM invocations that open the breaker.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     breaker_threshold: u32,
@@ -148,6 +154,7 @@ impl Args {
                 outages,
             },
             agent: AgentConfig {
+                retry_backoff: Duration::from_millis(self.retry_backoff_ms),
                 breaker: BreakerConfig {
                     failure_threshold: self.breaker_threshold,
                     cooldown: seconds("breaker-cooldown", self.breaker_cooldown)?,
@@ -207,6 +214,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (layer, guard, handle) = RuntimeLayer::builder()
         .database_url(events_url)
         .agent_type(AGENT_TYPE)
+        .shutdown_deadline(seconds(
+            "events-flush-deadline",
+            args.events_flush_deadline,
+        )?)
         .build()
         .context("building the observability layer")?;
     let logs = tracing_subscriber::fmt::layer()

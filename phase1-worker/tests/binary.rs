@@ -156,3 +156,99 @@ async fn sigterm_finishes_current_tasks_and_writes_stopped(pool: PgPool) {
         2
     );
 }
+
+/// Outcome per task index of a namespace: (status, reason code, attempts).
+async fn outcomes(pool: &PgPool, namespace: &str) -> Vec<(i64, String, String, i32)> {
+    sqlx::query_as(
+        "select (payload->>'index')::bigint as i, status, reason_code, attempts
+         from persona_tasks where idempotency_key like $1 || ':%' order by i",
+    )
+    .bind(namespace)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The seed's regression through the binary's own flags: `--workers 1`,
+/// the same seed, events to the database or to an unreachable address.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn same_seed_same_outcomes_when_the_events_database_is_unreachable(pool: PgPool) {
+    let run = |namespace: &'static str, events_url: String| {
+        let mut command = worker(
+            &pool,
+            &[
+                "--workers",
+                "1",
+                "--seed",
+                "77",
+                "--enqueue",
+                "150",
+                "--namespace",
+                namespace,
+                "--worker-id-prefix",
+                namespace,
+                "--latency-ms",
+                "0",
+                "--failure-rate",
+                "0.6",
+                "--retry-backoff-ms",
+                "0",
+                "--requeue-delay",
+                "0",
+                "--until-drained",
+            ],
+        );
+        command.args([
+            "--events-database-url",
+            &events_url,
+            "--events-flush-deadline",
+            "0.2",
+        ]);
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // The run itself, from the summary line (the process also waits
+        // for the layer's shutdown deadline when its database is gone).
+        let elapsed_ms: u64 = stdout
+            .split_once("elapsed_ms=")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|ms| ms.parse().ok())
+            .expect("the summary line has elapsed_ms");
+        (Duration::from_millis(elapsed_ms), stdout)
+    };
+    let (ok_time, ok_out) = run("ok", database_url(&pool));
+    let (down_time, down_out) = run(
+        "down",
+        "postgres://postgres@127.0.0.1:1/unreachable".to_owned(),
+    );
+
+    let ok = outcomes(&pool, "ok").await;
+    let down = outcomes(&pool, "down").await;
+    assert_eq!(ok.len(), 150);
+    assert_eq!(
+        ok.iter()
+            .map(|(i, s, r, a)| (i, s, r, a))
+            .collect::<Vec<_>>(),
+        down.iter()
+            .map(|(i, s, r, a)| (i, s, r, a))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        ok.iter().any(|(_, _, _, attempts)| *attempts > 0),
+        "some provider retries"
+    );
+    assert!(ok_out.contains("dropped_database=0"), "{ok_out}");
+    assert!(down_out.contains(" written=0 "), "{down_out}");
+    println!(
+        "run with events written: {ok_time:?}, with the events database unreachable: {down_time:?}"
+    );
+    // Not slower (generous: a shared machine).
+    assert!(
+        down_time <= ok_time * 2 + Duration::from_secs(2),
+        "{down_time:?} vs {ok_time:?}"
+    );
+}

@@ -324,7 +324,9 @@ async fn an_outage_opens_the_breaker_without_burning_tasks_then_it_closes(pool: 
         .expect("DEGRADED was published");
     assert!(degraded.breaker.is_open());
     assert_eq!(
-        phase1_worker::report(&degraded).circuit_reason.as_deref(),
+        phase1_worker::worker_report(&degraded)
+            .circuit_reason
+            .as_deref(),
         Some("2 consecutive provider failures, last: outage")
     );
 

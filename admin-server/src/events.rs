@@ -76,7 +76,15 @@ pub fn push_page_sql(q: &mut QueryBuilder<'static, Postgres>, filter: &EventFilt
 }
 
 pub async fn list(pool: &PgPool, filter: &EventFilter) -> Result<EventsResponse, ApiFailure> {
-    let mut rows: Vec<EventRow> = page_query(filter).build_query_as().fetch_all(pool).await?;
+    // Not persistent: an unnamed statement is planned with the actual
+    // parameters every time. A cached generic plan cannot tell a task that
+    // owns half the table from one with three events, and picks one index
+    // for both.
+    let mut rows: Vec<EventRow> = page_query(filter)
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(pool)
+        .await?;
     let next_cursor = next_cursor(&mut rows, filter.limit);
     let events = rows.into_iter().map(to_event).collect::<Result<_, _>>()?;
     Ok(EventsResponse {

@@ -110,6 +110,8 @@ pub async fn list(
 ) -> Result<TasksResponse, ApiFailure> {
     let mut rows: Vec<TaskRow> = page_query(filter, thresholds)
         .build_query_as()
+        // Planned with the actual parameters each time (see events::list).
+        .persistent(false)
         .fetch_all(pool)
         .await?;
     let mut next_cursor = None;

@@ -6,6 +6,7 @@ mod events;
 mod fixtures;
 mod openapi;
 mod outage;
+mod secrets;
 mod server;
 mod status;
 mod tasks;

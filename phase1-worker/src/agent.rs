@@ -203,6 +203,7 @@ impl ExecutionAgent {
                             operation = Operation::Call.as_str(),
                             reason_code = reason::PROVIDER_CALL_OK,
                             entity_id = %route,
+                            route = %route,
                             provider = %route.provider,
                             model = %route.model,
                             attempt = call_attempt,
@@ -220,6 +221,7 @@ impl ExecutionAgent {
                             operation = Operation::Call.as_str(),
                             reason_code = reason::PROVIDER_CALL_FAILED,
                             entity_id = %route,
+                            route = %route,
                             provider = %route.provider,
                             model = %route.model,
                             attempt = call_attempt,
@@ -237,6 +239,7 @@ impl ExecutionAgent {
                         operation = Operation::Retry.as_str(),
                         reason_code = reason::PROVIDER_RETRY_SCHEDULED,
                         entity_id = %route,
+                        route = %route,
                         provider = %route.provider,
                         model = %route.model,
                         attempt = call_attempt + 1,
@@ -383,6 +386,16 @@ mod tests {
             retry.field("entity_id").as_deref(),
             Some("simulated/sim-large-1")
         );
+        assert_eq!(
+            retry.field("route").as_deref(),
+            Some("simulated/sim-large-1")
+        );
+        let exhausted = capture
+            .events()
+            .into_iter()
+            .find(|e| e.reason_code == reason::PROVIDER_ROUTES_EXHAUSTED)
+            .unwrap();
+        assert_eq!(exhausted.field("calls").as_deref(), Some("6"));
     }
 
     #[tokio::test]

@@ -24,15 +24,42 @@ pub(crate) enum FieldValue {
     Bool(bool),
     I64(i64),
     U64(u64),
-    I128(i128),
-    U128(u128),
     F64(f64),
+    /// Strings, and 128-bit integers (kept as text to keep this small).
     Str(Text),
     /// A credential-like field: its value was never copied.
     Redacted,
 }
 
-/// A valid runtime event on its way to the writer.
+/// Metadata fields kept inline (no allocation) before spilling to the heap.
+const INLINE_FIELDS: usize = 8;
+
+/// The metadata fields of an event, in order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FieldList {
+    inline: [Option<(&'static str, FieldValue)>; INLINE_FIELDS],
+    spill: Vec<(&'static str, FieldValue)>,
+}
+
+impl FieldList {
+    pub(crate) fn push(&mut self, name: &'static str, value: FieldValue) {
+        match self.inline.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some((name, value)),
+            None => self.spill.push((name, value)),
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(&'static str, FieldValue)> {
+        self.inline
+            .iter()
+            .map_while(Option::as_ref)
+            .chain(&self.spill)
+    }
+}
+
+/// A runtime event: filled in place on the emitting thread (it travels
+/// boxed, so the channel moves a pointer, not the event), valid once
+/// [`EventVisitor::finish`] has accepted it.
 #[derive(Debug, Clone)]
 pub(crate) struct Captured {
     pub occurred_at: SystemTime,
@@ -46,9 +73,31 @@ pub(crate) struct Captured {
     pub persona_id: Option<Uuid>,
     pub worker_id: Option<Text>,
     pub message: Option<Text>,
-    pub fields: Vec<(&'static str, FieldValue)>,
+    pub fields: FieldList,
     /// Some value was cut or dropped to respect the size limits.
     pub truncated: bool,
+}
+
+impl Captured {
+    /// An event with no fields yet (layer and operation are placeholders
+    /// until the visitor has seen them).
+    pub(crate) fn empty(occurred_at: SystemTime, level: Level, target: &'static str) -> Self {
+        Captured {
+            occurred_at,
+            level,
+            target,
+            layer: Layer::Worker,
+            operation: Operation::Heartbeat,
+            reason_code: Text::empty(),
+            entity_id: Text::empty(),
+            task_id: None,
+            persona_id: None,
+            worker_id: None,
+            message: None,
+            fields: FieldList::default(),
+            truncated: false,
+        }
+    }
 }
 
 /// Size limits applied while capturing.
@@ -109,110 +158,103 @@ impl Visit for SpanIdsVisitor<'_> {
     }
 }
 
-/// A runtime event being captured (the event's own fields).
-pub(crate) struct EventDraft<'a> {
+/// What the visitor saw of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    No,
+    Valid,
+    Invalid,
+}
+
+/// Records an event's fields into a [`Captured`], tracking what is missing
+/// or invalid.
+pub(crate) struct EventVisitor<'a> {
     plan: &'a Plan,
     limits: Limits,
     budget_left: usize,
-    layer: Option<Result<Layer, ()>>,
-    operation: Option<Result<Operation, ()>>,
-    reason_code: Option<Text>,
-    pub ids: SpanIds,
-    message: Option<Text>,
-    fields: Vec<(&'static str, FieldValue)>,
-    truncated: bool,
+    event: &'a mut Captured,
+    layer: Seen,
+    operation: Seen,
+    reason_code: Seen,
+    entity_id: Seen,
+    task_id: Seen,
+    persona_id: Seen,
+    worker_id: Seen,
 }
 
-impl<'a> EventDraft<'a> {
-    pub(crate) fn new(plan: &'a Plan, limits: Limits, field_count: usize) -> Self {
-        EventDraft {
+impl<'a> EventVisitor<'a> {
+    pub(crate) fn new(plan: &'a Plan, limits: Limits, event: &'a mut Captured) -> Self {
+        EventVisitor {
             plan,
             limits,
             budget_left: limits.max_metadata_bytes,
-            layer: None,
-            operation: None,
-            reason_code: None,
-            ids: SpanIds::default(),
-            message: None,
-            // Column fields do not go to metadata, so this is an upper bound.
-            fields: Vec::with_capacity(field_count.saturating_sub(3)),
-            truncated: false,
+            event,
+            layer: Seen::No,
+            operation: Seen::No,
+            reason_code: Seen::No,
+            entity_id: Seen::No,
+            task_id: Seen::No,
+            persona_id: Seen::No,
+            worker_id: Seen::No,
         }
     }
 
     /// Fills ids the event (or an inner span) did not set from `span`'s.
     pub(crate) fn inherit(&mut self, span: &SpanIds) {
-        let ids = &mut self.ids;
-        if ids.entity_id.is_none() {
-            ids.entity_id.clone_from(&span.entity_id);
+        if self.entity_id == Seen::No {
+            if let Some(entity) = &span.entity_id {
+                self.event.entity_id = entity.clone();
+                self.entity_id = Seen::Valid;
+            }
         }
-        if ids.task_id.is_none() {
-            ids.task_id = span.task_id;
+        if self.worker_id == Seen::No {
+            if let Some(worker) = &span.worker_id {
+                self.event.worker_id = Some(worker.clone());
+                self.worker_id = Seen::Valid;
+            }
         }
-        if ids.persona_id.is_none() {
-            ids.persona_id = span.persona_id;
+        if self.task_id == Seen::No {
+            self.task_id = inherit_id(span.task_id, &mut self.event.task_id);
         }
-        if ids.worker_id.is_none() {
-            ids.worker_id.clone_from(&span.worker_id);
+        if self.persona_id == Seen::No {
+            self.persona_id = inherit_id(span.persona_id, &mut self.event.persona_id);
         }
     }
 
-    /// Validates and completes the event. `entity_id` falls back to the task
-    /// id, then the worker id, then the event's target.
-    pub(crate) fn finish(
-        self,
-        occurred_at: SystemTime,
-        level: Level,
-        target: &'static str,
-    ) -> Result<Captured, InvalidReason> {
-        let layer = match self.layer {
-            None => return Err(InvalidReason::MissingLayer),
-            Some(Err(())) => return Err(InvalidReason::UnknownLayer),
-            Some(Ok(l)) => l,
-        };
-        let operation = match self.operation {
-            None => return Err(InvalidReason::MissingOperation),
-            Some(Err(())) => return Err(InvalidReason::UnknownOperation),
-            Some(Ok(o)) => o,
-        };
-        let reason_code = match self.reason_code {
-            Some(code) if !code.as_str().trim().is_empty() => code,
-            _ => return Err(InvalidReason::MissingReasonCode),
-        };
-        let task_id = self
-            .ids
-            .task_id
-            .transpose()
-            .map_err(|()| InvalidReason::InvalidTaskId)?;
-        let persona_id = self
-            .ids
-            .persona_id
-            .transpose()
-            .map_err(|()| InvalidReason::InvalidPersonaId)?;
-        let entity_id = match (self.ids.entity_id, task_id, &self.ids.worker_id) {
-            (Some(e), _, _) => e,
-            (None, Some(task), _) => Text::bounded(
-                task.hyphenated().encode_lower(&mut Uuid::encode_buffer()),
-                64,
-            ),
-            (None, None, Some(worker)) => worker.clone(),
-            (None, None, None) => Text::bounded(target, self.limits.max_value_bytes),
-        };
-        Ok(Captured {
-            occurred_at,
-            level,
-            target,
-            layer,
-            operation,
-            reason_code,
-            entity_id,
-            task_id,
-            persona_id,
-            worker_id: self.ids.worker_id,
-            message: self.message,
-            fields: self.fields,
-            truncated: self.truncated,
-        })
+    /// Validates the event. `entity_id` falls back to the task id, then the
+    /// worker id, then the event's target.
+    pub(crate) fn finish(self) -> Result<(), InvalidReason> {
+        match self.layer {
+            Seen::No => return Err(InvalidReason::MissingLayer),
+            Seen::Invalid => return Err(InvalidReason::UnknownLayer),
+            Seen::Valid => {}
+        }
+        match self.operation {
+            Seen::No => return Err(InvalidReason::MissingOperation),
+            Seen::Invalid => return Err(InvalidReason::UnknownOperation),
+            Seen::Valid => {}
+        }
+        if self.reason_code != Seen::Valid || self.event.reason_code.as_str().trim().is_empty() {
+            return Err(InvalidReason::MissingReasonCode);
+        }
+        if self.task_id == Seen::Invalid {
+            return Err(InvalidReason::InvalidTaskId);
+        }
+        if self.persona_id == Seen::Invalid {
+            return Err(InvalidReason::InvalidPersonaId);
+        }
+        if self.entity_id == Seen::No {
+            let event = &mut *self.event;
+            event.entity_id = match (event.task_id, &event.worker_id) {
+                (Some(task), _) => Text::bounded(
+                    task.hyphenated().encode_lower(&mut Uuid::encode_buffer()),
+                    64,
+                ),
+                (None, Some(worker)) => worker.clone(),
+                (None, None) => Text::bounded(event.target, self.limits.max_value_bytes),
+            };
+        }
+        Ok(())
     }
 
     /// A metadata string, within the per-value and per-event budgets.
@@ -220,7 +262,7 @@ impl<'a> EventDraft<'a> {
         let limit = self.limits.max_value_bytes.min(self.budget_left);
         let text = make(limit);
         if text.exceeds(limit) {
-            self.truncated = true;
+            self.event.truncated = true;
             self.budget_left -= limit;
         } else {
             self.budget_left -= text.len();
@@ -228,15 +270,59 @@ impl<'a> EventDraft<'a> {
         text
     }
 
-    fn column_text(&mut self, role: Role, value: Text) {
+    fn set_layer(&mut self, value: &str) {
+        self.layer = match value.parse() {
+            Ok(layer) => {
+                self.event.layer = layer;
+                Seen::Valid
+            }
+            Err(_) => Seen::Invalid,
+        };
+    }
+
+    fn set_operation(&mut self, value: &str) {
+        self.operation = match value.parse() {
+            Ok(operation) => {
+                self.event.operation = operation;
+                Seen::Valid
+            }
+            Err(_) => Seen::Invalid,
+        };
+    }
+
+    fn set_id(&mut self, role: Role, value: &str) {
+        let (seen, slot) = match role {
+            Role::TaskId => (&mut self.task_id, &mut self.event.task_id),
+            Role::PersonaId => (&mut self.persona_id, &mut self.event.persona_id),
+            _ => return,
+        };
+        match parse_uuid(value) {
+            Ok(id) => {
+                *slot = Some(id);
+                *seen = Seen::Valid;
+            }
+            Err(()) => *seen = Seen::Invalid,
+        }
+    }
+
+    /// A column value given as text.
+    fn column(&mut self, role: Role, value: &str) {
         match role {
-            Role::Layer => self.layer = Some(value.as_str().parse().map_err(drop)),
-            Role::Operation => self.operation = Some(value.as_str().parse().map_err(drop)),
-            Role::ReasonCode => self.reason_code = Some(value),
-            Role::EntityId => self.ids.entity_id = Some(value),
-            Role::WorkerId => self.ids.worker_id = Some(value),
-            Role::TaskId => self.ids.task_id = Some(parse_uuid(value.as_str())),
-            Role::PersonaId => self.ids.persona_id = Some(parse_uuid(value.as_str())),
+            Role::Layer => self.set_layer(value),
+            Role::Operation => self.set_operation(value),
+            Role::TaskId | Role::PersonaId => self.set_id(role, value),
+            Role::ReasonCode => {
+                self.event.reason_code = Text::bounded(value, MAX_REASON_CODE);
+                self.reason_code = Seen::Valid;
+            }
+            Role::EntityId => {
+                self.event.entity_id = Text::bounded(value, self.limits.max_value_bytes);
+                self.entity_id = Seen::Valid;
+            }
+            Role::WorkerId => {
+                self.event.worker_id = Some(Text::bounded(value, self.limits.max_value_bytes));
+                self.worker_id = Seen::Valid;
+            }
             Role::Other | Role::Redacted | Role::Message => {}
         }
     }
@@ -251,16 +337,27 @@ impl<'a> EventDraft<'a> {
 
     fn record_scalar(&mut self, field: &Field, value: FieldValue, as_text: impl FnOnce() -> Text) {
         match self.plan.role(field.index()) {
-            Role::Other => self.fields.push((field.name(), value)),
-            Role::Redacted => self.fields.push((field.name(), FieldValue::Redacted)),
-            Role::Message => self.message = Some(as_text()),
+            Role::Other => self.event.fields.push(field.name(), value),
+            Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
+            Role::Message => self.event.message = Some(as_text()),
             // A number is never a valid layer, operation or UUID.
-            Role::Layer => self.layer = Some(Err(())),
-            Role::Operation => self.operation = Some(Err(())),
-            Role::TaskId => self.ids.task_id = Some(Err(())),
-            Role::PersonaId => self.ids.persona_id = Some(Err(())),
-            role => self.column_text(role, as_text()),
+            Role::Layer => self.layer = Seen::Invalid,
+            Role::Operation => self.operation = Seen::Invalid,
+            Role::TaskId => self.task_id = Seen::Invalid,
+            Role::PersonaId => self.persona_id = Seen::Invalid,
+            role => self.column(role, as_text().as_str()),
         }
+    }
+}
+
+fn inherit_id(from_span: Id<Uuid>, slot: &mut Option<Uuid>) -> Seen {
+    match from_span {
+        None => Seen::No,
+        Some(Ok(id)) => {
+            *slot = Some(id);
+            Seen::Valid
+        }
+        Some(Err(())) => Seen::Invalid,
     }
 }
 
@@ -268,26 +365,18 @@ fn parse_uuid(s: &str) -> Result<Uuid, ()> {
     Uuid::try_parse(s.trim()).map_err(drop)
 }
 
-impl Visit for EventDraft<'_> {
+impl Visit for EventVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         match self.plan.role(field.index()) {
             Role::Other => {
                 let text = self.metadata_text(|limit| Text::bounded(value, limit));
-                self.fields.push((field.name(), FieldValue::Str(text)));
+                self.event.fields.push(field.name(), FieldValue::Str(text));
             }
-            Role::Redacted => self.fields.push((field.name(), FieldValue::Redacted)),
+            Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
             Role::Message => {
-                self.message = Some(self.metadata_text(|limit| Text::bounded(value, limit)))
+                self.event.message = Some(self.metadata_text(|limit| Text::bounded(value, limit)))
             }
-            // Parsed in place, without a copy.
-            Role::Layer => self.layer = Some(value.parse().map_err(drop)),
-            Role::Operation => self.operation = Some(value.parse().map_err(drop)),
-            Role::TaskId => self.ids.task_id = Some(parse_uuid(value)),
-            Role::PersonaId => self.ids.persona_id = Some(parse_uuid(value)),
-            role => {
-                let text = Text::bounded(value, self.column_limit(role));
-                self.column_text(role, text);
-            }
+            role => self.column(role, value),
         }
     }
 
@@ -295,25 +384,25 @@ impl Visit for EventDraft<'_> {
         match self.plan.role(field.index()) {
             Role::Other => {
                 let text = self.metadata_text(|limit| Text::debug(value, limit));
-                self.fields.push((field.name(), FieldValue::Str(text)));
+                self.event.fields.push(field.name(), FieldValue::Str(text));
             }
-            Role::Redacted => self.fields.push((field.name(), FieldValue::Redacted)),
+            Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
             Role::Message => {
-                self.message = Some(self.metadata_text(|limit| Text::debug(value, limit)))
+                self.event.message = Some(self.metadata_text(|limit| Text::debug(value, limit)))
             }
             role => {
                 let text = Text::debug(value, self.column_limit(role));
-                self.column_text(role, text);
+                self.column(role, text.as_str());
             }
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         match self.plan.role(field.index()) {
-            Role::Redacted => self.fields.push((field.name(), FieldValue::Redacted)),
+            Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
             Role::Other => {
                 let text = self.metadata_text(|limit| Text::display(value, limit));
-                self.fields.push((field.name(), FieldValue::Str(text)));
+                self.event.fields.push(field.name(), FieldValue::Str(text));
             }
             _ => self.record_debug(field, &format_args!("{value}")),
         }
@@ -331,10 +420,16 @@ impl Visit for EventDraft<'_> {
         self.record_scalar(field, FieldValue::U64(value), || Text::display(&value, 64));
     }
     fn record_i128(&mut self, field: &Field, value: i128) {
-        self.record_scalar(field, FieldValue::I128(value), || Text::display(&value, 64));
+        match i64::try_from(value) {
+            Ok(small) => self.record_i64(field, small),
+            Err(_) => self.record_str(field, Text::display(&value, 64).as_str()),
+        }
     }
     fn record_u128(&mut self, field: &Field, value: u128) {
-        self.record_scalar(field, FieldValue::U128(value), || Text::display(&value, 64));
+        match u64::try_from(value) {
+            Ok(small) => self.record_u64(field, small),
+            Err(_) => self.record_str(field, Text::display(&value, 64).as_str()),
+        }
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.record_scalar(field, FieldValue::F64(value), || Text::display(&value, 64));

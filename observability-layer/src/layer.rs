@@ -13,7 +13,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::callsite::plan;
-use crate::capture::{EventDraft, SpanIds, SpanIdsVisitor};
+use crate::capture::{Captured, EventVisitor, SpanIds, SpanIdsVisitor};
 use crate::config::RuntimeLayerBuilder;
 use crate::sink::Shared;
 
@@ -109,18 +109,23 @@ where
             return;
         }
         guarded(|| {
-            let occurred_at = SystemTime::now();
-            let mut draft = EventDraft::new(&plan, self.shared.limits, meta.fields().len());
-            event.record(&mut draft);
+            // Built in place on the heap: the channel then moves a pointer.
+            let mut captured = Box::new(Captured::empty(
+                SystemTime::now(),
+                *meta.level(),
+                meta.target(),
+            ));
+            let mut visitor = EventVisitor::new(&plan, self.shared.limits, &mut captured);
+            event.record(&mut visitor);
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {
                     if let Some(ids) = span.extensions().get::<SpanIds>() {
-                        draft.inherit(ids);
+                        visitor.inherit(ids);
                     }
                 }
             }
-            match draft.finish(occurred_at, *meta.level(), meta.target()) {
-                Ok(captured) => self.shared.emit(captured),
+            match visitor.finish() {
+                Ok(()) => self.shared.emit(captured),
                 Err(reason) => {
                     self.shared.counters.emitted();
                     self.shared.counters.invalid(reason);

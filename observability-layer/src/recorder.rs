@@ -91,21 +91,11 @@ mod tests {
 
     fn event(code: &str) -> Arc<Captured> {
         let text = |s: &str| crate::text::Text::bounded(s, 100);
-        Arc::new(Captured {
-            occurred_at: SystemTime::now(),
-            level: tracing_core::Level::INFO,
-            target: "t",
-            layer: Layer::Worker,
-            operation: Operation::Heartbeat,
-            reason_code: text(code),
-            entity_id: text("w"),
-            task_id: None,
-            persona_id: None,
-            worker_id: None,
-            message: None,
-            fields: vec![("n", crate::capture::FieldValue::I64(1))],
-            truncated: false,
-        })
+        let mut event = Captured::empty(SystemTime::now(), tracing_core::Level::INFO, "t");
+        event.reason_code = text(code);
+        event.entity_id = text("w");
+        event.fields.push("n", crate::capture::FieldValue::I64(1));
+        Arc::new(event)
     }
 
     #[test]

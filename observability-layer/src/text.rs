@@ -15,6 +15,13 @@ pub(crate) enum Text {
 }
 
 impl Text {
+    pub(crate) const fn empty() -> Text {
+        Text::Inline {
+            len: 0,
+            buf: [0; INLINE],
+        }
+    }
+
     /// Copies `s`, truncating it to at most `limit` bytes (plus a marker).
     pub(crate) fn bounded(s: &str, limit: usize) -> Text {
         if s.len() <= INLINE.min(limit) {

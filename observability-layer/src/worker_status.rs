@@ -105,7 +105,7 @@ pub(crate) struct Board {
 
 impl Board {
     /// Stores the report; returns the change event to emit, if any.
-    fn publish(&self, worker_id: &Arc<str>, report: WorkerReport) -> Option<Captured> {
+    fn publish(&self, worker_id: &Arc<str>, report: WorkerReport) -> Option<Box<Captured>> {
         let now = SystemTime::now();
         let mut state = self.state.lock().ok()?;
         state.published += 1;
@@ -153,7 +153,7 @@ fn change_event(
     previous: Option<&WorkerReport>,
     report: &WorkerReport,
     at: SystemTime,
-) -> Option<Captured> {
+) -> Option<Box<Captured>> {
     let text = |s: &str| Text::bounded(s, 512);
     let (reason_code, message) = match previous {
         None => (reason_codes::WORKER_ONLINE, "worker online"),
@@ -169,31 +169,24 @@ fn change_event(
         }
         Some(_) => return None,
     };
-    let mut fields = vec![
-        ("status", FieldValue::Str(text(report.status.as_str()))),
-        ("circuit_open", FieldValue::Bool(report.circuit_open)),
-    ];
+    let mut event = Box::new(Captured::empty(at, Level::INFO, module_path!()));
+    event.layer = Layer::Worker;
+    event.operation = Operation::Heartbeat;
+    event.reason_code = text(reason_code);
+    event.entity_id = text(worker_id);
+    event.task_id = report.current_task_id;
+    event.worker_id = Some(text(worker_id));
+    event.message = Some(text(message));
+    let fields = &mut event.fields;
+    fields.push("status", FieldValue::Str(text(report.status.as_str())));
+    fields.push("circuit_open", FieldValue::Bool(report.circuit_open));
     if let Some(p) = previous {
-        fields.push(("previous_status", FieldValue::Str(text(p.status.as_str()))));
+        fields.push("previous_status", FieldValue::Str(text(p.status.as_str())));
     }
     if let Some(reason) = &report.circuit_reason {
-        fields.push(("circuit_reason", FieldValue::Str(text(reason))));
+        fields.push("circuit_reason", FieldValue::Str(text(reason)));
     }
-    Some(Captured {
-        occurred_at: at,
-        level: Level::INFO,
-        target: module_path!(),
-        layer: Layer::Worker,
-        operation: Operation::Heartbeat,
-        reason_code: text(reason_code),
-        entity_id: text(worker_id),
-        task_id: report.current_task_id,
-        persona_id: None,
-        worker_id: Some(text(worker_id)),
-        message: Some(text(message)),
-        fields,
-        truncated: false,
-    })
+    Some(event)
 }
 
 #[cfg(test)]

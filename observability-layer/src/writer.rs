@@ -63,7 +63,7 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Starts the writer thread; `done` is dropped when it has finished.
 pub(crate) fn spawn(
     shared: Arc<Shared>,
-    events: Receiver<Captured>,
+    events: Receiver<Box<Captured>>,
     wake: Receiver<()>,
     options: PgConnectOptions,
     done: crossbeam_channel::Sender<()>,
@@ -92,7 +92,7 @@ enum Failure {
 
 struct Writer {
     shared: Arc<Shared>,
-    events: Receiver<Captured>,
+    events: Receiver<Box<Captured>>,
     wake: Receiver<()>,
     options: PgConnectOptions,
     runtime: tokio::runtime::Runtime,
@@ -113,7 +113,7 @@ struct Writer {
 impl Writer {
     fn new(
         shared: Arc<Shared>,
-        events: Receiver<Captured>,
+        events: Receiver<Box<Captured>>,
         wake: Receiver<()>,
         options: PgConnectOptions,
         runtime: tokio::runtime::Runtime,
@@ -251,8 +251,8 @@ impl Writer {
 
     /// Records the event and queues it. While the database is failing the
     /// queue is bounded by dropping its oldest events.
-    fn accept(&mut self, event: Captured) {
-        let event = Arc::new(event);
+    fn accept(&mut self, event: Box<Captured>) {
+        let event: Arc<Captured> = Arc::from(event);
         self.shared.recorder.record(&event);
         if self.pending.is_empty() {
             self.oldest_at = Some(Instant::now());
@@ -467,7 +467,7 @@ impl Writer {
             let Ok(event) = self.events.try_recv() else {
                 break;
             };
-            let event = Arc::new(event);
+            let event: Arc<Captured> = Arc::from(event);
             self.shared.recorder.record(&event);
             self.pending.push_back(event);
         }
@@ -644,7 +644,7 @@ fn clean(text: &str) -> Cow<'_, str> {
 /// captured fields: the other fields, then `message`, `level`, `target` and,
 /// when something was cut, `truncated`.
 pub(crate) fn metadata_json(event: &Captured) -> String {
-    let mut out = Vec::with_capacity(64 + event.fields.len() * 24);
+    let mut out = Vec::with_capacity(256);
     out.push(b'{');
     let mut first = true;
     let mut key = |out: &mut Vec<u8>, name: &str| {
@@ -655,14 +655,12 @@ pub(crate) fn metadata_json(event: &Captured) -> String {
         json_string(out, name);
         out.push(b':');
     };
-    for (name, value) in &event.fields {
+    for (name, value) in event.fields.iter() {
         key(&mut out, name);
         match value {
             FieldValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
             FieldValue::I64(n) => json_display(&mut out, n),
             FieldValue::U64(n) => json_display(&mut out, n),
-            FieldValue::I128(n) => json_display(&mut out, n),
-            FieldValue::U128(n) => json_display(&mut out, n),
             // NaN and infinities have no JSON number.
             FieldValue::F64(f) if f.is_finite() => json_display(&mut out, f),
             FieldValue::F64(f) => json_string(&mut out, &f.to_string()),

@@ -32,7 +32,7 @@ pub(crate) enum FieldValue {
 }
 
 /// Metadata fields kept inline (no allocation) before spilling to the heap.
-const INLINE_FIELDS: usize = 8;
+const INLINE_FIELDS: usize = 6;
 
 /// The metadata fields of an event, in order.
 #[derive(Debug, Clone, Default)]
@@ -57,9 +57,10 @@ impl FieldList {
     }
 }
 
-/// A runtime event: filled in place on the emitting thread (it travels
-/// boxed, so the channel moves a pointer, not the event), valid once
-/// [`EventVisitor::finish`] has accepted it.
+/// A runtime event: filled in place on the emitting thread without any
+/// allocation (short strings and the first fields are inline), then moved
+/// into a preallocated channel slot; valid once [`EventVisitor::finish`]
+/// has accepted it.
 #[derive(Debug, Clone)]
 pub(crate) struct Captured {
     pub occurred_at: SystemTime,
@@ -433,5 +434,29 @@ impl Visit for EventVisitor<'_> {
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.record_scalar(field, FieldValue::F64(value), || Text::display(&value, 64));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_stay_small_enough_to_move_cheaply() {
+        // Every queued event occupies one channel slot of this size.
+        let size = std::mem::size_of::<Captured>();
+        assert!(size <= 512, "Captured is {size} bytes");
+        assert_eq!(std::mem::size_of::<Text>(), 24);
+    }
+
+    #[test]
+    fn fields_spill_past_the_inline_ones_in_order() {
+        let mut list = FieldList::default();
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        for (i, name) in names.iter().enumerate() {
+            list.push(name, FieldValue::I64(i as i64));
+        }
+        let got: Vec<_> = list.iter().map(|(n, _)| *n).collect();
+        assert_eq!(got, names);
     }
 }

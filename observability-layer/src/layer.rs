@@ -109,12 +109,8 @@ where
             return;
         }
         guarded(|| {
-            // Built in place on the heap: the channel then moves a pointer.
-            let mut captured = Box::new(Captured::empty(
-                SystemTime::now(),
-                *meta.level(),
-                meta.target(),
-            ));
+            // Filled in place; no allocation for typical events.
+            let mut captured = Captured::empty(SystemTime::now(), *meta.level(), meta.target());
             let mut visitor = EventVisitor::new(&plan, self.shared.limits, &mut captured);
             event.record(&mut visitor);
             if let Some(scope) = ctx.event_scope(event) {

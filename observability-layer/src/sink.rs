@@ -24,9 +24,9 @@ pub(crate) struct Shared {
     /// Set once the writer has stopped: later events are dropped at once.
     pub closed: AtomicBool,
     /// The writer's inbox.
-    pub events: Sender<Box<Captured>>,
+    pub events: Sender<Captured>,
     /// A second receiver, only to count events that raced past `closed`.
-    pub leftovers: Receiver<Box<Captured>>,
+    pub leftovers: Receiver<Captured>,
     /// Wakes the writer; a full channel means a wake-up is already pending.
     pub wake: Sender<()>,
     pub flush_requested: AtomicBool,
@@ -36,7 +36,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Counts a runtime event and hands it to the writer, never blocking.
     #[inline]
-    pub(crate) fn emit(&self, event: Box<Captured>) {
+    pub(crate) fn emit(&self, event: Captured) {
         self.counters.emitted();
         if self.closed.load(Ordering::Relaxed) {
             self.counters.dropped_channel_full();

@@ -5,7 +5,7 @@
 use std::fmt::{self, Write as _};
 
 /// Bytes kept inline without allocating.
-const INLINE: usize = 30;
+const INLINE: usize = 22;
 
 /// An owned string that does not allocate when short.
 #[derive(Clone)]

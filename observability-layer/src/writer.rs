@@ -63,7 +63,7 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Starts the writer thread; `done` is dropped when it has finished.
 pub(crate) fn spawn(
     shared: Arc<Shared>,
-    events: Receiver<Box<Captured>>,
+    events: Receiver<Captured>,
     wake: Receiver<()>,
     options: PgConnectOptions,
     done: crossbeam_channel::Sender<()>,
@@ -92,7 +92,7 @@ enum Failure {
 
 struct Writer {
     shared: Arc<Shared>,
-    events: Receiver<Box<Captured>>,
+    events: Receiver<Captured>,
     wake: Receiver<()>,
     options: PgConnectOptions,
     runtime: tokio::runtime::Runtime,
@@ -113,7 +113,7 @@ struct Writer {
 impl Writer {
     fn new(
         shared: Arc<Shared>,
-        events: Receiver<Box<Captured>>,
+        events: Receiver<Captured>,
         wake: Receiver<()>,
         options: PgConnectOptions,
         runtime: tokio::runtime::Runtime,
@@ -251,8 +251,8 @@ impl Writer {
 
     /// Records the event and queues it. While the database is failing the
     /// queue is bounded by dropping its oldest events.
-    fn accept(&mut self, event: Box<Captured>) {
-        let event: Arc<Captured> = Arc::from(event);
+    fn accept(&mut self, event: Captured) {
+        let event = Arc::new(event);
         self.shared.recorder.record(&event);
         if self.pending.is_empty() {
             self.oldest_at = Some(Instant::now());
@@ -467,7 +467,7 @@ impl Writer {
             let Ok(event) = self.events.try_recv() else {
                 break;
             };
-            let event: Arc<Captured> = Arc::from(event);
+            let event = Arc::new(event);
             self.shared.recorder.record(&event);
             self.pending.push_back(event);
         }

@@ -88,7 +88,7 @@ impl Default for RunnerConfig {
 
 impl RunnerConfig {
     /// The demo workload: two workers, a task every half second, provider
-    /// calls of ~300 ms with 10% failures, and a 30 s outage every 3 minutes
+    /// calls of ~300 ms with 10% failures, and a 25 s outage every 2 minutes
     /// (so the breaker opens, half-opens, reopens and closes). Runs until
     /// stopped.
     pub fn continuous_demo() -> RunnerConfig {
@@ -101,8 +101,8 @@ impl RunnerConfig {
                 failure_rate: 0.1,
                 latency: Duration::from_millis(300),
                 outages: Some(OutageWindows {
-                    every: Duration::from_secs(180),
-                    duration: Duration::from_secs(30),
+                    every: Duration::from_secs(120),
+                    duration: Duration::from_secs(25),
                 }),
             },
             agent: AgentConfig {

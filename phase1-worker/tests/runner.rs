@@ -418,3 +418,24 @@ async fn stopping_puts_an_unfinished_task_back_and_publishes_stopped(pool: PgPoo
         (WorkerState::Stopped, None)
     );
 }
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn continuous_mode_enqueues_steadily_until_stopped(pool: PgPool) {
+    let mut config = fast_config("steady", 1, 0, 8);
+    config.mode = RunMode::Continuous(phase1_worker::ContinuousWorkload {
+        tasks_per_second: 50.0,
+        max_pending: 5,
+    });
+    let summary = Runner::new(config, pool.clone())
+        .run(tokio::time::sleep(Duration::from_millis(600)))
+        .await
+        .unwrap();
+    let created: i64 = sqlx::query_scalar("select count(*) from persona_tasks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(summary.enqueued_continuously >= 5, "{summary:?}");
+    assert_eq!(summary.enqueued_continuously, created as u64);
+    assert!(summary.totals.leased > 0, "{summary:?}");
+    assert!(summary.elapsed < Duration::from_secs(5));
+}

@@ -28,6 +28,22 @@ use tower_http::trace::TraceLayer;
 pub use config::{AppConfig, Thresholds};
 pub use error::ApiFailure;
 
+/// Serves `router` on `listener` until `shutdown` resolves, with
+/// TCP_NODELAY on every connection (small JSON responses go out at once).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// The whole server: the API under `/api/admin/ai/runtime` (admin guard on
 /// every route) and the dashboard under `/admin/ai/runtime`.
 pub fn app(config: AppConfig, pool: PgPool) -> Router {

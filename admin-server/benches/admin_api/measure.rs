@@ -100,6 +100,7 @@ fn shapes(data: &DataSet) -> Vec<Shape> {
     let s = |v: &str| v.to_owned();
     let mut list = vec![
         events_shape("newest 50", &[]),
+        events_shape("limit 1", &[("limit", s("1"))]),
         events_shape("limit 500", &[("limit", s("500"))]),
         events_shape(
             "deep cursor (3 days back)",
@@ -208,7 +209,11 @@ pub async fn run(
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/api/admin/ai/runtime", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app(config, api_pool)).await });
+    tokio::spawn(admin_server::serve(
+        listener,
+        app(config, api_pool),
+        std::future::pending(),
+    ));
     let client = reqwest::Client::new();
 
     // The fixed cost of a request (HTTP, auth, JSON error body) without any query.

@@ -92,10 +92,9 @@ async fn main() -> anyhow::Result<()> {
         listener.local_addr()?,
         admin_server::ui::UI_BASE
     );
-    axum::serve(listener, app(config, pool))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    admin_server::serve(listener, app(config, pool), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

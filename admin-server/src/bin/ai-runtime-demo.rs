@@ -107,11 +107,7 @@ async fn main() -> anyhow::Result<()> {
     });
     let router = app(config, pool.clone());
     let server_stop = stopped(stop_rx.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(server_stop)
-            .await
-    });
+    let server = tokio::spawn(admin_server::serve(listener, router, server_stop));
 
     let runner_config = RunnerConfig {
         workers: usize::from(args.workers),

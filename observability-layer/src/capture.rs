@@ -32,7 +32,7 @@ pub(crate) enum FieldValue {
 }
 
 /// Metadata fields kept inline (no allocation) before spilling to the heap.
-const INLINE_FIELDS: usize = 6;
+const INLINE_FIELDS: usize = 4;
 
 /// The metadata fields of an event, in order.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +49,11 @@ impl FieldList {
         }
     }
 
+    pub(crate) fn clear(&mut self) {
+        self.inline.iter_mut().for_each(|slot| *slot = None);
+        self.spill.clear();
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = &(&'static str, FieldValue)> {
         self.inline
             .iter()
@@ -57,10 +62,10 @@ impl FieldList {
     }
 }
 
-/// A runtime event: filled in place on the emitting thread without any
-/// allocation (short strings and the first fields are inline), then moved
-/// into a preallocated channel slot; valid once [`EventVisitor::finish`]
-/// has accepted it.
+/// A runtime event, filled in place on the emitting thread: short strings
+/// and the first fields are inline, and the box itself is recycled (see
+/// `Shared::fresh_event`), so a typical event allocates nothing and the
+/// channel moves a pointer. Valid once [`EventVisitor::finish`] accepted it.
 #[derive(Debug, Clone)]
 pub(crate) struct Captured {
     pub occurred_at: SystemTime,
@@ -80,6 +85,23 @@ pub(crate) struct Captured {
 }
 
 impl Captured {
+    /// Clears a recycled event, field by field (cheaper than overwriting it whole).
+    pub(crate) fn reset(&mut self, occurred_at: SystemTime, level: Level, target: &'static str) {
+        self.occurred_at = occurred_at;
+        self.level = level;
+        self.target = target;
+        self.layer = Layer::Worker;
+        self.operation = Operation::Heartbeat;
+        self.reason_code = Text::empty();
+        self.entity_id = Text::empty();
+        self.task_id = None;
+        self.persona_id = None;
+        self.worker_id = None;
+        self.message = None;
+        self.fields.clear();
+        self.truncated = false;
+    }
+
     /// An event with no fields yet (layer and operation are placeholders
     /// until the visitor has seen them).
     pub(crate) fn empty(occurred_at: SystemTime, level: Level, target: &'static str) -> Self {
@@ -445,6 +467,12 @@ mod tests {
     fn events_stay_small_enough_to_move_cheaply() {
         // Every queued event occupies one channel slot of this size.
         let size = std::mem::size_of::<Captured>();
+        eprintln!(
+            "Captured {size}, FieldList {}, FieldValue {}, Option<Text> {}",
+            std::mem::size_of::<FieldList>(),
+            std::mem::size_of::<FieldValue>(),
+            std::mem::size_of::<Option<Text>>()
+        );
         assert!(size <= 512, "Captured is {size} bytes");
         assert_eq!(std::mem::size_of::<Text>(), 24);
     }

@@ -13,7 +13,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::callsite::plan;
-use crate::capture::{Captured, EventVisitor, SpanIds, SpanIdsVisitor};
+use crate::capture::{EventVisitor, SpanIds, SpanIdsVisitor};
 use crate::config::RuntimeLayerBuilder;
 use crate::sink::Shared;
 
@@ -109,8 +109,9 @@ where
             return;
         }
         guarded(|| {
-            // Filled in place; no allocation for typical events.
-            let mut captured = Captured::empty(SystemTime::now(), *meta.level(), meta.target());
+            let mut captured =
+                self.shared
+                    .fresh_event(SystemTime::now(), *meta.level(), meta.target());
             let mut visitor = EventVisitor::new(&plan, self.shared.limits, &mut captured);
             event.record(&mut visitor);
             if let Some(scope) = ctx.event_scope(event) {
@@ -125,6 +126,7 @@ where
                 Err(reason) => {
                     self.shared.counters.emitted();
                     self.shared.counters.invalid(reason);
+                    self.shared.recycle(captured);
                 }
             }
         });

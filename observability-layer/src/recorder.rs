@@ -43,15 +43,16 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn record(&self, event: &Arc<Captured>) {
+    pub(crate) fn record(&self, event: &Captured) {
         if self.capacity == 0 {
             return;
         }
+        let event = Arc::new(event.clone());
         if let Ok(mut ring) = self.ring.lock() {
             if ring.len() == self.capacity {
                 ring.pop_front();
             }
-            ring.push_back(Arc::clone(event));
+            ring.push_back(event);
         }
     }
 
@@ -89,13 +90,13 @@ impl From<&Captured> for RecordedEvent {
 mod tests {
     use super::*;
 
-    fn event(code: &str) -> Arc<Captured> {
+    fn event(code: &str) -> Captured {
         let text = |s: &str| crate::text::Text::bounded(s, 100);
         let mut event = Captured::empty(SystemTime::now(), tracing_core::Level::INFO, "t");
         event.reason_code = text(code);
         event.entity_id = text("w");
         event.fields.push("n", crate::capture::FieldValue::I64(1));
-        Arc::new(event)
+        event
     }
 
     #[test]

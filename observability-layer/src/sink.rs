@@ -3,9 +3,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_queue::ArrayQueue;
+use tracing_core::Level;
 use uuid::Uuid;
 
 use crate::capture::{Captured, Limits};
@@ -24,9 +26,11 @@ pub(crate) struct Shared {
     /// Set once the writer has stopped: later events are dropped at once.
     pub closed: AtomicBool,
     /// The writer's inbox.
-    pub events: Sender<Captured>,
+    pub events: Sender<Box<Captured>>,
     /// A second receiver, only to count events that raced past `closed`.
-    pub leftovers: Receiver<Captured>,
+    pub leftovers: Receiver<Box<Captured>>,
+    /// Boxes of written events, reused by the emitting threads.
+    pub spare: ArrayQueue<Box<Captured>>,
     /// Wakes the writer; a full channel means a wake-up is already pending.
     pub wake: Sender<()>,
     pub flush_requested: AtomicBool,
@@ -34,18 +38,43 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// An empty event, in a recycled box when one is spare.
+    #[inline]
+    pub(crate) fn fresh_event(
+        &self,
+        occurred_at: SystemTime,
+        level: Level,
+        target: &'static str,
+    ) -> Box<Captured> {
+        match self.spare.pop() {
+            Some(mut event) => {
+                event.reset(occurred_at, level, target);
+                event
+            }
+            None => Box::new(Captured::empty(occurred_at, level, target)),
+        }
+    }
+
+    /// Returns a box for reuse (freed when enough are spare).
+    #[inline]
+    pub(crate) fn recycle(&self, event: Box<Captured>) {
+        let _ = self.spare.push(event);
+    }
+
     /// Counts a runtime event and hands it to the writer, never blocking.
     #[inline]
-    pub(crate) fn emit(&self, event: Captured) {
+    pub(crate) fn emit(&self, event: Box<Captured>) {
         self.counters.emitted();
         if self.closed.load(Ordering::Relaxed) {
             self.counters.dropped_channel_full();
+            self.recycle(event);
             return;
         }
         match self.events.try_send(event) {
             Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.counters.dropped_channel_full()
+            Err(TrySendError::Full(event) | TrySendError::Disconnected(event)) => {
+                self.counters.dropped_channel_full();
+                self.recycle(event);
             }
         }
     }

@@ -26,7 +26,7 @@ impl Text {
     pub(crate) fn bounded(s: &str, limit: usize) -> Text {
         if s.len() <= INLINE.min(limit) {
             let mut buf = [0; INLINE];
-            buf[..s.len()].copy_from_slice(s.as_bytes());
+            copy_short(&mut buf, s.as_bytes());
             return Text::Inline {
                 len: s.len() as u8,
                 buf,
@@ -95,6 +95,15 @@ impl PartialEq<&str> for Text {
 
 const MARKER_START: &str = "…[truncated, ";
 const MARKER_END: &str = " bytes in total]";
+
+/// Copies at most `INLINE` bytes with a plain loop: for such short values
+/// a call into libc's `memcpy` costs more than the copy.
+#[inline]
+fn copy_short(buf: &mut [u8; INLINE], bytes: &[u8]) {
+    for (to, from) in buf.iter_mut().zip(bytes) {
+        *to = *from;
+    }
+}
 
 /// Appends the visible truncation marker.
 pub(crate) fn push_marker(out: &mut String, total_len: usize) {

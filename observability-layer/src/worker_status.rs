@@ -105,7 +105,7 @@ pub(crate) struct Board {
 
 impl Board {
     /// Stores the report; returns the change event to emit, if any.
-    fn publish(&self, worker_id: &Arc<str>, report: WorkerReport) -> Option<Captured> {
+    fn publish(&self, worker_id: &Arc<str>, report: WorkerReport) -> Option<Box<Captured>> {
         let now = SystemTime::now();
         let mut state = self.state.lock().ok()?;
         state.published += 1;
@@ -153,7 +153,7 @@ fn change_event(
     previous: Option<&WorkerReport>,
     report: &WorkerReport,
     at: SystemTime,
-) -> Option<Captured> {
+) -> Option<Box<Captured>> {
     let text = |s: &str| Text::bounded(s, 512);
     let (reason_code, message) = match previous {
         None => (reason_codes::WORKER_ONLINE, "worker online"),
@@ -169,7 +169,7 @@ fn change_event(
         }
         Some(_) => return None,
     };
-    let mut event = Captured::empty(at, Level::INFO, module_path!());
+    let mut event = Box::new(Captured::empty(at, Level::INFO, module_path!()));
     event.layer = Layer::Worker;
     event.operation = Operation::Heartbeat;
     event.reason_code = text(reason_code);

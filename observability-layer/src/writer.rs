@@ -63,7 +63,7 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Starts the writer thread; `done` is dropped when it has finished.
 pub(crate) fn spawn(
     shared: Arc<Shared>,
-    events: Receiver<Captured>,
+    events: Receiver<Box<Captured>>,
     wake: Receiver<()>,
     options: PgConnectOptions,
     done: crossbeam_channel::Sender<()>,
@@ -92,12 +92,12 @@ enum Failure {
 
 struct Writer {
     shared: Arc<Shared>,
-    events: Receiver<Captured>,
+    events: Receiver<Box<Captured>>,
     wake: Receiver<()>,
     options: PgConnectOptions,
     runtime: tokio::runtime::Runtime,
     conn: Option<PgConnection>,
-    pending: VecDeque<Arc<Captured>>,
+    pending: VecDeque<Box<Captured>>,
     /// When the oldest unwritten event arrived.
     oldest_at: Option<Instant>,
     reports: HashMap<Arc<str>, PendingReport>,
@@ -113,7 +113,7 @@ struct Writer {
 impl Writer {
     fn new(
         shared: Arc<Shared>,
-        events: Receiver<Captured>,
+        events: Receiver<Box<Captured>>,
         wake: Receiver<()>,
         options: PgConnectOptions,
         runtime: tokio::runtime::Runtime,
@@ -251,8 +251,7 @@ impl Writer {
 
     /// Records the event and queues it. While the database is failing the
     /// queue is bounded by dropping its oldest events.
-    fn accept(&mut self, event: Captured) {
-        let event = Arc::new(event);
+    fn accept(&mut self, event: Box<Captured>) {
         self.shared.recorder.record(&event);
         if self.pending.is_empty() {
             self.oldest_at = Some(Instant::now());
@@ -260,7 +259,9 @@ impl Writer {
         self.pending.push_back(event);
         if self.retry_at.is_some() {
             while self.pending.len() > self.max_pending() {
-                self.pending.pop_front();
+                if let Some(oldest) = self.pending.pop_front() {
+                    self.shared.recycle(oldest);
+                }
                 self.shared.counters.dropped_database(1);
             }
         }
@@ -290,16 +291,27 @@ impl Writer {
                 return;
             }
             let n = self.pending.len().min(self.settings().batch_size);
-            let rows: Vec<Arc<Captured>> = self.pending.iter().take(n).cloned().collect();
-            match self.write_rows(&rows, deadline) {
+            let rows: Vec<Box<Captured>> = self.pending.drain(..n).collect();
+            let result = self.write_rows(&rows, deadline);
+            let settled = match &result {
+                Ok(()) => rows.len(),
+                Err((settled, _)) => *settled,
+            };
+            let mut rows = rows.into_iter();
+            for row in rows.by_ref().take(settled) {
+                self.shared.recycle(row);
+            }
+            // Unsettled rows go back to the front, in order.
+            for row in rows.rev() {
+                self.pending.push_front(row);
+            }
+            match result {
                 Ok(()) => {
-                    self.pending.drain(..n);
                     self.shared.counters.batch();
                     self.oldest_at = (!self.pending.is_empty()).then(Instant::now);
                     self.recovered();
                 }
-                Err((settled, message)) => {
-                    self.pending.drain(..settled);
+                Err((_, message)) => {
                     self.failed(message);
                     return;
                 }
@@ -311,7 +323,7 @@ impl Writer {
     /// returns how many leading rows were settled before it.
     fn write_rows(
         &mut self,
-        rows: &[Arc<Captured>],
+        rows: &[Box<Captured>],
         deadline: Option<Instant>,
     ) -> Result<(), (usize, String)> {
         let mut ranges = vec![(0, rows.len())];
@@ -467,7 +479,6 @@ impl Writer {
             let Ok(event) = self.events.try_recv() else {
                 break;
             };
-            let event = Arc::new(event);
             self.shared.recorder.record(&event);
             self.pending.push_back(event);
         }
@@ -545,7 +556,7 @@ fn describe(error: &sqlx::Error) -> String {
     message
 }
 
-async fn insert_events(conn: &mut PgConnection, rows: &[Arc<Captured>]) -> Result<(), sqlx::Error> {
+async fn insert_events(conn: &mut PgConnection, rows: &[Box<Captured>]) -> Result<(), sqlx::Error> {
     let mut layer = Vec::with_capacity(rows.len());
     let mut operation = Vec::with_capacity(rows.len());
     let mut reason = Vec::with_capacity(rows.len());

@@ -467,12 +467,6 @@ mod tests {
     fn events_stay_small_enough_to_move_cheaply() {
         // Every queued event occupies one channel slot of this size.
         let size = std::mem::size_of::<Captured>();
-        eprintln!(
-            "Captured {size}, FieldList {}, FieldValue {}, Option<Text> {}",
-            std::mem::size_of::<FieldList>(),
-            std::mem::size_of::<FieldValue>(),
-            std::mem::size_of::<Option<Text>>()
-        );
         assert!(size <= 512, "Captured is {size} bytes");
         assert_eq!(std::mem::size_of::<Text>(), 24);
     }

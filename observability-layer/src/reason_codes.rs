@@ -18,3 +18,22 @@ pub const ALL: &[&str] = &[
     WORKER_CIRCUIT_OPENED,
     WORKER_CIRCUIT_CLOSED,
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_code_is_documented_in_reason_codes_md() {
+        let doc = include_str!("../../REASON_CODES.md");
+        let section = doc
+            .split("## Observability layer")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("an Observability layer section");
+        for code in super::ALL {
+            assert!(
+                section.contains(&format!("`{code}`")),
+                "{code} is not in REASON_CODES.md"
+            );
+        }
+    }
+}

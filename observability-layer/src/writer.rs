@@ -75,8 +75,16 @@ pub(crate) fn spawn(
         .name("runtime-events-writer".into())
         .spawn(move || {
             crate::layer::suppress_current_thread();
-            let mut writer = Writer::new(shared, events, wake, options, runtime);
-            writer.run();
+            let mut writer = Writer::new(Arc::clone(&shared), events, wake, options, runtime);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.run()));
+            if outcome.is_err() {
+                // A bug, not a database failure: stop taking events (they are
+                // then counted as dropped) rather than let the channel fill silently.
+                shared.closed.store(true, Ordering::Release);
+                shared
+                    .counters
+                    .error("runtime event writer panicked".into());
+            }
             let _ = done.send(());
         })?;
     Ok(())
@@ -179,10 +187,9 @@ impl Writer {
         loop {
             let taken = self.accept_available();
             let now = Instant::now();
-            if self.batch_due(now)
-                || self.shared.flush_requested.load(Ordering::Acquire)
-                || self.shutdown_requested().is_some()
-            {
+            let backing_off = self.retry_at.is_some_and(|at| now < at);
+            let flush = self.shared.flush_requested.load(Ordering::Acquire) && !backing_off;
+            if self.batch_due(now) || flush || self.shutdown_requested().is_some() {
                 return;
             }
             // Busy: look again soon. Idle: back off up to `max_idle`.

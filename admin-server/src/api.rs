@@ -6,6 +6,8 @@ use std::sync::Arc;
 use ai_runtime_api::{ApiError, EventsResponse, StatusResponse, TasksResponse, API_BASE};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use sqlx::PgPool;
@@ -40,8 +42,18 @@ pub fn router(config: Arc<AppConfig>, pool: PgPool) -> Router {
         .with_state(ApiState { pool, config });
     Router::new().nest(
         API_BASE,
-        routes.layer(middleware::from_fn_with_state(guard, require_admin)),
+        routes
+            .layer(middleware::from_fn_with_state(guard, require_admin))
+            .layer(middleware::map_response(no_store)),
     )
+}
+
+/// Admin data must not linger in shared or browser caches.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// A query string serde could not even split into parameters.

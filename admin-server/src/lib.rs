@@ -23,7 +23,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use sqlx::PgPool;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 pub use config::{AppConfig, Thresholds};
 pub use error::ApiFailure;
@@ -49,9 +50,10 @@ pub async fn serve(
 pub fn app(config: AppConfig, pool: PgPool) -> Router {
     let ui = ui::router(&config.ui_dir);
     let config = Arc::new(config);
-    // The default trace layer records method and URI, never headers, so
-    // `Authorization` stays out of the logs.
-    api::router(config, pool)
-        .merge(ui)
-        .layer(TraceLayer::new_for_http())
+    // The trace layer records method, URI, status and latency, never
+    // headers, so `Authorization` stays out of the logs.
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+    api::router(config, pool).merge(ui).layer(trace)
 }

@@ -11,11 +11,7 @@ use uuid::Uuid;
 use crate::cursor::{Cursor, CursorKind};
 use crate::error::ApiFailure;
 
-pub const DEFAULT_LIMIT: i64 = 50;
-pub const MAX_LIMIT: i64 = 500;
-pub const DEFAULT_WINDOW_MINUTES: i64 = 15;
-/// One week.
-pub const MAX_WINDOW_MINUTES: i64 = 7 * 24 * 60;
+pub use ai_runtime_api::{DEFAULT_LIMIT, DEFAULT_WINDOW_MINUTES, MAX_LIMIT, MAX_WINDOW_MINUTES};
 const MAX_TEXT_LEN: usize = 512;
 
 /// `GET /events` query parameters.

@@ -13,6 +13,14 @@ pub use vocab::{Layer, Operation, TaskStatus, UnknownValue, WorkerState};
 /// The API's base path.
 pub const API_BASE: &str = "/api/admin/ai/runtime";
 
+/// Page size of `/events` and `/tasks` when `limit` is absent, and its maximum.
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+
+/// The `/status` trend window (`window`, minutes) when absent, and its maximum (a week).
+pub const DEFAULT_WINDOW_MINUTES: i64 = 15;
+pub const MAX_WINDOW_MINUTES: i64 = 7 * 24 * 60;
+
 /// Every error body: a machine-readable `error` code, the offending
 /// `parameter` when there is one, and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -111,6 +111,17 @@ async fn every_endpoint_enforces_the_admin_guard(pool: PgPool) {
             }
         }
     }
+    // Admin data is never cached, refusals included.
+    for authorization in [format!("Bearer {TOKEN}"), "Bearer nope".to_owned()] {
+        let response = server
+            .client
+            .get(format!("{}/api/admin/ai/runtime/status", server.base))
+            .header("Authorization", authorization)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
     server.stop().await;
 }
 

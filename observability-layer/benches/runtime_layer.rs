@@ -88,12 +88,13 @@ fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Cost per event on the emitting threads, over `ROUNDS` chunks, as
-/// (thread CPU ns, wall ns); `between` runs untimed after each round (to
-/// let a writer drain).
+/// Cost per event on the emitting threads as (thread CPU ns, wall ns): the
+/// median over `ROUNDS` rounds of `CHUNK` events per thread, which sheds
+/// rounds disturbed by other processes. `between` runs untimed after each
+/// round (to let a writer drain).
 fn measure(dispatch: &Dispatch, threads: usize, between: &dyn Fn()) -> (f64, f64) {
-    let mut cpu = Duration::ZERO;
-    let mut wall = Duration::ZERO;
+    let mut cpu = Vec::with_capacity(ROUNDS);
+    let mut wall = Vec::with_capacity(ROUNDS);
     for round in 0..=ROUNDS {
         let barrier = Arc::new(Barrier::new(threads));
         let elapsed: Vec<(Duration, Duration)> = std::thread::scope(|s| {
@@ -122,12 +123,17 @@ fn measure(dispatch: &Dispatch, threads: usize, between: &dyn Fn()) -> (f64, f64
         between();
         if round > 0 {
             // Round 0 warms up (callsite registration, allocator).
-            cpu += elapsed.iter().map(|e| e.0).sum::<Duration>();
-            wall += elapsed.iter().map(|e| e.1).sum::<Duration>();
+            let n = (CHUNK * threads) as f64;
+            cpu.push(elapsed.iter().map(|e| e.0).sum::<Duration>().as_nanos() as f64 / n);
+            wall.push(elapsed.iter().map(|e| e.1).sum::<Duration>().as_nanos() as f64 / n);
         }
     }
-    let n = (ROUNDS * CHUNK * threads) as f64;
-    (cpu.as_nanos() as f64 / n, wall.as_nanos() as f64 / n)
+    (median(cpu), median(wall))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn runtime_layer(url: &str) -> (Dispatch, observability_layer::SinkGuard, SinkHandle) {

@@ -68,9 +68,6 @@ pub use worker_status::{WorkerReport, WorkerReporter};
 /// `application_name` of the writer's database connections.
 pub const WRITER_APPLICATION_NAME: &str = "observability-layer-writer";
 
-/// Most event boxes kept for reuse.
-const MAX_SPARE_EVENTS: usize = 8192;
-
 #[doc(hidden)]
 pub mod __private {
     pub use tracing;
@@ -98,9 +95,9 @@ impl RuntimeLayerBuilder {
             closed: AtomicBool::new(false),
             events: events_tx,
             leftovers: events_rx.clone(),
-            spare: crossbeam_queue::ArrayQueue::new(
-                settings.channel_capacity.min(MAX_SPARE_EVENTS),
-            ),
+            // As many spare boxes as can be in flight: a full channel's worth
+            // is recycled without touching the allocator again.
+            spare: crossbeam_queue::ArrayQueue::new(settings.channel_capacity),
             wake: wake_tx,
             flush_requested: AtomicBool::new(false),
             shutdown_at: Mutex::new(None),

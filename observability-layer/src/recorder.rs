@@ -43,6 +43,10 @@ impl Recorder {
         }
     }
 
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub(crate) fn record(&self, event: &Captured) {
         if self.capacity == 0 {
             return;

@@ -1,6 +1,7 @@
 //! What the layer, the writer, the handle and the guard share, and the
 //! guard and handle themselves.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -15,6 +16,17 @@ use crate::config::Settings;
 use crate::recorder::{RecordedEvent, Recorder};
 use crate::stats::{Counters, SinkStats};
 use crate::worker_status::{Board, WorkerReporter};
+
+/// Boxes taken from `Shared::spare` at a time.
+const STASH_REFILL: usize = 32;
+
+thread_local! {
+    /// Event boxes this thread took from a sink's spare queue and has not
+    /// used yet (boxes are interchangeable between sinks). Boxed because
+    /// each one travels alone through the channel.
+    #[allow(clippy::vec_box)]
+    static STASH: RefCell<Vec<Box<Captured>>> = const { RefCell::new(Vec::new()) };
+}
 
 pub(crate) struct Shared {
     pub sink_id: Uuid,
@@ -38,7 +50,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// An empty event, in a recycled box when one is spare.
+    /// An empty event, in a recycled box when one is spare. Boxes come from
+    /// a small per-thread stash, refilled from the shared queue a few at a
+    /// time, so emitting threads do not contend on the queue per event.
     #[inline]
     pub(crate) fn fresh_event(
         &self,
@@ -46,7 +60,19 @@ impl Shared {
         level: Level,
         target: &'static str,
     ) -> Box<Captured> {
-        match self.spare.pop() {
+        let reused = STASH.with(|stash| {
+            let mut stash = stash.borrow_mut();
+            if stash.is_empty() {
+                while stash.len() < STASH_REFILL {
+                    match self.spare.pop() {
+                        Some(event) => stash.push(event),
+                        None => break,
+                    }
+                }
+            }
+            stash.pop()
+        });
+        match reused {
             Some(mut event) => {
                 event.reset(occurred_at, level, target);
                 event

@@ -96,12 +96,30 @@ impl PartialEq<&str> for Text {
 const MARKER_START: &str = "…[truncated, ";
 const MARKER_END: &str = " bytes in total]";
 
-/// Copies at most `INLINE` bytes with a plain loop: for such short values
-/// a call into libc's `memcpy` costs more than the copy.
+/// Copies at most `INLINE` bytes with fixed-size (possibly overlapping)
+/// moves: for such short values a call into libc's `memcpy` costs more
+/// than the copy itself.
 #[inline]
 fn copy_short(buf: &mut [u8; INLINE], bytes: &[u8]) {
-    for (to, from) in buf.iter_mut().zip(bytes) {
-        *to = *from;
+    let n = bytes.len();
+    match n {
+        16..=INLINE => {
+            buf[..16].copy_from_slice(&bytes[..16]);
+            buf[n - 16..n].copy_from_slice(&bytes[n - 16..]);
+        }
+        8..=15 => {
+            buf[..8].copy_from_slice(&bytes[..8]);
+            buf[n - 8..n].copy_from_slice(&bytes[n - 8..]);
+        }
+        4..=7 => {
+            buf[..4].copy_from_slice(&bytes[..4]);
+            buf[n - 4..n].copy_from_slice(&bytes[n - 4..]);
+        }
+        _ => {
+            for (to, from) in buf.iter_mut().zip(bytes) {
+                *to = *from;
+            }
+        }
     }
 }
 
@@ -210,6 +228,14 @@ mod tests {
         );
         assert!(cut.exceeds(100));
         assert!(!Text::bounded(&long, 100).exceeds(100));
+    }
+
+    #[test]
+    fn every_short_length_is_copied_exactly() {
+        let source = "abcdefghijklmnopqrstuvwxyz";
+        for n in 0..=INLINE {
+            assert_eq!(Text::bounded(&source[..n], 100).as_str(), &source[..n]);
+        }
     }
 
     #[test]

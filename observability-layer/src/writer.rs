@@ -253,13 +253,24 @@ impl Writer {
             }
             taken += 1;
         }
+        self.record_newest(taken);
         taken
     }
 
-    /// Records the event and queues it. While the database is failing the
-    /// queue is bounded by dropping its oldest events.
+    /// Copies the newest of the `taken` events just queued into the recorder
+    /// (older ones would be pushed out of its ring at once anyway).
+    fn record_newest(&self, taken: usize) {
+        let n = taken
+            .min(self.shared.recorder.capacity())
+            .min(self.pending.len());
+        for event in self.pending.range(self.pending.len() - n..) {
+            self.shared.recorder.record(event);
+        }
+    }
+
+    /// Queues the event. While the database is failing the queue is bounded
+    /// by dropping its oldest events.
     fn accept(&mut self, event: Box<Captured>) {
-        self.shared.recorder.record(&event);
         if self.pending.is_empty() {
             self.oldest_at = Some(Instant::now());
         }
@@ -482,13 +493,15 @@ impl Writer {
     fn shutdown(&mut self, deadline: Instant) {
         self.shared.closed.store(true, Ordering::Release);
         // Take what is queued while there is time to write it.
+        let mut taken = 0;
         while Instant::now() < deadline {
             let Ok(event) = self.events.try_recv() else {
                 break;
             };
-            self.shared.recorder.record(&event);
             self.pending.push_back(event);
+            taken += 1;
         }
+        self.record_newest(taken);
         self.take_reports();
         while !self.pending.is_empty() && Instant::now() < deadline {
             if let Some(at) = self.retry_at {

@@ -5,6 +5,7 @@
 //! to open with a fresh admin token in its fragment. Ctrl-C stops it all;
 //! the workers are written STOPPED.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -138,7 +139,9 @@ async fn main() -> anyhow::Result<()> {
     let _ = server.await;
     let summary = summary.context("running the workers")?;
     let t = &summary.totals;
-    println!(
+    // stdout may be a closed pipe by now; the summary is not worth a panic.
+    let _ = writeln!(
+        std::io::stdout(),
         "stopped after {:.0} s: {} tasks done, {} skipped, {} in review, {} failed; \
          events written {}, dropped {}",
         summary.elapsed.as_secs_f64(),

@@ -1,0 +1,118 @@
+//! `ai-runtime-demo`: starts workers and the server on a fresh database,
+//! prints a URL whose fragment carries a working admin token, and on SIGINT
+//! stops cleanly with every worker written STOPPED.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn demo_serves_a_tokenized_url_and_stops_cleanly(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let url = format!(
+        "postgres://{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ai-runtime-demo"))
+        .args([
+            "--database-url",
+            &url,
+            "--bind",
+            "127.0.0.1:0",
+            "--ui-dir",
+            "/nonexistent",
+        ])
+        .env_remove("ADMIN_TOKEN")
+        .env_remove("SUPABASE_JWT_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (dashboard, reader) = tokio::task::spawn_blocking(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "the demo exited early"
+            );
+            if line.contains("#token=") {
+                return (line.trim().to_owned(), reader);
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let (base, token) = dashboard.split_once("/admin/ai/runtime#token=").unwrap();
+    assert!(token.len() >= 32, "a long random token: {dashboard}");
+
+    // The token in the fragment opens the API; the workers show up in it.
+    let client = reqwest::Client::new();
+    let mut seen_workers = 0;
+    for _ in 0..100 {
+        let status: serde_json::Value = client
+            .get(format!("{base}/api/admin/ai/runtime/status"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen_workers = status["workers"].as_array().map_or(0, Vec::len);
+        if seen_workers == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen_workers, 2);
+    let refused = client
+        .get(format!("{base}/api/admin/ai/runtime/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let exit = tokio::task::spawn_blocking(move || {
+        // Keep reading: the demo prints a summary on its way out.
+        let summary: Vec<String> = reader.lines().map_while(Result::ok).collect();
+        (child.wait().unwrap(), summary)
+    });
+    let (exit, summary) = tokio::time::timeout(Duration::from_secs(30), exit)
+        .await
+        .expect("stopped in time")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        summary.iter().any(|l| l.starts_with("stopped after")),
+        "{summary:?}"
+    );
+
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let statuses: Vec<String> =
+        sqlx::query_scalar("select status from ai_worker_status order by worker_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(statuses, ["STOPPED", "STOPPED"]);
+    pool.close().await;
+}

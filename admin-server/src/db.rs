@@ -1,12 +1,15 @@
-//! The connection pool the binaries use: lazy (the server starts while the
-//! database is down and recovers when it returns), with short timeouts so an
-//! outage turns into a quick 503 rather than a hung request.
+//! Database plumbing. The binaries' connection pool is lazy (the server
+//! starts while the database is down and recovers when it returns), with
+//! short timeouts so an outage turns into a quick 503 rather than a hung
+//! request.
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+
+use ApiFailure;
 
 pub fn lazy_pool(database_url: &str) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(database_url)?
@@ -16,4 +19,15 @@ pub fn lazy_pool(database_url: &str) -> Result<PgPool, sqlx::Error> {
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(3))
         .connect_lazy_with(options))
+}
+
+/// A vocabulary value read from the database (its CHECK constraints make a
+/// failure here a schema bug, hence 500).
+pub fn parse_db<T>(text: &str) -> Result<T, ApiFailure>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse::<T>()
+        .map_err(|e| ApiFailure::Internal(format!("database holds an {e}")))
 }

@@ -7,6 +7,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::cursor::{Cursor, CursorKind};
+use crate::db::parse_db;
 use crate::error::ApiFailure;
 use crate::params::EventFilter;
 
@@ -121,15 +122,4 @@ fn to_event(row: EventRow) -> Result<RuntimeEvent, ApiFailure> {
         occurred_at: row.occurred_at,
         created_at: row.created_at,
     })
-}
-
-/// A vocabulary value read from the database (its CHECK constraints make a
-/// failure here a schema bug, hence 500).
-pub(crate) fn parse_db<T>(text: &str) -> Result<T, ApiFailure>
-where
-    T: std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    text.parse::<T>()
-        .map_err(|e| ApiFailure::Internal(format!("database holds an {e}")))
 }

@@ -14,8 +14,8 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::config::Thresholds;
+use crate::db::parse_db;
 use crate::error::ApiFailure;
-use crate::events::parse_db;
 
 #[derive(sqlx::FromRow)]
 struct WorkerRow {

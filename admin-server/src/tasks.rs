@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::config::Thresholds;
 use crate::cursor::{Cursor, CursorKind};
+use crate::db::parse_db;
 use crate::error::ApiFailure;
-use crate::events::parse_db;
 use crate::params::TaskFilter;
 
 #[derive(sqlx::FromRow)]

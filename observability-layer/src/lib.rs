@@ -97,7 +97,8 @@ impl RuntimeLayerBuilder {
             leftovers: events_rx.clone(),
             // As many spare boxes as can be in flight: a full channel's worth
             // is recycled without touching the allocator again.
-            spare: crossbeam_queue::ArrayQueue::new(settings.channel_capacity),
+            spare: Mutex::new(Vec::new()),
+            spare_limit: settings.channel_capacity,
             wake: wake_tx,
             flush_requested: AtomicBool::new(false),
             shutdown_at: Mutex::new(None),

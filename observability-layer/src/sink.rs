@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use crossbeam_queue::ArrayQueue;
 use tracing_core::Level;
 use uuid::Uuid;
 
@@ -41,8 +40,10 @@ pub(crate) struct Shared {
     pub events: Sender<Box<Captured>>,
     /// A second receiver, only to count events that raced past `closed`.
     pub leftovers: Receiver<Box<Captured>>,
-    /// Boxes of written events, reused by the emitting threads.
-    pub spare: ArrayQueue<Box<Captured>>,
+    /// Boxes of written events, reused by the emitting threads (a stack).
+    #[allow(clippy::vec_box)] // each box travels alone through the channel
+    pub spare: Mutex<Vec<Box<Captured>>>,
+    pub spare_limit: usize,
     /// Wakes the writer; a full channel means a wake-up is already pending.
     pub wake: Sender<()>,
     pub flush_requested: AtomicBool,
@@ -51,8 +52,9 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// An empty event, in a recycled box when one is spare. Boxes come from
-    /// a small per-thread stash, refilled from the shared queue a few at a
-    /// time, so emitting threads do not contend on the queue per event.
+    /// a small per-thread stash, refilled from the shared stack a few at a
+    /// time (one lock per refill, never waited for). The stack is LIFO, so
+    /// the boxes reused are the ones most recently written, still in cache.
     #[inline]
     pub(crate) fn fresh_event(
         &self,
@@ -63,11 +65,9 @@ impl Shared {
         let reused = STASH.with(|stash| {
             let mut stash = stash.borrow_mut();
             if stash.is_empty() {
-                while stash.len() < STASH_REFILL {
-                    match self.spare.pop() {
-                        Some(event) => stash.push(event),
-                        None => break,
-                    }
+                if let Ok(mut spare) = self.spare.try_lock() {
+                    let keep = spare.len().saturating_sub(STASH_REFILL);
+                    stash.extend(spare.drain(keep..));
                 }
             }
             stash.pop()
@@ -81,10 +81,29 @@ impl Shared {
         }
     }
 
-    /// Returns a box for reuse (freed when enough are spare).
+    /// Keeps an unsent box for this thread's next event.
     #[inline]
     pub(crate) fn recycle(&self, event: Box<Captured>) {
-        let _ = self.spare.push(event);
+        STASH.with(|stash| {
+            let mut stash = stash.borrow_mut();
+            if stash.len() < 2 * STASH_REFILL {
+                stash.push(event);
+            }
+        });
+    }
+
+    /// Returns written (or dropped) events' boxes for reuse, up to the limit;
+    /// the rest are freed. Called by the writer.
+    pub(crate) fn recycle_all(&self, events: impl IntoIterator<Item = Box<Captured>>) {
+        let Ok(mut spare) = self.spare.lock() else {
+            return;
+        };
+        // Consumes every event, keeping as many as fit.
+        for event in events {
+            if spare.len() < self.spare_limit {
+                spare.push(event);
+            }
+        }
     }
 
     /// Counts a runtime event and hands it to the writer, never blocking.

@@ -184,6 +184,8 @@ impl Writer {
     fn receive(&mut self) {
         let max_idle = self.settings().flush_interval.min(MAX_POLL_INTERVAL);
         let mut poll = MIN_POLL_INTERVAL;
+        // Periodic work (statistics) is due relative to when waiting began.
+        let started = Instant::now();
         loop {
             let taken = self.accept_available();
             let now = Instant::now();
@@ -198,7 +200,7 @@ impl Writer {
             } else {
                 (poll * 2).min(max_idle)
             };
-            let next = self.next_wake(now);
+            let next = self.next_wake(started);
             if next <= now {
                 return;
             }
@@ -227,8 +229,10 @@ impl Writer {
             || !self.reports.is_empty()
     }
 
-    fn next_wake(&self, now: Instant) -> Instant {
-        let at = now + self.settings().stats_interval.min(Duration::from_secs(1));
+    /// When waiting that began at `from` must end: periodic work, the
+    /// oldest event's flush deadline, or the end of a backoff.
+    fn next_wake(&self, from: Instant) -> Instant {
+        let at = from + self.settings().stats_interval.min(Duration::from_secs(1));
         match (self.retry_at, self.oldest_at) {
             // Backing off: nothing can be written before the retry.
             (Some(retry), _) => at.min(retry),
@@ -278,7 +282,7 @@ impl Writer {
         if self.retry_at.is_some() {
             while self.pending.len() > self.max_pending() {
                 if let Some(oldest) = self.pending.pop_front() {
-                    self.shared.recycle(oldest);
+                    self.shared.recycle_all([oldest]);
                 }
                 self.shared.counters.dropped_database(1);
             }
@@ -315,12 +319,11 @@ impl Writer {
                 Ok(()) => rows.len(),
                 Err((settled, _)) => *settled,
             };
-            let mut rows = rows.into_iter();
-            for row in rows.by_ref().take(settled) {
-                self.shared.recycle(row);
-            }
+            let mut unsettled = rows;
+            let settled_rows: Vec<_> = unsettled.drain(..settled).collect();
+            self.shared.recycle_all(settled_rows);
             // Unsettled rows go back to the front, in order.
-            for row in rows.rev() {
+            for row in unsettled.into_iter().rev() {
                 self.pending.push_front(row);
             }
             match result {

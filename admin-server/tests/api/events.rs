@@ -263,6 +263,16 @@ async fn bad_parameters_are_named(pool: PgPool) {
     let (status, body): (_, Value) = server.api("events?layer=worker&layer=execution").await;
     assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "bad_parameter");
+    // Bytes that are not UTF-8, and a malformed escape, are still a 400.
+    for query in [
+        "events?layer=%FF%FE",
+        "events?taskId=%ZZ",
+        "events?limit=%F0%28%8C%28",
+    ] {
+        let (status, body) = server.api(query).await;
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"], "bad_parameter", "{query}: {body}");
+    }
     // An encoded offset works, and so does a `+` sent unencoded (it arrives as a space).
     server.ok("events?from=2026-01-01T00:00:00%2B01:00").await;
     server.ok("events?from=2026-01-01T00:00:00+01:00").await;

@@ -15,10 +15,18 @@ pub fn lazy_pool(database_url: &str) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(database_url)?
         .application_name("admin-server")
         .options([("statement_timeout", "5s")]);
-    Ok(PgPoolOptions::new()
+    Ok(pool_options().connect_lazy_with(options))
+}
+
+/// The server's pool settings (tests build their pools from these too).
+pub fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(3))
-        .connect_lazy_with(options))
+        // No ping before each acquire: it is a round trip per request. A
+        // connection a database restart broke fails its one request with a
+        // 503 and is replaced; the next requests get fresh connections.
+        .test_before_acquire(false)
 }
 
 /// A vocabulary value read from the database (its CHECK constraints make a

@@ -81,8 +81,10 @@ async fn main() -> anyhow::Result<()> {
                 String::new()
             }
         );
-        // The server and the direct SQL get identical, separate pools.
-        measure::run(pool, self::pool(&options).await?, &data, args.samples).await?;
+        // The server gets its production pool (`admin_server::db::lazy_pool`),
+        // the direct SQL a plain sqlx pool of its own.
+        let server_pool = admin_server::db::lazy_pool(&url)?;
+        measure::run(server_pool, pool, &data, args.samples).await?;
     }
     Ok(())
 }

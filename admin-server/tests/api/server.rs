@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use admin_server::{app, AppConfig, Thresholds};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 pub const TOKEN: &str = "static-admin-token-for-tests";
@@ -34,9 +33,8 @@ pub async fn start(pool: PgPool) -> TestServer {
 /// Starts the server on its own pool over the test's database (so `stop`
 /// can close it cleanly before `sqlx::test` drops the database).
 pub async fn start_with(config: AppConfig, test_pool: PgPool) -> TestServer {
-    let pool = PgPoolOptions::new()
+    let pool = admin_server::db::pool_options()
         .max_connections(4)
-        .acquire_timeout(std::time::Duration::from_secs(2))
         .connect_lazy_with(test_pool.connect_options().as_ref().clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -6,7 +6,7 @@
 //! | `DATABASE_URL` | fallback for the above | none: `build` fails without a database |
 //! | `AI_RUNTIME_AGENT_TYPE` | `ai_worker_status.agent_type` of reported workers | `rust_service` |
 //! | `AI_RUNTIME_EVENTS_CHANNEL_CAPACITY` | events queued between the layer and the writer | 32768 |
-//! | `AI_RUNTIME_EVENTS_BATCH_SIZE` | rows per insert | 1000 |
+//! | `AI_RUNTIME_EVENTS_BATCH_SIZE` | rows per insert | 5000 |
 //! | `AI_RUNTIME_EVENTS_FLUSH_INTERVAL_MS` | longest wait before a partial batch is written | 200 |
 //! | `AI_RUNTIME_EVENTS_SHUTDOWN_DEADLINE_MS` | how long the guard may flush at shutdown | 3000 |
 //! | `AI_RUNTIME_EVENTS_RECORDER_CAPACITY` | recent events kept in memory | 256 |
@@ -60,7 +60,7 @@ impl Default for Settings {
         Settings {
             agent_type: "rust_service".into(),
             channel_capacity: 32_768,
-            batch_size: 1000,
+            batch_size: 5000,
             flush_interval: Duration::from_millis(200),
             shutdown_deadline: Duration::from_secs(3),
             recorder_capacity: 256,

@@ -18,6 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::ConnectOptions as _;
 
 /// Why the layer could not be built. Building never connects: an unreachable
 /// database is not an error (events are dropped and counted instead).
@@ -246,8 +247,12 @@ impl RuntimeLayerBuilder {
             }
             Some(Connection::Pool(pool)) => PgConnectOptions::clone(&pool.connect_options()),
         };
-        // Lets operators (and the tests) find the writer's connections.
-        Ok(options.application_name(crate::WRITER_APPLICATION_NAME))
+        // The name lets operators (and the tests) find the writer's
+        // connections; its statements are not logged, so the writer's own
+        // queries never flood the host's logs.
+        Ok(options
+            .application_name(crate::WRITER_APPLICATION_NAME)
+            .disable_statement_logging())
     }
 }
 

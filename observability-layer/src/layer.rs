@@ -132,3 +132,34 @@ where
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tracing_subscriber::prelude::*;
+
+    #[test]
+    fn a_suppressed_thread_never_produces_runtime_events() {
+        // The writer thread marks itself this way, so whatever it (or sqlx,
+        // or tokio) logs cannot come back to it as runtime events.
+        let (layer, guard, handle) = crate::RuntimeLayer::builder()
+            .database_url("postgres://postgres@127.0.0.1:1/x")
+            .shutdown_deadline(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let emit = || tracing::info!(layer = "worker", operation = "HEARTBEAT", reason_code = "X");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    super::suppress_current_thread();
+                    emit();
+                })
+            });
+            s.spawn(|| tracing::dispatcher::with_default(&dispatch, emit));
+        });
+        assert_eq!(handle.stats().emitted, 1);
+        assert_eq!(guard.shutdown().emitted, 1);
+    }
+}

@@ -92,6 +92,17 @@ async fn rows_land_with_the_right_columns(pool: PgPool) {
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn worker_reports_coalesce_and_only_changes_become_events(pool: PgPool) {
+    // Counts the writes to ai_worker_status (this test's database only).
+    sqlx::raw_sql(
+        "create table upserts (worker_id text);
+         create function log_upsert() returns trigger language plpgsql as
+           $$ begin insert into upserts values (new.worker_id); return new; end $$;
+         create trigger log_upsert after insert or update on ai_worker_status
+           for each row execute function log_upsert();",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     let (_default, guard, handle) = install(builder(&pool).flush_interval(Duration::from_secs(30)));
     let w1 = handle.worker("worker-1");
     let w2 = handle.worker("worker-2");
@@ -142,7 +153,18 @@ async fn worker_reports_coalesce_and_only_changes_become_events(pool: PgPool) {
     assert_eq!(metadata["sink"]["sinkId"], handle.sink_id().to_string());
     assert_eq!(rows[1].get::<String, _>("status"), "IDLE");
 
-    // 203 publications, 4 events: online x2, circuit opened, nothing for heartbeats.
+    // 200 publications in a tight loop became a handful of upserts.
+    let upserts = count(
+        &pool,
+        "select count(*) from upserts where worker_id = 'worker-1'",
+    )
+    .await;
+    assert!(
+        (1..50).contains(&upserts),
+        "{upserts} upserts for 202 publications"
+    );
+
+    // 203 publications, 3 events: online x2, circuit opened, nothing for heartbeats.
     let codes: Vec<String> = sqlx::query_scalar(
         "select reason_code from ai_runtime_events
          where layer = 'worker' and operation = 'HEARTBEAT' order by occurred_at, reason_code",

@@ -42,6 +42,7 @@
 
 mod callsite;
 mod capture;
+mod channel;
 pub mod config;
 mod layer;
 mod macros;
@@ -80,7 +81,7 @@ impl RuntimeLayerBuilder {
     pub fn build(self) -> Result<(RuntimeLayer, SinkGuard, SinkHandle), BuildError> {
         let options = self.resolve()?;
         let settings = self.settings;
-        let (events_tx, events_rx) = crossbeam_channel::bounded(settings.channel_capacity);
+        let (events_tx, events_rx) = channel::sharded(settings.channel_capacity);
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         let shared = Arc::new(sink::Shared {

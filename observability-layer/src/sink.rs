@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use tracing_core::Level;
 use uuid::Uuid;
 
 use crate::capture::{Captured, Limits};
+use crate::channel::{Inbox, Outbox};
 use crate::config::Settings;
 use crate::recorder::{RecordedEvent, Recorder};
 use crate::stats::{Counters, SinkStats};
@@ -36,10 +37,10 @@ pub(crate) struct Shared {
     pub board: Board,
     /// Set once the writer has stopped: later events are dropped at once.
     pub closed: AtomicBool,
-    /// The writer's inbox.
-    pub events: Sender<Box<Captured>>,
-    /// A second receiver, only to count events that raced past `closed`.
-    pub leftovers: Receiver<Box<Captured>>,
+    /// The channel to the writer (sending side).
+    pub events: Outbox,
+    /// A second receiving side, only to count events that raced past `closed`.
+    pub leftovers: Inbox,
     /// Boxes of written events, reused by the emitting threads (a stack).
     #[allow(clippy::vec_box)] // each box travels alone through the channel
     pub spare: Mutex<Vec<Box<Captured>>>,
@@ -115,12 +116,9 @@ impl Shared {
             self.recycle(event);
             return;
         }
-        match self.events.try_send(event) {
-            Ok(()) => {}
-            Err(TrySendError::Full(event) | TrySendError::Disconnected(event)) => {
-                self.counters.dropped_channel_full();
-                self.recycle(event);
-            }
+        if let Err(event) = self.events.try_send(event) {
+            self.counters.dropped_channel_full();
+            self.recycle(event);
         }
     }
 

@@ -127,18 +127,24 @@ thread_local! {
     static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
+/// This thread's shard number: threads are numbered in the order they
+/// first ask, so concurrent emitters usually get different shards.
+#[inline]
+pub(crate) fn thread_shard() -> usize {
+    SHARD.with(|s| {
+        let mut v = s.get();
+        if v == usize::MAX {
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            v = NEXT.fetch_add(1, Relaxed) as usize;
+            s.set(v);
+        }
+        v
+    })
+}
+
 impl ShardedCounter {
     fn add(&self, n: u64) {
-        let shard = SHARD.with(|s| {
-            let mut v = s.get();
-            if v == usize::MAX {
-                static NEXT: AtomicU64 = AtomicU64::new(0);
-                v = NEXT.fetch_add(1, Relaxed) as usize % SHARDS;
-                s.set(v);
-            }
-            v
-        });
-        self.shards[shard].fetch_add(n, Relaxed);
+        self.shards[thread_shard() % SHARDS].fetch_add(n, Relaxed);
     }
 
     fn get(&self) -> u64 {

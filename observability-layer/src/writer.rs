@@ -23,6 +23,7 @@ use sqlx::Connection as _;
 use uuid::Uuid;
 
 use crate::capture::{Captured, FieldValue};
+use crate::channel::Inbox;
 use crate::redact::{redact_json, REDACTED};
 use crate::sink::Shared;
 use crate::stats::InvalidReason;
@@ -63,7 +64,7 @@ const MAX_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Starts the writer thread; `done` is dropped when it has finished.
 pub(crate) fn spawn(
     shared: Arc<Shared>,
-    events: Receiver<Box<Captured>>,
+    events: Inbox,
     wake: Receiver<()>,
     options: PgConnectOptions,
     done: crossbeam_channel::Sender<()>,
@@ -100,7 +101,7 @@ enum Failure {
 
 struct Writer {
     shared: Arc<Shared>,
-    events: Receiver<Box<Captured>>,
+    events: Inbox,
     wake: Receiver<()>,
     options: PgConnectOptions,
     runtime: tokio::runtime::Runtime,
@@ -121,7 +122,7 @@ struct Writer {
 impl Writer {
     fn new(
         shared: Arc<Shared>,
-        events: Receiver<Box<Captured>>,
+        events: Inbox,
         wake: Receiver<()>,
         options: PgConnectOptions,
         runtime: tokio::runtime::Runtime,
@@ -252,8 +253,8 @@ impl Writer {
         let mut taken = 0;
         while taken < limit {
             match self.events.try_recv() {
-                Ok(event) => self.accept(event),
-                Err(_) => break,
+                Some(event) => self.accept(event),
+                None => break,
             }
             taken += 1;
         }
@@ -498,7 +499,7 @@ impl Writer {
         // Take what is queued while there is time to write it.
         let mut taken = 0;
         while Instant::now() < deadline {
-            let Ok(event) = self.events.try_recv() else {
+            let Some(event) = self.events.try_recv() else {
                 break;
             };
             self.pending.push_back(event);
@@ -524,7 +525,7 @@ impl Writer {
         }
         let mut lost = self.pending.len() as u64;
         self.pending.clear();
-        while self.events.try_recv().is_ok() {
+        while self.events.try_recv().is_some() {
             lost += 1;
         }
         self.shared.counters.dropped_database(lost);

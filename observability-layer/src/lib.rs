@@ -49,6 +49,7 @@ mod macros;
 pub mod reason_codes;
 mod recorder;
 pub mod redact;
+mod rows;
 mod sink;
 mod stats;
 mod text;

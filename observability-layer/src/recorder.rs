@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::capture::Captured;
-use crate::writer::metadata_json;
+use crate::rows::metadata_json;
 
 /// A runtime event as it is (or would be) written to `ai_runtime_events`.
 #[derive(Debug, Clone, PartialEq)]

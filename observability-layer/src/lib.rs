@@ -120,3 +120,16 @@ impl RuntimeLayerBuilder {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn handles_cross_threads() {
+        fn send_sync_clone<T: Send + Sync + Clone>() {}
+        fn send_sync<T: Send + Sync>() {}
+        send_sync_clone::<crate::WorkerReporter>();
+        send_sync_clone::<crate::SinkHandle>();
+        send_sync::<crate::RuntimeLayer>();
+        send_sync::<crate::SinkGuard>();
+    }
+}

@@ -202,6 +202,8 @@ impl SinkHandle {
 /// Stops the writer when dropped (or on [`shutdown`](Self::shutdown)): what
 /// is queued is written within the shutdown deadline, the rest is counted as
 /// dropped, and the call returns on time even when the database is dead.
+/// It blocks the calling thread for at most the deadline (plus 50 ms); in
+/// async code, call it from `spawn_blocking` or at the end of `main`.
 #[must_use = "dropping the guard stops the writer"]
 pub struct SinkGuard {
     pub(crate) shared: Arc<Shared>,

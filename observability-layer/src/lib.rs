@@ -36,9 +36,11 @@
 //! ```
 //!
 //! The modules, in the order an event travels: [`layer`](crate::RuntimeLayer)
-//! (hot path), `capture` and `callsite` (what is copied, decided once per
-//! callsite), `redact`, the channel, `writer` (batches, inserts, upserts),
-//! `recorder` and `stats`. See the crate README for the full convention.
+//! (hot path), `callsite` (what a callsite's fields are for, decided once),
+//! `capture` and `text` (what is copied, bounded), `redact`, `channel`
+//! (sharded per emitting thread), `writer` (batching, retries, shutdown) and
+//! `rows` (the SQL), `recorder`, `stats`, `worker_status`; `sink` holds what
+//! they share, `config` the builder. See the crate README for the convention.
 
 mod callsite;
 mod capture;

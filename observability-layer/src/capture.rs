@@ -467,7 +467,7 @@ mod tests {
     fn events_stay_small_enough_to_move_cheaply() {
         // Every queued event occupies one channel slot of this size.
         let size = std::mem::size_of::<Captured>();
-        assert!(size <= 512, "Captured is {size} bytes");
+        assert!(size <= 384, "Captured is {size} bytes");
         assert_eq!(std::mem::size_of::<Text>(), 24);
     }
 

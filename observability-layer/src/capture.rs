@@ -464,8 +464,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn events_stay_small_enough_to_move_cheaply() {
-        // Every queued event occupies one channel slot of this size.
+    fn events_stay_small() {
+        // Every queued, pending or spare event is a box of this size.
         let size = std::mem::size_of::<Captured>();
         assert!(size <= 384, "Captured is {size} bytes");
         assert_eq!(std::mem::size_of::<Text>(), 24);

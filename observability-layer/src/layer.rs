@@ -37,16 +37,18 @@ thread_local! {
 
 /// Marks the current thread as never producing runtime events.
 pub(crate) fn suppress_current_thread() {
-    SUPPRESSED.with(|s| s.set(true));
+    let _ = SUPPRESSED.try_with(|s| s.set(true));
 }
 
 /// Runs `f` unless the thread is suppressed; suppresses re-entry while it runs.
 #[inline]
 fn guarded(f: impl FnOnce()) {
-    let entered = SUPPRESSED.with(|s| !s.replace(true));
+    // `try_with`: while a thread is exiting its thread-locals may be gone;
+    // the event is then skipped rather than panicking the host.
+    let entered = SUPPRESSED.try_with(|s| !s.replace(true)).unwrap_or(false);
     if entered {
         f();
-        SUPPRESSED.with(|s| s.set(false));
+        let _ = SUPPRESSED.try_with(|s| s.set(false));
     }
 }
 

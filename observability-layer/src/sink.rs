@@ -63,16 +63,19 @@ impl Shared {
         level: Level,
         target: &'static str,
     ) -> Box<Captured> {
-        let reused = STASH.with(|stash| {
-            let mut stash = stash.borrow_mut();
-            if stash.is_empty() {
-                if let Ok(mut spare) = self.spare.try_lock() {
-                    let keep = spare.len().saturating_sub(STASH_REFILL);
-                    stash.extend(spare.drain(keep..));
+        let reused = STASH
+            .try_with(|stash| {
+                let mut stash = stash.borrow_mut();
+                if stash.is_empty() {
+                    if let Ok(mut spare) = self.spare.try_lock() {
+                        let keep = spare.len().saturating_sub(STASH_REFILL);
+                        stash.extend(spare.drain(keep..));
+                    }
                 }
-            }
-            stash.pop()
-        });
+                stash.pop()
+            })
+            .ok()
+            .flatten();
         match reused {
             Some(mut event) => {
                 event.reset(occurred_at, level, target);
@@ -85,7 +88,8 @@ impl Shared {
     /// Keeps an unsent box for this thread's next event.
     #[inline]
     pub(crate) fn recycle(&self, event: Box<Captured>) {
-        STASH.with(|stash| {
+        // Dropped instead when the stash is full or already gone (thread exit).
+        let _ = STASH.try_with(move |stash| {
             let mut stash = stash.borrow_mut();
             if stash.len() < 2 * STASH_REFILL {
                 stash.push(event);

@@ -131,15 +131,18 @@ thread_local! {
 /// first ask, so concurrent emitters usually get different shards.
 #[inline]
 pub(crate) fn thread_shard() -> usize {
-    SHARD.with(|s| {
-        let mut v = s.get();
-        if v == usize::MAX {
-            static NEXT: AtomicU64 = AtomicU64::new(0);
-            v = NEXT.fetch_add(1, Relaxed) as usize;
-            s.set(v);
-        }
-        v
-    })
+    SHARD
+        .try_with(|s| {
+            let mut v = s.get();
+            if v == usize::MAX {
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                v = NEXT.fetch_add(1, Relaxed) as usize;
+                s.set(v);
+            }
+            v
+        })
+        // While the thread exits, any shard will do.
+        .unwrap_or(0)
 }
 
 impl ShardedCounter {

@@ -69,10 +69,7 @@ ensure_wasm_tools() {
 build_ui() {
     ensure_wasm_tools
     say "Building the dashboard into admin-ui/dist"
-    # strip=false here: wasm-bindgen reads the target_features section to
-    # know which WASM features it may use; wasm-opt strips what is left.
-    CARGO_PROFILE_WASM_RELEASE_STRIP=false \
-        cargo build --locked -p admin-ui --target wasm32-unknown-unknown --profile wasm-release
+    cargo build --locked -p admin-ui --target wasm32-unknown-unknown --profile wasm-release
     local staging="$ROOT/target/admin-ui-dist.tmp" dist="$ROOT/admin-ui/dist"
     rm -rf "$staging"
     mkdir -p "$staging"

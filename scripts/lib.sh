@@ -54,7 +54,7 @@ ensure_wasm_tools() {
     fi
     if ! command -v npm >/dev/null; then
         say "Installing Node.js and npm from Debian"
-        apt-get update && apt-get install -y nodejs npm
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
     fi
     if [ "$("$WASM_OPT" --version 2>/dev/null)" != "wasm-opt version ${BINARYEN_VERSION%%.*} (version_${BINARYEN_VERSION%%.*})" ]; then
         say "Installing wasm-opt (npm binaryen@$BINARYEN_VERSION) into $WASM_TOOLS"
@@ -92,5 +92,5 @@ ensure_browser() {
     if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then return; fi
     say "Installing Chromium and ChromeDriver from Debian"
     apt-get update
-    apt-get install -y chromium chromium-driver
+    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 }

@@ -58,9 +58,12 @@ fn main() {
 
     emit_cost(&url, 1);
     emit_cost(&url, 2);
-    ordinary_event_cost(&url);
-    rt.block_on(ingest(&url));
-    peak_rss();
+    // `emit-only`: just the two sections above (quick before/after checks).
+    if !args.iter().any(|a| a == "emit-only") {
+        ordinary_event_cost(&url);
+        rt.block_on(ingest(&url));
+        peak_rss();
+    }
 
     rt.block_on(drop_database(&base_url, &db));
 }

@@ -82,6 +82,10 @@ pub(crate) struct Captured {
     pub fields: FieldList,
     /// Some value was cut or dropped to respect the size limits.
     pub truncated: bool,
+    /// The channel shard of the thread that filled it: the event travels
+    /// through that shard and its box goes back to that shard's spares, so
+    /// a thread reuses memory it wrote itself (still in its core's cache).
+    pub home: usize,
 }
 
 impl Captured {
@@ -119,6 +123,7 @@ impl Captured {
             message: None,
             fields: FieldList::default(),
             truncated: false,
+            home: 0,
         }
     }
 }

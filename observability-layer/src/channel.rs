@@ -1,7 +1,8 @@
 //! The channel between the emitting threads and the writer, sharded so
 //! that threads emitting at the same time do not contend on one queue's
 //! tail: each thread sends to its own shard (threads are spread over the
-//! shards in the order they first emit), the writer takes from all.
+//! shards in the order they first emit, see `home_shard`), the writer takes
+//! from all.
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
@@ -12,6 +13,12 @@ use crate::stats::thread_shard;
 pub(crate) const SHARDS: usize = 4;
 
 pub(crate) type Event = Box<Captured>;
+
+/// The shard the current thread sends to (and takes spare boxes from).
+#[inline]
+pub(crate) fn home_shard() -> usize {
+    thread_shard() % SHARDS
+}
 
 /// The sending side (emitting threads).
 pub(crate) struct Outbox {
@@ -40,10 +47,10 @@ pub(crate) fn sharded(capacity_per_shard: usize) -> (Outbox, Inbox) {
 }
 
 impl Outbox {
-    /// Never blocks; gives the event back when the thread's shard is full.
+    /// Never blocks; gives the event back when its home shard is full.
     #[inline]
     pub(crate) fn try_send(&self, event: Event) -> Result<(), Event> {
-        match self.shards[thread_shard() % SHARDS].try_send(event) {
+        match self.shards[event.home % SHARDS].try_send(event) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(event) | TrySendError::Disconnected(event)) => Err(event),
         }

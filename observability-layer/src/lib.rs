@@ -99,9 +99,9 @@ impl RuntimeLayerBuilder {
             closed: AtomicBool::new(false),
             events: events_tx,
             leftovers: events_rx.clone(),
-            // As many spare boxes as can be in flight: a full channel's worth
-            // is recycled without touching the allocator again.
-            spare: Mutex::new(Vec::new()),
+            // As many spare boxes per shard as the shard can queue: a full
+            // shard's worth is recycled without touching the allocator again.
+            spare: Default::default(),
             spare_limit: settings.channel_capacity,
             wake: wake_tx,
             flush_requested: AtomicBool::new(false),

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -11,7 +11,7 @@ use tracing_core::Level;
 use uuid::Uuid;
 
 use crate::capture::{Captured, Limits};
-use crate::channel::{Inbox, Outbox};
+use crate::channel::{home_shard, Inbox, Outbox, SHARDS};
 use crate::config::Settings;
 use crate::recorder::{RecordedEvent, Recorder};
 use crate::stats::{Counters, SinkStats};
@@ -41,9 +41,11 @@ pub(crate) struct Shared {
     pub events: Outbox,
     /// A second receiving side, only to count events that raced past `closed`.
     pub leftovers: Inbox,
-    /// Boxes of written events, reused by the emitting threads (a stack).
+    /// Boxes of written events, one stack per channel shard, reused by the
+    /// threads sending to that shard (see `Captured::home`).
     #[allow(clippy::vec_box)] // each box travels alone through the channel
-    pub spare: Mutex<Vec<Box<Captured>>>,
+    pub spare: [Mutex<Vec<Box<Captured>>>; SHARDS],
+    /// Most boxes kept per stack.
     pub spare_limit: usize,
     /// Wakes the writer; a full channel means a wake-up is already pending.
     pub wake: Sender<()>,
@@ -53,9 +55,10 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// An empty event, in a recycled box when one is spare. Boxes come from
-    /// a small per-thread stash, refilled from the shared stack a few at a
-    /// time (one lock per refill, never waited for). The stack is LIFO, so
-    /// the boxes reused are the ones most recently written, still in cache.
+    /// a small per-thread stash, refilled a few at a time from the spare
+    /// stack of the thread's shard (one lock per refill, never waited for).
+    /// The stack is LIFO, so the boxes reused are the ones this thread
+    /// filled most recently, still in its cache.
     #[inline]
     pub(crate) fn fresh_event(
         &self,
@@ -63,11 +66,12 @@ impl Shared {
         level: Level,
         target: &'static str,
     ) -> Box<Captured> {
+        let home = home_shard();
         let reused = STASH
             .try_with(|stash| {
                 let mut stash = stash.borrow_mut();
                 if stash.is_empty() {
-                    if let Ok(mut spare) = self.spare.try_lock() {
+                    if let Ok(mut spare) = self.spare[home].try_lock() {
                         let keep = spare.len().saturating_sub(STASH_REFILL);
                         stash.extend(spare.drain(keep..));
                     }
@@ -76,13 +80,15 @@ impl Shared {
             })
             .ok()
             .flatten();
-        match reused {
+        let mut event = match reused {
             Some(mut event) => {
                 event.reset(occurred_at, level, target);
                 event
             }
             None => Box::new(Captured::empty(occurred_at, level, target)),
-        }
+        };
+        event.home = home;
+        event
     }
 
     /// Keeps an unsent box for this thread's next event.
@@ -97,16 +103,22 @@ impl Shared {
         });
     }
 
-    /// Returns written (or dropped) events' boxes for reuse, up to the limit;
-    /// the rest are freed. Called by the writer.
+    /// Returns written (or dropped) events' boxes to their home shard's
+    /// stack for reuse, up to the limit; the rest are freed. Called by the writer.
     pub(crate) fn recycle_all(&self, events: impl IntoIterator<Item = Box<Captured>>) {
-        let Ok(mut spare) = self.spare.lock() else {
-            return;
-        };
+        // Each stack is locked once, when its first box comes back.
+        let mut stacks: [Option<MutexGuard<_>>; SHARDS] = Default::default();
         // Consumes every event, keeping as many as fit.
         for event in events {
-            if spare.len() < self.spare_limit {
-                spare.push(event);
+            let home = event.home % SHARDS;
+            // A poisoned stack still holds valid boxes.
+            let stack = stacks[home].get_or_insert_with(|| {
+                self.spare[home]
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+            });
+            if stack.len() < self.spare_limit {
+                stack.push(event);
             }
         }
     }

@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::{require_admin, AdminGuard};
 use crate::config::AppConfig;
 use crate::error::ApiFailure;
+use crate::json_body::JsonBody;
 use crate::params::{
     window_minutes, EventFilter, EventsQuery, StatusQuery, TaskFilter, TasksQuery,
 };
@@ -106,9 +107,9 @@ async fn get_status(
 async fn get_events(
     State(state): State<ApiState>,
     q: Result<Query<EventsQuery>, QueryRejection>,
-) -> Result<Json<EventsResponse>, ApiFailure> {
+) -> Result<JsonBody, ApiFailure> {
     let filter = EventFilter::try_from(query(q)?)?;
-    Ok(Json(events::list(&state.pool, &filter).await?))
+    events::page(&state.pool, &filter).await
 }
 
 /// Recent tasks, most recently created first, with stuck flag and latest event.

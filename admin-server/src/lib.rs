@@ -12,6 +12,7 @@ pub mod cursor;
 pub mod db;
 pub mod error;
 pub mod events;
+pub mod json_body;
 pub mod jwt;
 pub mod params;
 pub mod status;

@@ -81,10 +81,13 @@ async fn main() -> anyhow::Result<()> {
                 String::new()
             }
         );
-        // The server gets its production pool (`admin_server::db::lazy_pool`),
-        // the direct SQL a plain sqlx pool of its own.
+        // The server and the direct SQL each get a pool of their own with
+        // the production settings (`admin_server::db::lazy_pool`: same
+        // connect options, no ping before an acquire), so the ratio measures
+        // the server, not a difference in pool configuration.
         let server_pool = admin_server::db::lazy_pool(&url)?;
-        measure::run(server_pool, pool, &data, args.samples).await?;
+        let sql_pool = admin_server::db::lazy_pool(&url)?;
+        measure::run(server_pool, sql_pool, &data, args.samples).await?;
     }
     Ok(())
 }

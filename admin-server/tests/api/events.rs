@@ -278,3 +278,44 @@ async fn bad_parameters_are_named(pool: PgPool) {
     server.ok("events?from=2026-01-01T00:00:00+01:00").await;
     server.stop().await;
 }
+
+/// The dashboard reads pages as `EventsResponse`; metadata (passed through
+/// as the database's JSON text) arrives as the JSON that was stored.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn pages_decode_as_the_dashboard_type(pool: PgPool) {
+    let metadata = serde_json::json!({
+        "latency_ms": 12,
+        "ratio": 0.25,
+        "big": 12345678901234_i64,
+        "text": "quote \" backslash \\ newline \n unicode é ✓",
+        "nested": {"list": [1, null, true, {"k": []}]},
+    });
+    let task = Uuid::new_v4();
+    let id = insert_event(
+        &pool,
+        Event {
+            task_id: Some(task),
+            worker_id: None,
+            metadata: metadata.clone(),
+            ..Event::default()
+        },
+    )
+    .await;
+    insert_event(&pool, Event::default()).await;
+    let server = server::start(pool).await;
+    let body = server.ok("events?limit=1").await;
+    let page: ai_runtime_api::EventsResponse = serde_json::from_value(body).unwrap();
+    assert_eq!(page.events.len(), 1);
+    assert!(page.next_cursor.is_some());
+    let body = server.ok(&format!("events?taskId={task}")).await;
+    let page: ai_runtime_api::EventsResponse = serde_json::from_value(body).unwrap();
+    assert_eq!(page.next_cursor, None);
+    let event = &page.events[0];
+    assert_eq!(event.id, id);
+    assert_eq!(event.task_id, Some(task));
+    assert_eq!(event.worker_id, None);
+    assert_eq!(event.layer, ai_runtime_api::Layer::ProviderRuntime);
+    assert_eq!(event.operation, ai_runtime_api::Operation::Call);
+    assert_eq!(event.metadata, metadata);
+    server.stop().await;
+}

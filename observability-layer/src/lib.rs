@@ -38,7 +38,8 @@
 //! The modules, in the order an event travels: [`layer`](crate::RuntimeLayer)
 //! (hot path), `callsite` (what a callsite's fields are for, decided once),
 //! `capture` and `text` (what is copied, bounded), `redact`, `channel`
-//! (sharded per emitting thread), `writer` (batching, retries, shutdown) and
+//! (sharded per emitting thread), `spare` (event boxes for reuse), `writer`
+//! (batching, retries, shutdown) and
 //! `rows` (the SQL), `recorder`, `stats`, `worker_status`; `sink` holds what
 //! they share, `config` the builder. See the crate README for the convention.
 
@@ -53,6 +54,7 @@ mod recorder;
 pub mod redact;
 mod rows;
 mod sink;
+mod spare;
 mod stats;
 mod text;
 mod worker_status;
@@ -99,10 +101,9 @@ impl RuntimeLayerBuilder {
             closed: AtomicBool::new(false),
             events: events_tx,
             leftovers: events_rx.clone(),
-            // As many spare boxes per shard as the shard can queue: a full
-            // shard's worth is recycled without touching the allocator again.
-            spare: Default::default(),
-            spare_limit: settings.channel_capacity,
+            // As many spare boxes as one channel shard holds: a full shard's
+            // worth is recycled without touching the allocator again.
+            spare: spare::SpareBoxes::new(settings.channel_capacity),
             wake: wake_tx,
             flush_requested: AtomicBool::new(false),
             shutdown_at: Mutex::new(None),

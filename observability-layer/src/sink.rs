@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -11,13 +11,14 @@ use tracing_core::Level;
 use uuid::Uuid;
 
 use crate::capture::{Captured, Limits};
-use crate::channel::{home_shard, Inbox, Outbox, SHARDS};
+use crate::channel::{home_shard, Inbox, Outbox};
 use crate::config::Settings;
 use crate::recorder::{RecordedEvent, Recorder};
+use crate::spare::SpareBoxes;
 use crate::stats::{Counters, SinkStats};
 use crate::worker_status::{Board, WorkerReporter};
 
-/// Boxes taken from `Shared::spare` at a time.
+/// Boxes taken from the spare stacks at a time.
 const STASH_REFILL: usize = 32;
 
 thread_local! {
@@ -41,12 +42,8 @@ pub(crate) struct Shared {
     pub events: Outbox,
     /// A second receiving side, only to count events that raced past `closed`.
     pub leftovers: Inbox,
-    /// Boxes of written events, one stack per channel shard, reused by the
-    /// threads sending to that shard (see `Captured::home`).
-    #[allow(clippy::vec_box)] // each box travels alone through the channel
-    pub spare: [Mutex<Vec<Box<Captured>>>; SHARDS],
-    /// Most boxes kept per stack.
-    pub spare_limit: usize,
+    /// Boxes of written events, for reuse by the emitting threads.
+    pub spare: SpareBoxes,
     /// Wakes the writer; a full channel means a wake-up is already pending.
     pub wake: Sender<()>,
     pub flush_requested: AtomicBool,
@@ -71,10 +68,7 @@ impl Shared {
             .try_with(|stash| {
                 let mut stash = stash.borrow_mut();
                 if stash.is_empty() {
-                    if let Ok(mut spare) = self.spare[home].try_lock() {
-                        let keep = spare.len().saturating_sub(STASH_REFILL);
-                        stash.extend(spare.drain(keep..));
-                    }
+                    self.spare.take(home, STASH_REFILL, &mut stash);
                 }
                 stash.pop()
             })
@@ -103,24 +97,9 @@ impl Shared {
         });
     }
 
-    /// Returns written (or dropped) events' boxes to their home shard's
-    /// stack for reuse, up to the limit; the rest are freed. Called by the writer.
+    /// Returns written (or dropped) events' boxes for reuse. Called by the writer.
     pub(crate) fn recycle_all(&self, events: impl IntoIterator<Item = Box<Captured>>) {
-        // Each stack is locked once, when its first box comes back.
-        let mut stacks: [Option<MutexGuard<_>>; SHARDS] = Default::default();
-        // Consumes every event, keeping as many as fit.
-        for event in events {
-            let home = event.home % SHARDS;
-            // A poisoned stack still holds valid boxes.
-            let stack = stacks[home].get_or_insert_with(|| {
-                self.spare[home]
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-            });
-            if stack.len() < self.spare_limit {
-                stack.push(event);
-            }
-        }
+        self.spare.put_all(events);
     }
 
     /// Counts a runtime event and hands it to the writer, never blocking.

@@ -2,18 +2,20 @@
 //! `(occurred_at desc, id desc)`.
 
 use ai_runtime_api::{Layer, Operation};
-use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::columns;
 use crate::cursor::{Cursor, CursorKind};
 use crate::db::parse_db;
 use crate::error::ApiFailure;
 use crate::json_body::JsonBody;
 use crate::params::EventFilter;
+use crate::timestamp::Rfc3339;
 
 /// One event, borrowed from its row and serialized straight into the
 /// response: the same JSON as [`ai_runtime_api::RuntimeEvent`] (a test
@@ -32,16 +34,8 @@ struct EventJson<'r> {
     persona_id: Option<Uuid>,
     worker_id: Option<&'r str>,
     metadata: &'r RawValue,
-    occurred_at: DateTime<Utc>,
-    created_at: DateTime<Utc>,
-}
-
-/// The same JSON as [`ai_runtime_api::EventsResponse`].
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PageJson<'r> {
-    events: Vec<EventJson<'r>>,
-    next_cursor: Option<String>,
+    occurred_at: Rfc3339,
+    created_at: Rfc3339,
 }
 
 /// Bytes of JSON per event in practice (~390 with short metadata): the
@@ -99,44 +93,73 @@ pub fn push_page_sql(q: &mut QueryBuilder<'static, Postgres>, filter: &EventFilt
         .push_bind(filter.limit + 1);
 }
 
-/// One page of events as the response body.
+/// One page of events as the response body. Each row is serialized as it
+/// arrives, while the database is still sending the next ones, and dropped.
 pub async fn page(pool: &PgPool, filter: &EventFilter) -> Result<JsonBody, ApiFailure> {
+    let limit = filter.limit as usize;
+    let mut page = PageWriter::with_capacity(64 + limit * JSON_BYTES_PER_EVENT);
+    let mut last: Option<Cursor> = None;
+    let mut more = false;
+    let mut query = page_query(filter);
     // Not persistent: an unnamed statement is planned with the actual
     // parameters every time. A cached generic plan cannot tell a task that
     // owns half the table from one with three events, and picks one index
     // for both.
-    let mut rows = page_query(filter)
-        .build()
-        .persistent(false)
-        .fetch_all(pool)
-        .await?;
-    let next_cursor = cut_page(&mut rows, filter.limit)?;
-    let events = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
-    let capacity = 64 + events.len() * JSON_BYTES_PER_EVENT;
-    JsonBody::new(
-        &PageJson {
-            events,
-            next_cursor,
-        },
-        capacity,
-    )
+    let mut rows = query.build().persistent(false).fetch(pool);
+    while let Some(row) = rows.try_next().await? {
+        if page.len() == limit {
+            // The look-ahead row: another page follows.
+            more = true;
+            continue;
+        }
+        let event = event_of(&row)?;
+        page.push(&event)?;
+        last = Some(Cursor {
+            at: event.occurred_at.0,
+            id: event.id,
+        });
+    }
+    let next_cursor = last.filter(|_| more).map(|c| c.encode(CursorKind::Events));
+    page.finish(next_cursor.as_deref())
 }
 
-/// Drops the look-ahead row; returns the cursor of the page's last row when
-/// another page follows.
-fn cut_page(rows: &mut Vec<PgRow>, limit: i64) -> Result<Option<String>, ApiFailure> {
-    if rows.len() as i64 <= limit {
-        return Ok(None);
+/// Writes `{"events":[…],"nextCursor":…}`, the JSON of
+/// [`ai_runtime_api::EventsResponse`], one event at a time.
+struct PageWriter {
+    buffer: Vec<u8>,
+    events: usize,
+}
+
+impl PageWriter {
+    fn with_capacity(capacity: usize) -> Self {
+        let mut buffer = Vec::with_capacity(capacity);
+        buffer.extend_from_slice(br#"{"events":["#);
+        PageWriter { buffer, events: 0 }
     }
-    rows.truncate(limit as usize);
-    let Some(last) = rows.last() else {
-        return Ok(None);
-    };
-    let cursor = Cursor {
-        at: last.try_get(column::OCCURRED_AT)?,
-        id: last.try_get(column::ID)?,
-    };
-    Ok(Some(cursor.encode(CursorKind::Events)))
+
+    fn len(&self) -> usize {
+        self.events
+    }
+
+    fn push(&mut self, event: &EventJson<'_>) -> Result<(), ApiFailure> {
+        if self.events > 0 {
+            self.buffer.push(b',');
+        }
+        serde_json::to_writer(&mut self.buffer, event).map_err(encode_failure)?;
+        self.events += 1;
+        Ok(())
+    }
+
+    fn finish(mut self, next_cursor: Option<&str>) -> Result<JsonBody, ApiFailure> {
+        self.buffer.extend_from_slice(br#"],"nextCursor":"#);
+        serde_json::to_writer(&mut self.buffer, &next_cursor).map_err(encode_failure)?;
+        self.buffer.push(b'}');
+        Ok(JsonBody::from_json(self.buffer))
+    }
+}
+
+fn encode_failure(e: serde_json::Error) -> ApiFailure {
+    ApiFailure::Internal(format!("cannot encode an event: {e}"))
 }
 
 /// Positions in the select list of [`push_page_sql`] (by position: a lookup
@@ -157,23 +180,24 @@ mod column {
 
 fn event_of(row: &PgRow) -> Result<EventJson<'_>, ApiFailure> {
     Ok(EventJson {
-        id: row.try_get(column::ID)?,
-        layer: parse_db::<Layer>(row.try_get(column::LAYER)?)?,
-        operation: parse_db::<Operation>(row.try_get(column::OPERATION)?)?,
-        reason_code: row.try_get(column::REASON_CODE)?,
-        entity_id: row.try_get(column::ENTITY_ID)?,
-        task_id: row.try_get(column::TASK_ID)?,
-        persona_id: row.try_get(column::PERSONA_ID)?,
-        worker_id: row.try_get(column::WORKER_ID)?,
-        metadata: row.try_get(column::METADATA)?,
-        occurred_at: row.try_get(column::OCCURRED_AT)?,
-        created_at: row.try_get(column::CREATED_AT)?,
+        id: columns::uuid(row, column::ID)?,
+        layer: parse_db::<Layer>(columns::text(row, column::LAYER)?)?,
+        operation: parse_db::<Operation>(columns::text(row, column::OPERATION)?)?,
+        reason_code: columns::text(row, column::REASON_CODE)?,
+        entity_id: columns::text(row, column::ENTITY_ID)?,
+        task_id: columns::optional_uuid(row, column::TASK_ID)?,
+        persona_id: columns::optional_uuid(row, column::PERSONA_ID)?,
+        worker_id: columns::optional_text(row, column::WORKER_ID)?,
+        metadata: columns::jsonb(row, column::METADATA)?,
+        occurred_at: Rfc3339(columns::timestamp(row, column::OCCURRED_AT)?),
+        created_at: Rfc3339(columns::timestamp(row, column::CREATED_AT)?),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use ai_runtime_api::{EventsResponse, RuntimeEvent};
+    use chrono::DateTime;
     use serde_json::json;
 
     use super::*;
@@ -187,42 +211,51 @@ mod tests {
         let metadata: Box<RawValue> = RawValue::from_string(metadata_text.into()).unwrap();
         let id = Uuid::new_v4();
         let task = Uuid::new_v4();
-        let borrowed = PageJson {
-            events: vec![EventJson {
-                id,
-                layer: Layer::ToolRuntime,
-                operation: Operation::Retry,
-                reason_code: "TOOL_RETRY",
-                entity_id: "tool-3",
-                task_id: Some(task),
-                persona_id: None,
-                worker_id: Some("worker-1"),
-                metadata: &metadata,
-                occurred_at: at,
-                created_at: at + chrono::Duration::milliseconds(5),
-            }],
-            next_cursor: Some("abc".into()),
+        let event = EventJson {
+            id,
+            layer: Layer::ToolRuntime,
+            operation: Operation::Retry,
+            reason_code: "TOOL_RETRY",
+            entity_id: "tool-3",
+            task_id: Some(task),
+            persona_id: None,
+            worker_id: Some("worker-1"),
+            metadata: &metadata,
+            occurred_at: Rfc3339(at),
+            created_at: Rfc3339(at + chrono::Duration::milliseconds(5)),
+        };
+        let one = RuntimeEvent {
+            id,
+            layer: Layer::ToolRuntime,
+            operation: Operation::Retry,
+            reason_code: "TOOL_RETRY".into(),
+            entity_id: "tool-3".into(),
+            task_id: Some(task),
+            persona_id: None,
+            worker_id: Some("worker-1".into()),
+            metadata: json!({"level": "INFO", "nested": {"list": [1, 2.5, null, "x\"y"]}}),
+            occurred_at: at,
+            created_at: at + chrono::Duration::milliseconds(5),
         };
         let owned = EventsResponse {
-            events: vec![RuntimeEvent {
-                id,
-                layer: Layer::ToolRuntime,
-                operation: Operation::Retry,
-                reason_code: "TOOL_RETRY".into(),
-                entity_id: "tool-3".into(),
-                task_id: Some(task),
-                persona_id: None,
-                worker_id: Some("worker-1".into()),
-                metadata: json!({"level": "INFO", "nested": {"list": [1, 2.5, null, "x\"y"]}}),
-                occurred_at: at,
-                created_at: at + chrono::Duration::milliseconds(5),
-            }],
+            events: vec![one.clone(), one],
             next_cursor: Some("abc".into()),
         };
-        let body = JsonBody::new(&borrowed, 0).unwrap();
+        let mut page = PageWriter::with_capacity(0);
+        page.push(&event).unwrap();
+        page.push(&event).unwrap();
+        let body = page.finish(Some("abc")).unwrap();
         let as_value: serde_json::Value = serde_json::from_slice(body.as_bytes()).unwrap();
         assert_eq!(as_value, serde_json::to_value(&owned).unwrap());
         let parsed: EventsResponse = serde_json::from_slice(body.as_bytes()).unwrap();
         assert_eq!(parsed, owned);
+        // The last page, and an empty one.
+        let empty = PageWriter::with_capacity(0).finish(None).unwrap();
+        assert_eq!(empty.as_bytes(), br#"{"events":[],"nextCursor":null}"#);
+        let owned_empty = EventsResponse {
+            events: vec![],
+            next_cursor: None,
+        };
+        assert_eq!(serde_json::to_vec(&owned_empty).unwrap(), empty.as_bytes());
     }
 }

@@ -21,6 +21,11 @@ impl JsonBody {
         Ok(JsonBody(buffer))
     }
 
+    /// Bytes that already are JSON.
+    pub fn from_json(bytes: Vec<u8>) -> Self {
+        JsonBody(bytes)
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod columns;
 pub mod config;
 pub mod cursor;
 pub mod db;
@@ -17,6 +18,7 @@ pub mod jwt;
 pub mod params;
 pub mod status;
 pub mod tasks;
+pub mod timestamp;
 pub mod ui;
 pub mod verify;
 

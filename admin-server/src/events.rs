@@ -1,46 +1,16 @@
 //! `GET /events`: runtime events, newest first, keyset-paginated on
 //! `(occurred_at desc, id desc)`.
 
-use ai_runtime_api::{Layer, Operation};
-use futures_util::TryStreamExt;
-use serde::Serialize;
-use serde_json::value::RawValue;
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Postgres, QueryBuilder};
-use uuid::Uuid;
+mod page_json;
 
-use crate::columns;
+use futures_util::TryStreamExt;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
 use crate::cursor::{Cursor, CursorKind};
-use crate::db::parse_db;
 use crate::error::ApiFailure;
 use crate::json_body::JsonBody;
 use crate::params::EventFilter;
-use crate::timestamp::Rfc3339;
-
-/// One event, borrowed from its row and serialized straight into the
-/// response: the same JSON as [`ai_runtime_api::RuntimeEvent`] (a test
-/// checks), without an owned copy of each text column, and with `metadata`
-/// passed through as the database's JSON text rather than parsed into a
-/// tree and printed again.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventJson<'r> {
-    id: Uuid,
-    layer: Layer,
-    operation: Operation,
-    reason_code: &'r str,
-    entity_id: &'r str,
-    task_id: Option<Uuid>,
-    persona_id: Option<Uuid>,
-    worker_id: Option<&'r str>,
-    metadata: &'r RawValue,
-    occurred_at: Rfc3339,
-    created_at: Rfc3339,
-}
-
-/// Bytes of JSON per event in practice (~390 with short metadata): the
-/// response buffer's first guess.
-const JSON_BYTES_PER_EVENT: usize = 512;
+use page_json::{PageWriter, JSON_BYTES_PER_EVENT};
 
 /// The SQL of one page (limit + 1 rows, to know whether another page follows).
 pub fn page_query(filter: &EventFilter) -> QueryBuilder<'static, Postgres> {
@@ -52,7 +22,7 @@ pub fn page_query(filter: &EventFilter) -> QueryBuilder<'static, Postgres> {
 /// Appends the page's SQL to `q`. Public so the benchmark can time (and
 /// EXPLAIN) exactly the statement the server runs.
 pub fn push_page_sql(q: &mut QueryBuilder<'static, Postgres>, filter: &EventFilter) {
-    // The columns in the order of `mod column` below.
+    // The columns in the order of `page_json::column`.
     q.push(
         "select id, layer, operation, reason_code, entity_id, task_id, persona_id, worker_id, \
          metadata, occurred_at, created_at from public.ai_runtime_events where true",
@@ -112,150 +82,8 @@ pub async fn page(pool: &PgPool, filter: &EventFilter) -> Result<JsonBody, ApiFa
             more = true;
             continue;
         }
-        let event = event_of(&row)?;
-        page.push(&event)?;
-        last = Some(Cursor {
-            at: event.occurred_at.0,
-            id: event.id,
-        });
+        last = Some(page.push(&row)?);
     }
     let next_cursor = last.filter(|_| more).map(|c| c.encode(CursorKind::Events));
     page.finish(next_cursor.as_deref())
-}
-
-/// Writes `{"events":[…],"nextCursor":…}`, the JSON of
-/// [`ai_runtime_api::EventsResponse`], one event at a time.
-struct PageWriter {
-    buffer: Vec<u8>,
-    events: usize,
-}
-
-impl PageWriter {
-    fn with_capacity(capacity: usize) -> Self {
-        let mut buffer = Vec::with_capacity(capacity);
-        buffer.extend_from_slice(br#"{"events":["#);
-        PageWriter { buffer, events: 0 }
-    }
-
-    fn len(&self) -> usize {
-        self.events
-    }
-
-    fn push(&mut self, event: &EventJson<'_>) -> Result<(), ApiFailure> {
-        if self.events > 0 {
-            self.buffer.push(b',');
-        }
-        serde_json::to_writer(&mut self.buffer, event).map_err(encode_failure)?;
-        self.events += 1;
-        Ok(())
-    }
-
-    fn finish(mut self, next_cursor: Option<&str>) -> Result<JsonBody, ApiFailure> {
-        self.buffer.extend_from_slice(br#"],"nextCursor":"#);
-        serde_json::to_writer(&mut self.buffer, &next_cursor).map_err(encode_failure)?;
-        self.buffer.push(b'}');
-        Ok(JsonBody::from_json(self.buffer))
-    }
-}
-
-fn encode_failure(e: serde_json::Error) -> ApiFailure {
-    ApiFailure::Internal(format!("cannot encode an event: {e}"))
-}
-
-/// Positions in the select list of [`push_page_sql`] (by position: a lookup
-/// by name hashes the name, for every column of every row).
-mod column {
-    pub const ID: usize = 0;
-    pub const LAYER: usize = 1;
-    pub const OPERATION: usize = 2;
-    pub const REASON_CODE: usize = 3;
-    pub const ENTITY_ID: usize = 4;
-    pub const TASK_ID: usize = 5;
-    pub const PERSONA_ID: usize = 6;
-    pub const WORKER_ID: usize = 7;
-    pub const METADATA: usize = 8;
-    pub const OCCURRED_AT: usize = 9;
-    pub const CREATED_AT: usize = 10;
-}
-
-fn event_of(row: &PgRow) -> Result<EventJson<'_>, ApiFailure> {
-    Ok(EventJson {
-        id: columns::uuid(row, column::ID)?,
-        layer: parse_db::<Layer>(columns::text(row, column::LAYER)?)?,
-        operation: parse_db::<Operation>(columns::text(row, column::OPERATION)?)?,
-        reason_code: columns::text(row, column::REASON_CODE)?,
-        entity_id: columns::text(row, column::ENTITY_ID)?,
-        task_id: columns::optional_uuid(row, column::TASK_ID)?,
-        persona_id: columns::optional_uuid(row, column::PERSONA_ID)?,
-        worker_id: columns::optional_text(row, column::WORKER_ID)?,
-        metadata: columns::jsonb(row, column::METADATA)?,
-        occurred_at: Rfc3339(columns::timestamp(row, column::OCCURRED_AT)?),
-        created_at: Rfc3339(columns::timestamp(row, column::CREATED_AT)?),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use ai_runtime_api::{EventsResponse, RuntimeEvent};
-    use chrono::DateTime;
-    use serde_json::json;
-
-    use super::*;
-
-    /// The borrowed rows print exactly the JSON of the API type the
-    /// dashboard reads (and the OpenAPI document describes).
-    #[test]
-    fn page_json_is_the_events_response() {
-        let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
-        let metadata_text = r#"{"level": "INFO", "nested": {"list": [1, 2.5, null, "x\"y"]}}"#;
-        let metadata: Box<RawValue> = RawValue::from_string(metadata_text.into()).unwrap();
-        let id = Uuid::new_v4();
-        let task = Uuid::new_v4();
-        let event = EventJson {
-            id,
-            layer: Layer::ToolRuntime,
-            operation: Operation::Retry,
-            reason_code: "TOOL_RETRY",
-            entity_id: "tool-3",
-            task_id: Some(task),
-            persona_id: None,
-            worker_id: Some("worker-1"),
-            metadata: &metadata,
-            occurred_at: Rfc3339(at),
-            created_at: Rfc3339(at + chrono::Duration::milliseconds(5)),
-        };
-        let one = RuntimeEvent {
-            id,
-            layer: Layer::ToolRuntime,
-            operation: Operation::Retry,
-            reason_code: "TOOL_RETRY".into(),
-            entity_id: "tool-3".into(),
-            task_id: Some(task),
-            persona_id: None,
-            worker_id: Some("worker-1".into()),
-            metadata: json!({"level": "INFO", "nested": {"list": [1, 2.5, null, "x\"y"]}}),
-            occurred_at: at,
-            created_at: at + chrono::Duration::milliseconds(5),
-        };
-        let owned = EventsResponse {
-            events: vec![one.clone(), one],
-            next_cursor: Some("abc".into()),
-        };
-        let mut page = PageWriter::with_capacity(0);
-        page.push(&event).unwrap();
-        page.push(&event).unwrap();
-        let body = page.finish(Some("abc")).unwrap();
-        let as_value: serde_json::Value = serde_json::from_slice(body.as_bytes()).unwrap();
-        assert_eq!(as_value, serde_json::to_value(&owned).unwrap());
-        let parsed: EventsResponse = serde_json::from_slice(body.as_bytes()).unwrap();
-        assert_eq!(parsed, owned);
-        // The last page, and an empty one.
-        let empty = PageWriter::with_capacity(0).finish(None).unwrap();
-        assert_eq!(empty.as_bytes(), br#"{"events":[],"nextCursor":null}"#);
-        let owned_empty = EventsResponse {
-            events: vec![],
-            next_cursor: None,
-        };
-        assert_eq!(serde_json::to_vec(&owned_empty).unwrap(), empty.as_bytes());
-    }
 }

@@ -39,9 +39,9 @@
 //! (hot path), `callsite` (what a callsite's fields are for, decided once),
 //! `capture` and `text` (what is copied, bounded), `redact`, `channel`
 //! (sharded per emitting thread), `spare` (event boxes for reuse), `writer`
-//! (batching, retries, shutdown) and
-//! `rows` (the SQL), `recorder`, `stats`, `worker_status`; `sink` holds what
-//! they share, `config` the builder. See the crate README for the convention.
+//! (batching, retries, shutdown) and `rows` (the SQL), `recorder`, `stats`,
+//! `worker_status`; `sink` holds what they share, `config` the builder. See
+//! the crate README for the convention.
 
 mod callsite;
 mod capture;

@@ -1,16 +1,52 @@
 //! `GET /events`: runtime events, newest first, keyset-paginated on
 //! `(occurred_at desc, id desc)`.
 
-mod page_json;
-
-use futures_util::TryStreamExt;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use ai_runtime_api::{Layer, Operation};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
 
 use crate::cursor::{Cursor, CursorKind};
+use crate::db::parse_db;
 use crate::error::ApiFailure;
 use crate::json_body::JsonBody;
 use crate::params::EventFilter;
-use page_json::{PageWriter, JSON_BYTES_PER_EVENT};
+
+/// One event, borrowed from its row and serialized straight into the
+/// response: the same JSON as [`ai_runtime_api::RuntimeEvent`] (a test
+/// checks), without an owned copy of each text column, and with `metadata`
+/// passed through as the database's JSON text rather than parsed into a
+/// tree and printed again.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventJson<'r> {
+    id: Uuid,
+    layer: Layer,
+    operation: Operation,
+    reason_code: &'r str,
+    entity_id: &'r str,
+    task_id: Option<Uuid>,
+    persona_id: Option<Uuid>,
+    worker_id: Option<&'r str>,
+    metadata: &'r RawValue,
+    occurred_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+/// The same JSON as [`ai_runtime_api::EventsResponse`].
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageJson<'r> {
+    events: Vec<EventJson<'r>>,
+    next_cursor: Option<String>,
+}
+
+/// Bytes of JSON per event in practice (~390 with short metadata): the
+/// response buffer's first guess.
+const JSON_BYTES_PER_EVENT: usize = 512;
 
 /// The SQL of one page (limit + 1 rows, to know whether another page follows).
 pub fn page_query(filter: &EventFilter) -> QueryBuilder<'static, Postgres> {
@@ -22,7 +58,7 @@ pub fn page_query(filter: &EventFilter) -> QueryBuilder<'static, Postgres> {
 /// Appends the page's SQL to `q`. Public so the benchmark can time (and
 /// EXPLAIN) exactly the statement the server runs.
 pub fn push_page_sql(q: &mut QueryBuilder<'static, Postgres>, filter: &EventFilter) {
-    // The columns in the order of `page_json::column`.
+    // The columns in the order of `mod column` below.
     q.push(
         "select id, layer, operation, reason_code, entity_id, task_id, persona_id, worker_id, \
          metadata, occurred_at, created_at from public.ai_runtime_events where true",
@@ -63,27 +99,130 @@ pub fn push_page_sql(q: &mut QueryBuilder<'static, Postgres>, filter: &EventFilt
         .push_bind(filter.limit + 1);
 }
 
-/// One page of events as the response body. Each row is serialized as it
-/// arrives, while the database is still sending the next ones, and dropped.
+/// One page of events as the response body.
 pub async fn page(pool: &PgPool, filter: &EventFilter) -> Result<JsonBody, ApiFailure> {
-    let limit = filter.limit as usize;
-    let mut page = PageWriter::with_capacity(64 + limit * JSON_BYTES_PER_EVENT);
-    let mut last: Option<Cursor> = None;
-    let mut more = false;
-    let mut query = page_query(filter);
     // Not persistent: an unnamed statement is planned with the actual
     // parameters every time. A cached generic plan cannot tell a task that
     // owns half the table from one with three events, and picks one index
     // for both.
-    let mut rows = query.build().persistent(false).fetch(pool);
-    while let Some(row) = rows.try_next().await? {
-        if page.len() == limit {
-            // The look-ahead row: another page follows.
-            more = true;
-            continue;
-        }
-        last = Some(page.push(&row)?);
+    let mut rows = page_query(filter)
+        .build()
+        .persistent(false)
+        .fetch_all(pool)
+        .await?;
+    let next_cursor = cut_page(&mut rows, filter.limit)?;
+    let events = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
+    let capacity = 64 + events.len() * JSON_BYTES_PER_EVENT;
+    JsonBody::new(
+        &PageJson {
+            events,
+            next_cursor,
+        },
+        capacity,
+    )
+}
+
+/// Drops the look-ahead row; returns the cursor of the page's last row when
+/// another page follows.
+fn cut_page(rows: &mut Vec<PgRow>, limit: i64) -> Result<Option<String>, ApiFailure> {
+    if rows.len() as i64 <= limit {
+        return Ok(None);
     }
-    let next_cursor = last.filter(|_| more).map(|c| c.encode(CursorKind::Events));
-    page.finish(next_cursor.as_deref())
+    rows.truncate(limit as usize);
+    let Some(last) = rows.last() else {
+        return Ok(None);
+    };
+    let cursor = Cursor {
+        at: last.try_get(column::OCCURRED_AT)?,
+        id: last.try_get(column::ID)?,
+    };
+    Ok(Some(cursor.encode(CursorKind::Events)))
+}
+
+/// Positions in the select list of [`push_page_sql`] (by position: a lookup
+/// by name hashes the name, for every column of every row).
+mod column {
+    pub const ID: usize = 0;
+    pub const LAYER: usize = 1;
+    pub const OPERATION: usize = 2;
+    pub const REASON_CODE: usize = 3;
+    pub const ENTITY_ID: usize = 4;
+    pub const TASK_ID: usize = 5;
+    pub const PERSONA_ID: usize = 6;
+    pub const WORKER_ID: usize = 7;
+    pub const METADATA: usize = 8;
+    pub const OCCURRED_AT: usize = 9;
+    pub const CREATED_AT: usize = 10;
+}
+
+fn event_of(row: &PgRow) -> Result<EventJson<'_>, ApiFailure> {
+    Ok(EventJson {
+        id: row.try_get(column::ID)?,
+        layer: parse_db::<Layer>(row.try_get(column::LAYER)?)?,
+        operation: parse_db::<Operation>(row.try_get(column::OPERATION)?)?,
+        reason_code: row.try_get(column::REASON_CODE)?,
+        entity_id: row.try_get(column::ENTITY_ID)?,
+        task_id: row.try_get(column::TASK_ID)?,
+        persona_id: row.try_get(column::PERSONA_ID)?,
+        worker_id: row.try_get(column::WORKER_ID)?,
+        metadata: row.try_get(column::METADATA)?,
+        occurred_at: row.try_get(column::OCCURRED_AT)?,
+        created_at: row.try_get(column::CREATED_AT)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use ai_runtime_api::{EventsResponse, RuntimeEvent};
+    use serde_json::json;
+
+    use super::*;
+
+    /// The borrowed rows print exactly the JSON of the API type the
+    /// dashboard reads (and the OpenAPI document describes).
+    #[test]
+    fn page_json_is_the_events_response() {
+        let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
+        let metadata_text = r#"{"level": "INFO", "nested": {"list": [1, 2.5, null, "x\"y"]}}"#;
+        let metadata: Box<RawValue> = RawValue::from_string(metadata_text.into()).unwrap();
+        let id = Uuid::new_v4();
+        let task = Uuid::new_v4();
+        let borrowed = PageJson {
+            events: vec![EventJson {
+                id,
+                layer: Layer::ToolRuntime,
+                operation: Operation::Retry,
+                reason_code: "TOOL_RETRY",
+                entity_id: "tool-3",
+                task_id: Some(task),
+                persona_id: None,
+                worker_id: Some("worker-1"),
+                metadata: &metadata,
+                occurred_at: at,
+                created_at: at + chrono::Duration::milliseconds(5),
+            }],
+            next_cursor: Some("abc".into()),
+        };
+        let owned = EventsResponse {
+            events: vec![RuntimeEvent {
+                id,
+                layer: Layer::ToolRuntime,
+                operation: Operation::Retry,
+                reason_code: "TOOL_RETRY".into(),
+                entity_id: "tool-3".into(),
+                task_id: Some(task),
+                persona_id: None,
+                worker_id: Some("worker-1".into()),
+                metadata: json!({"level": "INFO", "nested": {"list": [1, 2.5, null, "x\"y"]}}),
+                occurred_at: at,
+                created_at: at + chrono::Duration::milliseconds(5),
+            }],
+            next_cursor: Some("abc".into()),
+        };
+        let body = JsonBody::new(&borrowed, 0).unwrap();
+        let as_value: serde_json::Value = serde_json::from_slice(body.as_bytes()).unwrap();
+        assert_eq!(as_value, serde_json::to_value(&owned).unwrap());
+        let parsed: EventsResponse = serde_json::from_slice(body.as_bytes()).unwrap();
+        assert_eq!(parsed, owned);
+    }
 }

@@ -7,7 +7,6 @@
 
 pub mod api;
 pub mod auth;
-pub mod columns;
 pub mod config;
 pub mod cursor;
 pub mod db;
@@ -18,7 +17,6 @@ pub mod jwt;
 pub mod params;
 pub mod status;
 pub mod tasks;
-pub mod timestamp;
 pub mod ui;
 pub mod verify;
 

@@ -973,6 +973,41 @@ async fn load_more_metadata_task_links_and_polling(pool: PgPool) {
         "the loaded older pages stay"
     );
 
+    // Polling pauses while the tab is hidden and catches up when it shows.
+    let set_visibility = |state: &str| {
+        format!(
+            "Object.defineProperty(document, 'visibilityState', {{ value: '{state}', configurable: true }});
+             Object.defineProperty(document, 'hidden', {{ value: {hidden}, configurable: true }});
+             document.dispatchEvent(new Event('visibilitychange'));
+             return true;",
+            hidden = state == "hidden"
+        )
+    };
+    b.js(&set_visibility("hidden")).await;
+    // Let a refresh already under way finish before the new row exists.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    sqlx::query(
+        "insert into ai_runtime_events (layer, operation, reason_code, entity_id, worker_id, occurred_at) \
+         values ('execution', 'TASK', 'HIDDEN_PROBE', 'probe', 'worker-a', now())",
+    )
+    .execute(&pool)
+    .await
+    .expect("insert hidden probe");
+    // Three polling intervals with the tab hidden: no refresh, no new row.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    assert!(
+        !b.event_rows()
+            .await
+            .iter()
+            .any(|r| r["reason"] == "HIDDEN_PROBE"),
+        "the page polled while the tab was hidden"
+    );
+    b.js(&set_visibility("visible")).await;
+    b.wait_rows("the event written while hidden", |rows| {
+        rows.first().is_some_and(|r| r["reason"] == "HIDDEN_PROBE")
+    })
+    .await;
+
     // A task's link opens its events.
     let failed = seeded.failed_task.to_string();
     b.click(&format!(

@@ -24,6 +24,9 @@ pub mod status;
 mod worker;
 pub mod workload;
 
+/// `ai_worker_status.agent_type` of every phase1 worker.
+pub const AGENT_TYPE: &str = "phase1_reply_runner";
+
 pub use agent::{AgentConfig, Decision, ExecutionAgent};
 pub use breaker::{BreakerConfig, BreakerSnapshot, BreakerState, CircuitBreaker};
 pub use layer_status::{worker_report, LayerStatus};

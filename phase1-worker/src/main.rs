@@ -11,7 +11,7 @@ use clap::Parser;
 use observability_layer::RuntimeLayer;
 use phase1_worker::{
     AgentConfig, BreakerConfig, ContinuousWorkload, LayerStatus, OutageWindows, ProviderConfig,
-    RunMode, Runner, RunnerConfig,
+    RunMode, Runner, RunnerConfig, AGENT_TYPE,
 };
 use sqlx::postgres::PgPoolOptions;
 use tracing_subscriber::layer::SubscriberExt;
@@ -19,7 +19,6 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
 /// The `agent_type` of this worker's `ai_worker_status` rows.
-const AGENT_TYPE: &str = "phase1_reply_runner";
 
 #[derive(Debug, Parser)]
 #[command(

@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
 
     let (layer, guard, handle) = RuntimeLayer::builder()
         .pool(pool.clone())
-        .agent_type("phase1_reply_runner")
+        .agent_type(phase1_worker::AGENT_TYPE)
         .build()
         .context("building the observability layer")?;
     let logs = tracing_subscriber::fmt::layer()

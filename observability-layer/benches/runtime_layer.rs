@@ -41,7 +41,7 @@ fn main() {
     if let Some(pos) = args.iter().position(|a| a == "profile-emit") {
         let threads = args[pos + 1].parse().unwrap_or(1);
         let (dispatch, guard, _handle) = runtime_layer("postgres://postgres@127.0.0.1:1/x");
-        let (cpu, wall) = measure(&dispatch, threads, &|| {});
+        let (cpu, wall) = measure(&dispatch, threads, SpanEntries::OnePerRound, &|| {});
         println!("{cpu:.1} ns CPU, {wall:.1} ns wall per event");
         drop(guard);
         return;
@@ -101,11 +101,27 @@ fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// How often the measured span is entered.
+#[derive(Clone, Copy)]
+enum SpanEntries {
+    /// Entered once, around all of a round's events.
+    OnePerRound,
+    /// Entered and exited around each event: every event is the first in
+    /// its span entry, so the layer cannot reuse the ids it found for the
+    /// previous one (`scope.rs`).
+    OnePerEvent,
+}
+
 /// Cost per event on the emitting threads as (thread CPU ns, wall ns): the
 /// median over `ROUNDS` rounds of `CHUNK` events per thread, which sheds
 /// rounds disturbed by other processes. `between` runs untimed after each
 /// round (to let a writer drain).
-fn measure(dispatch: &Dispatch, threads: usize, between: &dyn Fn()) -> (f64, f64) {
+fn measure(
+    dispatch: &Dispatch,
+    threads: usize,
+    entries: SpanEntries,
+    between: &dyn Fn(),
+) -> (f64, f64) {
     let mut cpu = Vec::with_capacity(ROUNDS);
     let mut wall = Vec::with_capacity(ROUNDS);
     for round in 0..=ROUNDS {
@@ -119,12 +135,22 @@ fn measure(dispatch: &Dispatch, threads: usize, between: &dyn Fn()) -> (f64, f64
                         tracing::dispatcher::with_default(&dispatch, || {
                             let (task, persona) = span_ids();
                             let span = tracing::info_span!("task", task_id = %task, persona_id = %persona, worker_id = "worker-1");
-                            let _entered = span.enter();
                             barrier.wait();
                             let start = Instant::now();
                             let start_cpu = thread_cpu_time();
-                            for i in 0..CHUNK as u64 {
-                                emit_runtime_event(i);
+                            match entries {
+                                SpanEntries::OnePerRound => {
+                                    let _entered = span.enter();
+                                    for i in 0..CHUNK as u64 {
+                                        emit_runtime_event(i);
+                                    }
+                                }
+                                SpanEntries::OnePerEvent => {
+                                    for i in 0..CHUNK as u64 {
+                                        let _entered = span.enter();
+                                        emit_runtime_event(i);
+                                    }
+                                }
                             }
                             (thread_cpu_time() - start_cpu, start.elapsed())
                         })
@@ -162,16 +188,16 @@ fn runtime_layer(url: &str) -> (Dispatch, observability_layer::SinkGuard, SinkHa
 }
 
 fn emit_cost(url: &str, threads: usize) {
-    let bare = measure(
-        &Dispatch::new(tracing_subscriber::registry()),
-        threads,
-        &|| {},
-    );
+    let bare_dispatch = Dispatch::new(tracing_subscriber::registry());
+    let bare = measure(&bare_dispatch, threads, SpanEntries::OnePerRound, &|| {});
+    let bare_entering = measure(&bare_dispatch, threads, SpanEntries::OnePerEvent, &|| {});
 
     let (dispatch, guard, handle) = runtime_layer(url);
-    let ours = measure(&dispatch, threads, &|| {
+    let drain = || {
         handle.flush(Duration::from_secs(60));
-    });
+    };
+    let ours = measure(&dispatch, threads, SpanEntries::OnePerRound, &drain);
+    let ours_entering = measure(&dispatch, threads, SpanEntries::OnePerEvent, &drain);
     let stats = guard.shutdown();
 
     let (writer, appender_guard) = tracing_appender::non_blocking(std::io::sink());
@@ -179,7 +205,7 @@ fn emit_cost(url: &str, threads: usize) {
         tracing_subscriber::registry()
             .with(tracing_subscriber::fmt::layer().json().with_writer(writer)),
     );
-    let appender = measure(&json, threads, &|| {
+    let appender = measure(&json, threads, SpanEntries::OnePerRound, &|| {
         std::thread::sleep(Duration::from_millis(20))
     });
     drop(appender_guard);
@@ -196,13 +222,24 @@ fn emit_cost(url: &str, threads: usize) {
         "| registry + tracing-appender non_blocking + fmt JSON | {:.1} | {:.1} |",
         appender.0, appender.1
     );
+    println!(
+        "| bare registry, span entered and exited around each event | {:.1} | {:.1} |",
+        bare_entering.0, bare_entering.1
+    );
+    println!(
+        "| registry + RuntimeLayer, span entered and exited around each event | {:.1} | {:.1} |",
+        ours_entering.0, ours_entering.1
+    );
     println!();
     println!(
-        "RuntimeLayer: {:.1} ns CPU above the bare registry; appender+JSON / RuntimeLayer = {:.1}x CPU, \
-         {:.1}x wall (target <= 250 ns, >= 10x). Sink: emitted {}, written {}, dropped {}.\n",
+        "RuntimeLayer: {:.1} ns CPU per event ({:.1} above the bare registry); appender+JSON / RuntimeLayer = \
+         {:.1}x CPU, {:.1}x wall (target <= 250 ns, >= 10x). With the span entered around each event: \
+         {:.1} ns above the bare registry. Sink: emitted {}, written {}, dropped {}.\n",
+        ours.0,
         ours.0 - bare.0,
         appender.0 / ours.0,
         appender.1 / ours.1,
+        ours_entering.0 - bare_entering.0,
         stats.emitted,
         stats.written,
         stats.dropped()
@@ -210,35 +247,52 @@ fn emit_cost(url: &str, threads: usize) {
 }
 
 fn ordinary_event_cost(url: &str) {
-    fn run(dispatch: &Dispatch) -> f64 {
+    const N: u64 = 2_000_000;
+    fn events(dispatch: &Dispatch) -> f64 {
         tracing::dispatcher::with_default(dispatch, || {
-            let n = 2_000_000u64;
             // Warm-up registers the callsite.
             for i in 0..1000 {
                 tracing::info!(user = black_box(i), "ordinary event");
             }
             let start = thread_cpu_time();
-            for i in 0..n {
+            for i in 0..N {
                 tracing::info!(user = black_box(i), "ordinary event");
             }
-            (thread_cpu_time() - start).as_nanos() as f64 / n as f64
+            (thread_cpu_time() - start).as_nanos() as f64 / N as f64
+        })
+    }
+    /// Entering and exiting a span (the layer watches both, `scope.rs`).
+    fn span_entries(dispatch: &Dispatch) -> f64 {
+        tracing::dispatcher::with_default(dispatch, || {
+            let span = tracing::info_span!("request", path = "/x");
+            let start = thread_cpu_time();
+            for _ in 0..N {
+                let _entered = black_box(span.enter());
+            }
+            (thread_cpu_time() - start).as_nanos() as f64 / N as f64
         })
     }
     // Alternated and the best of three kept, to shed scheduling noise.
     let bare_dispatch = Dispatch::new(tracing_subscriber::registry());
     let (dispatch, guard, _handle) = runtime_layer(url);
-    let (mut bare, mut ours) = (f64::MAX, f64::MAX);
+    let [mut bare, mut ours, mut bare_span, mut ours_span] = [f64::MAX; 4];
     for _ in 0..3 {
-        bare = bare.min(run(&bare_dispatch));
-        ours = ours.min(run(&dispatch));
+        bare = bare.min(events(&bare_dispatch));
+        ours = ours.min(events(&dispatch));
+        bare_span = bare_span.min(span_entries(&bare_dispatch));
+        ours_span = ours_span.min(span_entries(&dispatch));
     }
     drop(guard);
-    println!("## Ordinary (non-runtime) event, 1 thread\n");
-    println!("| subscriber | thread CPU ns/event |");
-    println!("| --- | ---: |");
-    println!("| bare registry | {bare:.1} |");
-    println!("| registry + RuntimeLayer | {ours:.1} |");
-    println!("\nDifference: {:.1} ns (target: a few ns).\n", ours - bare);
+    println!("## Ordinary (non-runtime) event, and entering an ordinary span, 1 thread\n");
+    println!("| subscriber | event, thread CPU ns | span enter + exit, thread CPU ns |");
+    println!("| --- | ---: | ---: |");
+    println!("| bare registry | {bare:.1} | {bare_span:.1} |");
+    println!("| registry + RuntimeLayer | {ours:.1} | {ours_span:.1} |");
+    println!(
+        "\nDifference: event {:.1} ns (target: a few ns), span enter + exit {:.1} ns.\n",
+        ours - bare,
+        ours_span - bare_span
+    );
 }
 
 // --------------------------------------------------------------- ingest ---

@@ -147,6 +147,21 @@ pub(crate) struct SpanIds {
     pub worker_id: Option<Text>,
 }
 
+impl SpanIds {
+    /// Takes from `outer` (an enclosing span) the ids this one lacks: the
+    /// innermost span's id wins.
+    pub(crate) fn fill_from(&mut self, outer: &SpanIds) {
+        if self.entity_id.is_none() {
+            self.entity_id.clone_from(&outer.entity_id);
+        }
+        if self.worker_id.is_none() {
+            self.worker_id.clone_from(&outer.worker_id);
+        }
+        self.task_id = self.task_id.or(outer.task_id);
+        self.persona_id = self.persona_id.or(outer.persona_id);
+    }
+}
+
 /// Records only the id fields of a span.
 pub(crate) struct SpanIdsVisitor<'a> {
     pub plan: &'a Plan,
@@ -227,7 +242,7 @@ impl<'a> EventVisitor<'a> {
         }
     }
 
-    /// Fills ids the event (or an inner span) did not set from `span`'s.
+    /// Fills ids the event did not set from its scope's.
     pub(crate) fn inherit(&mut self, span: &SpanIds) {
         if self.entity_id == Seen::No {
             if let Some(entity) = &span.entity_id {
@@ -262,7 +277,7 @@ impl<'a> EventVisitor<'a> {
             Seen::Invalid => return Err(InvalidReason::UnknownOperation),
             Seen::Valid => {}
         }
-        if self.reason_code != Seen::Valid || self.event.reason_code.as_str().trim().is_empty() {
+        if self.reason_code != Seen::Valid || is_blank(self.event.reason_code.as_str()) {
             return Err(InvalidReason::MissingReasonCode);
         }
         if self.task_id == Seen::Invalid {
@@ -386,6 +401,16 @@ fn inherit_id(from_span: Id<Uuid>, slot: &mut Option<Uuid>) -> Seen {
             Seen::Valid
         }
         Some(Err(())) => Seen::Invalid,
+    }
+}
+
+/// Empty or only whitespace; a code starting with a letter (they all do)
+/// is settled by its first byte.
+fn is_blank(s: &str) -> bool {
+    match s.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii_alphanumeric() => false,
+        Some(_) => s.trim().is_empty(),
     }
 }
 

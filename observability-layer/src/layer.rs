@@ -5,7 +5,6 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
@@ -14,12 +13,15 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::callsite::plan;
 use crate::capture::{EventVisitor, SpanIds, SpanIdsVisitor};
+use crate::clock;
 use crate::config::RuntimeLayerBuilder;
+use crate::scope::{self, ScopeIds};
 use crate::sink::Shared;
 
 /// The layer. Add it to a `tracing_subscriber::registry()` with `.with(layer)`.
 pub struct RuntimeLayer {
     pub(crate) shared: Arc<Shared>,
+    pub(crate) scopes: ScopeIds,
 }
 
 impl RuntimeLayer {
@@ -101,7 +103,17 @@ where
                     max_value_bytes: self.shared.limits.max_value_bytes,
                 });
             }
+            drop(extensions);
+            self.scopes.ids_recorded();
         });
+    }
+
+    fn on_enter(&self, _id: &Id, _ctx: Context<'_, S>) {
+        scope::stack_changed();
+    }
+
+    fn on_exit(&self, _id: &Id, _ctx: Context<'_, S>) {
+        scope::stack_changed();
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -111,18 +123,12 @@ where
             return;
         }
         guarded(|| {
-            let mut captured =
-                self.shared
-                    .fresh_event(SystemTime::now(), *meta.level(), meta.target());
+            let mut captured = self
+                .shared
+                .fresh_event(clock::now(), *meta.level(), meta.target());
             let mut visitor = EventVisitor::new(&plan, self.shared.limits, &mut captured);
             event.record(&mut visitor);
-            if let Some(scope) = ctx.event_scope(event) {
-                for span in scope {
-                    if let Some(ids) = span.extensions().get::<SpanIds>() {
-                        visitor.inherit(ids);
-                    }
-                }
-            }
+            self.scopes.with(event, &ctx, |ids| visitor.inherit(ids));
             match visitor.finish() {
                 Ok(()) => self.shared.emit(captured),
                 Err(reason) => {

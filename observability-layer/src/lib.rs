@@ -46,6 +46,7 @@
 mod callsite;
 mod capture;
 mod channel;
+mod clock;
 pub mod config;
 mod layer;
 mod macros;
@@ -53,6 +54,7 @@ pub mod reason_codes;
 mod recorder;
 pub mod redact;
 mod rows;
+mod scope;
 mod sink;
 mod spare;
 mod stats;
@@ -86,6 +88,7 @@ impl RuntimeLayerBuilder {
     pub fn build(self) -> Result<(RuntimeLayer, SinkGuard, SinkHandle), BuildError> {
         let options = self.resolve()?;
         let settings = self.settings;
+        clock::use_tsc_if_trusted();
         let (events_tx, events_rx) = channel::sharded(settings.channel_capacity);
         let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
@@ -114,6 +117,7 @@ impl RuntimeLayerBuilder {
         Ok((
             RuntimeLayer {
                 shared: Arc::clone(&shared),
+                scopes: scope::ScopeIds::default(),
             },
             SinkGuard {
                 shared: Arc::clone(&shared),

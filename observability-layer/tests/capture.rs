@@ -158,6 +158,56 @@ fn ids_are_inherited_from_spans_innermost_first() {
     assert_balanced(&guard.shutdown());
 }
 
+/// Each thread reuses the ids it found for its current scope; every way the
+/// scope can change under it must still show in the very next event.
+#[test]
+fn inherited_ids_follow_enters_exits_and_late_records() {
+    let (_default, guard, handle) = install(builder());
+    let [first, nested, late, elsewhere] = [(); 4].map(|_| Uuid::new_v4());
+    let event =
+        |code: &str| tracing::info!(layer = "execution", operation = "TASK", reason_code = code);
+    let outer = tracing::info_span!("outer", task_id = %first, worker_id = "w-1");
+    let other = tracing::info_span!("other", task_id = %elsewhere);
+    {
+        let _o = outer.enter();
+        event("in outer");
+        tracing::info_span!("nested", task_id = %nested).in_scope(|| event("in nested"));
+        event("back in outer");
+        outer.record("task_id", tracing::field::display(late));
+        event("after a late record");
+        // Recorded from another thread while this one stays inside.
+        std::thread::scope(|s| {
+            s.spawn(|| outer.record("worker_id", "w-2"));
+        });
+        event("after a record elsewhere");
+        tracing::info!(parent: &other, layer = "execution", operation = "TASK", reason_code = "explicit parent");
+        tracing::info_span!(parent: None, "detached").in_scope(|| event("in a root span"));
+        event("outer again");
+    }
+    event("outside");
+
+    let events = recorded(&handle, 9);
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| (e.reason_code.as_str(), e.task_id, e.worker_id.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("in outer", Some(first), Some("w-1")),
+            ("in nested", Some(nested), Some("w-1")),
+            ("back in outer", Some(first), Some("w-1")),
+            ("after a late record", Some(late), Some("w-1")),
+            ("after a record elsewhere", Some(late), Some("w-2")),
+            ("explicit parent", Some(elsewhere), None),
+            ("in a root span", None, None),
+            ("outer again", Some(late), Some("w-2")),
+            ("outside", None, None),
+        ]
+    );
+    assert_balanced(&guard.shutdown());
+}
+
 #[test]
 fn invalid_events_are_counted_by_reason_and_never_recorded() {
     let (_default, guard, handle) = install(builder());

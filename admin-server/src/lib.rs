@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod params;
 pub mod status;
 pub mod tasks;
+pub mod timestamp;
 pub mod ui;
 pub mod verify;
 

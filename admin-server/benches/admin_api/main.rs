@@ -8,6 +8,7 @@
 //! reused afterwards unless `--regenerate`.
 
 mod generate;
+mod http;
 mod measure;
 mod plan;
 

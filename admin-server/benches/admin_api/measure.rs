@@ -6,10 +6,13 @@ use std::time::{Duration, Instant};
 use admin_server::cursor::{Cursor, CursorKind};
 use admin_server::params::{EventFilter, EventsQuery, TaskFilter, TasksQuery};
 use admin_server::{app, events, status, tasks, AppConfig, Thresholds};
+use ai_runtime_api::API_BASE;
+use anyhow::Context;
 use chrono::Utc;
 use sqlx::{Connection, PgPool, QueryBuilder};
 
 use crate::generate::DataSet;
+use crate::http::Http;
 use crate::plan::{explain, PlanSummary};
 
 const TOKEN: &str = "bench-token";
@@ -208,52 +211,64 @@ pub async fn run(
         ..AppConfig::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}/api/admin/ai/runtime", listener.local_addr()?);
+    let addr = listener.local_addr()?;
     tokio::spawn(admin_server::serve(
         listener,
-        app(config, api_pool),
+        app(config, api_pool.clone()),
         std::future::pending(),
     ));
-    let client = reqwest::Client::new();
+    let mut http = Http::connect(addr).await?;
 
-    // The fixed cost of a request (HTTP, auth, JSON error body) without any query.
+    // The fixed cost of a request (HTTP, auth, JSON error body) without any
+    // query, with the harness's client and with reqwest for comparison.
+    let missing = format!("{API_BASE}/no-such-endpoint");
     let mut floor = Vec::with_capacity(samples);
     for i in 0..WARMUP + samples {
         let t = Instant::now();
-        let response = client
-            .get(format!("{base}/no-such-endpoint"))
+        let response = http.get(&missing, TOKEN).await?;
+        anyhow::ensure!(response.status == 404, "{missing}: {}", response.status);
+        if i >= WARMUP {
+            floor.push(t.elapsed());
+        }
+    }
+    let reqwest = reqwest::Client::new();
+    let mut reqwest_floor = Vec::with_capacity(samples);
+    for i in 0..WARMUP + samples {
+        let t = Instant::now();
+        let response = reqwest
+            .get(format!("http://{addr}{missing}"))
             .bearer_auth(TOKEN)
             .send()
             .await?;
         response.bytes().await?;
         if i >= WARMUP {
-            floor.push(t.elapsed());
+            reqwest_floor.push(t.elapsed());
         }
     }
     println!(
-        "\nHTTP round trip without a query (auth + 404 JSON): p50 {:.2} ms, p95 {:.2} ms",
+        "\nHTTP round trip without a query (auth + 404 JSON): p50 {:.2} ms, p95 {:.2} ms \
+         (with reqwest as the client: p50 {:.2} ms, p95 {:.2} ms)",
         percentile(&mut floor, 0.50),
-        percentile(&mut floor, 0.95)
+        percentile(&mut floor, 0.95),
+        percentile(&mut reqwest_floor, 0.50),
+        percentile(&mut reqwest_floor, 0.95),
     );
     println!(
         "\n| endpoint | shape | rows | API p50 ms | API p95 ms | SQL p50 ms | SQL p95 ms | p50 ratio | p95 ratio | plan (indexes) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     );
     let mut worst_ratio: f64 = 0.0;
     for shape in shapes(data) {
-        let url = format!("{base}/{}?{}", shape.endpoint, shape.query);
+        let url = format!("{API_BASE}/{}?{}", shape.endpoint, shape.query);
         let mut api = Vec::with_capacity(samples);
         let mut sql = Vec::with_capacity(samples);
         let mut rows = 0;
         for i in 0..WARMUP + samples {
+            settle(&[&api_pool, &sql_pool]).await;
             let t = Instant::now();
-            let response = client.get(&url).bearer_auth(TOKEN).send().await?;
-            anyhow::ensure!(
-                response.status().is_success(),
-                "{url}: {}",
-                response.status()
-            );
-            let body = response.bytes().await?;
+            let response = http.get(&url, TOKEN).await?;
             let api_time = t.elapsed();
+            anyhow::ensure!(response.status == 200, "{url}: {}", response.status);
+            settle(&[&api_pool, &sql_pool]).await;
             let t = Instant::now();
             let n = direct(&sql_pool, &shape.direct, &thresholds).await?;
             let sql_time = t.elapsed();
@@ -261,8 +276,11 @@ pub async fn run(
                 api.push(api_time);
                 sql.push(sql_time);
             }
+            if i == 0 {
+                same_rows(shape.endpoint, &response.body, n)
+                    .with_context(|| format!("{url}: the API and the SQL disagree"))?;
+            }
             rows = n;
-            drop(body);
         }
         let plan = plan_of(&sql_pool, &shape.direct, &thresholds).await?;
         let (a50, a95) = (percentile(&mut api, 0.50), percentile(&mut api, 0.95));
@@ -279,6 +297,39 @@ pub async fn run(
     }
     println!("\nworst p95 ratio (API / direct SQL): {worst_ratio:.2}");
     Ok(())
+}
+
+/// Checks that the response holds the rows the direct SQL returned: all of
+/// them, or all but the look-ahead row of a list endpoint.
+fn same_rows(endpoint: &str, body: &[u8], sql_rows: usize) -> anyhow::Result<()> {
+    let json: serde_json::Value = serde_json::from_slice(body)?;
+    let key = match endpoint {
+        "events" => "events",
+        "tasks" => "tasks",
+        _ => "workers",
+    };
+    let items = json[key].as_array().map_or(0, Vec::len);
+    let look_ahead = usize::from(key != "workers" && json["nextCursor"].is_string());
+    anyhow::ensure!(
+        items + look_ahead == sql_rows,
+        "{items} {key} in the response (look-ahead {look_ahead}), {sql_rows} rows from SQL"
+    );
+    Ok(())
+}
+
+/// Waits (at most 50 ms) until every connection of `pools` is back in its
+/// pool. sqlx returns a connection in a task of its own, after a ping (a
+/// round trip to the server); without this, one side's ping would run
+/// while the other side is being timed.
+async fn settle(pools: &[&PgPool]) {
+    let until = Instant::now() + std::time::Duration::from_millis(50);
+    while Instant::now() < until
+        && pools
+            .iter()
+            .any(|pool| pool.num_idle() < pool.size() as usize)
+    {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Runs the statements the server runs for this shape; returns the row count.

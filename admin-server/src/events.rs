@@ -2,7 +2,6 @@
 //! `(occurred_at desc, id desc)`.
 
 use ai_runtime_api::{Layer, Operation};
-use serde::Serialize;
 use serde_json::value::RawValue;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
@@ -11,17 +10,16 @@ use uuid::Uuid;
 use crate::cursor::{Cursor, CursorKind};
 use crate::db::parse_db;
 use crate::error::ApiFailure;
-use crate::json_body::JsonBody;
+use crate::json_body::{JsonBody, JsonWriter};
 use crate::params::EventFilter;
 use crate::timestamp::Timestamp;
 
-/// One event, borrowed from its row and serialized straight into the
-/// response: the same JSON as [`ai_runtime_api::RuntimeEvent`] (a test
-/// checks), without an owned copy of each text column, and with `metadata`
-/// passed through as the database's JSON text rather than parsed into a
-/// tree and printed again.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
+/// One event, borrowed from its row: what [`write_event`] turns into the
+/// JSON of [`ai_runtime_api::RuntimeEvent`] (a test checks), without an
+/// owned copy of each text column, and with `metadata` passed through as
+/// the database's JSON text rather than parsed into a tree and printed
+/// again.
+#[derive(Clone)]
 struct EventJson<'r> {
     id: Uuid,
     layer: Layer,
@@ -34,14 +32,6 @@ struct EventJson<'r> {
     metadata: &'r RawValue,
     occurred_at: Timestamp,
     created_at: Timestamp,
-}
-
-/// The same JSON as [`ai_runtime_api::EventsResponse`].
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PageJson<'r> {
-    events: Vec<EventJson<'r>>,
-    next_cursor: Option<String>,
 }
 
 /// Bytes of JSON per event in practice (~390 with short metadata): the
@@ -111,15 +101,53 @@ pub async fn page(pool: &PgPool, filter: &EventFilter) -> Result<JsonBody, ApiFa
         .fetch_all(pool)
         .await?;
     let next_cursor = cut_page(&mut rows, filter.limit)?;
-    let events = rows.iter().map(event_of).collect::<Result<Vec<_>, _>>()?;
-    let capacity = 64 + events.len() * JSON_BYTES_PER_EVENT;
-    JsonBody::new(
-        &PageJson {
-            events,
-            next_cursor,
-        },
-        capacity,
-    )
+    page_json(rows.iter().map(event_of), next_cursor.as_deref())
+}
+
+/// The JSON of [`ai_runtime_api::EventsResponse`].
+fn page_json<'r>(
+    events: impl ExactSizeIterator<Item = Result<EventJson<'r>, ApiFailure>>,
+    next_cursor: Option<&str>,
+) -> Result<JsonBody, ApiFailure> {
+    let mut json = JsonWriter::with_capacity(64 + events.len() * JSON_BYTES_PER_EVENT);
+    json.raw(r#"{"events":["#);
+    for (i, event) in events.enumerate() {
+        if i > 0 {
+            json.raw(",");
+        }
+        write_event(&mut json, &event?);
+    }
+    json.raw(r#"],"nextCursor":"#)
+        .option(next_cursor, JsonWriter::string)
+        .raw("}");
+    Ok(json.finish())
+}
+
+/// One event, keys in the order of [`ai_runtime_api::RuntimeEvent`].
+fn write_event(json: &mut JsonWriter, event: &EventJson<'_>) {
+    json.raw(r#"{"id":"#)
+        .uuid(event.id)
+        .raw(r#","layer":"#)
+        .plain_string(event.layer.as_str())
+        .raw(r#","operation":"#)
+        .plain_string(event.operation.as_str())
+        .raw(r#","reasonCode":"#)
+        .string(event.reason_code)
+        .raw(r#","entityId":"#)
+        .string(event.entity_id)
+        .raw(r#","taskId":"#)
+        .option(event.task_id, JsonWriter::uuid)
+        .raw(r#","personaId":"#)
+        .option(event.persona_id, JsonWriter::uuid)
+        .raw(r#","workerId":"#)
+        .option(event.worker_id, JsonWriter::string)
+        .raw(r#","metadata":"#)
+        .raw(event.metadata.get())
+        .raw(r#","occurredAt":"#)
+        .timestamp(event.occurred_at)
+        .raw(r#","createdAt":"#)
+        .timestamp(event.created_at)
+        .raw("}");
 }
 
 /// Drops the look-ahead row; returns the cursor of the page's last row when
@@ -185,51 +213,89 @@ mod tests {
 
     use super::*;
 
-    /// The borrowed rows print exactly the JSON of the API type the
-    /// dashboard reads (and the OpenAPI document describes).
+    /// The hand-written JSON is, byte for byte, what serde prints for the
+    /// API type the dashboard reads (and the OpenAPI document describes).
     #[test]
     fn page_json_is_the_events_response() {
         let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
-        let metadata_text = r#"{"level": "INFO", "nested": {"list": [1, 2.5, null, "x\"y"]}}"#;
+        // Compact, with sorted keys: how serde_json prints a `Value`, so the
+        // whole page can be compared byte for byte.
+        let metadata_text = r#"{"level":"INFO","nested":{"list":[1,2.5,null,"x\"y"]}}"#;
         let metadata: Box<RawValue> = RawValue::from_string(metadata_text.into()).unwrap();
-        let id = Uuid::new_v4();
-        let task = Uuid::new_v4();
-        let borrowed = PageJson {
-            events: vec![EventJson {
+        let empty: Box<RawValue> = RawValue::from_string("{}".into()).unwrap();
+        let (id, other_id, task, persona) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let tricky = "quote \" backslash \\ newline \n tab \t é \u{1}";
+        let borrowed = [
+            EventJson {
                 id,
                 layer: Layer::ToolRuntime,
                 operation: Operation::Retry,
                 reason_code: "TOOL_RETRY",
-                entity_id: "tool-3",
+                entity_id: tricky,
                 task_id: Some(task),
-                persona_id: None,
-                worker_id: Some("worker-1"),
+                persona_id: Some(persona),
+                worker_id: Some(tricky),
                 metadata: &metadata,
                 occurred_at: Timestamp(at.timestamp_micros()),
                 created_at: Timestamp(at.timestamp_micros() + 5_000),
-            }],
-            next_cursor: Some("abc".into()),
-        };
-        let owned = EventsResponse {
-            events: vec![RuntimeEvent {
-                id,
-                layer: Layer::ToolRuntime,
-                operation: Operation::Retry,
-                reason_code: "TOOL_RETRY".into(),
-                entity_id: "tool-3".into(),
-                task_id: Some(task),
+            },
+            EventJson {
+                id: other_id,
+                layer: Layer::Worker,
+                operation: Operation::Heartbeat,
+                reason_code: "WORKER_STARTED",
+                entity_id: "worker-1",
+                task_id: None,
                 persona_id: None,
-                worker_id: Some("worker-1".into()),
-                metadata: json!({"level": "INFO", "nested": {"list": [1, 2.5, null, "x\"y"]}}),
-                occurred_at: at,
-                created_at: at + chrono::Duration::milliseconds(5),
-            }],
-            next_cursor: Some("abc".into()),
+                worker_id: None,
+                metadata: &empty,
+                occurred_at: Timestamp(at.timestamp_micros() - 1_000_000),
+                created_at: Timestamp(at.timestamp_micros()),
+            },
+        ];
+        let mut owned = EventsResponse {
+            events: vec![
+                RuntimeEvent {
+                    id,
+                    layer: Layer::ToolRuntime,
+                    operation: Operation::Retry,
+                    reason_code: "TOOL_RETRY".into(),
+                    entity_id: tricky.into(),
+                    task_id: Some(task),
+                    persona_id: Some(persona),
+                    worker_id: Some(tricky.into()),
+                    metadata: json!({"level": "INFO", "nested": {"list": [1, 2.5, null, "x\"y"]}}),
+                    occurred_at: at,
+                    created_at: at + chrono::Duration::milliseconds(5),
+                },
+                RuntimeEvent {
+                    id: other_id,
+                    layer: Layer::Worker,
+                    operation: Operation::Heartbeat,
+                    reason_code: "WORKER_STARTED".into(),
+                    entity_id: "worker-1".into(),
+                    task_id: None,
+                    persona_id: None,
+                    worker_id: None,
+                    metadata: json!({}),
+                    occurred_at: at - chrono::Duration::seconds(1),
+                    created_at: at,
+                },
+            ],
+            next_cursor: None,
         };
-        let body = JsonBody::new(&borrowed, 0).unwrap();
-        let as_value: serde_json::Value = serde_json::from_slice(body.as_bytes()).unwrap();
-        assert_eq!(as_value, serde_json::to_value(&owned).unwrap());
-        let parsed: EventsResponse = serde_json::from_slice(body.as_bytes()).unwrap();
-        assert_eq!(parsed, owned);
+        for cursor in [Some("abc"), None] {
+            owned.next_cursor = cursor.map(Into::into);
+            let body = page_json(borrowed.iter().map(|e| Ok(e.clone())), cursor).unwrap();
+            let text = std::str::from_utf8(body.as_bytes()).unwrap();
+            assert_eq!(text, serde_json::to_string(&owned).unwrap());
+            let parsed: EventsResponse = serde_json::from_str(text).unwrap();
+            assert_eq!(parsed, owned);
+        }
     }
 }

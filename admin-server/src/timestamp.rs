@@ -62,6 +62,24 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Appends the timestamp as a JSON string.
+    pub fn write_json(self, out: &mut Vec<u8>) {
+        let mut buffer = [0u8; 32];
+        match self.write_rfc3339(&mut buffer) {
+            Some(len) => {
+                out.push(b'"');
+                out.extend_from_slice(&buffer[..len]);
+                out.push(b'"');
+            }
+            // Beyond year 9999: chrono's text, or null past its range.
+            None => {
+                let _ = serde_json::to_writer(out, &self.to_chrono());
+            }
+        }
+    }
+}
+
 /// Writes `value` as decimal digits filling `out` (zero-padded).
 fn put_digits(out: &mut [u8], mut value: u32) {
     for digit in out.iter_mut().rev() {

@@ -130,11 +130,9 @@ async fn get_events(
 async fn get_tasks(
     State(state): State<ApiState>,
     q: Result<Query<TasksQuery>, QueryRejection>,
-) -> Result<Json<TasksResponse>, ApiFailure> {
+) -> Result<JsonBody, ApiFailure> {
     let filter = TaskFilter::try_from(query(q)?)?;
-    Ok(Json(
-        tasks::list(&state.pool, &filter, &state.config.thresholds).await?,
-    ))
+    tasks::page(&state.pool, &filter, &state.config.thresholds).await
 }
 
 async fn get_openapi() -> Json<utoipa::openapi::OpenApi> {

@@ -1,5 +1,5 @@
 //! A JSON response body written up front into a buffer sized for it, for
-//! the events page, which runs to hundreds of kilobytes (axum's `Json`
+//! the list pages, which run to hundreds of kilobytes (axum's `Json`
 //! starts from 128 bytes and grows by copying), and the writer that builds
 //! it piece by piece.
 
@@ -26,8 +26,8 @@ impl IntoResponse for JsonBody {
     }
 }
 
-/// Writes JSON piece by piece into a response body, for the events page,
-/// whose rows are many and alike: keys and punctuation go in as constant
+/// Writes JSON piece by piece into a response body, for the events and
+/// tasks pages, whose rows are many and alike: keys and punctuation go in as constant
 /// bytes, ids and timestamps are formatted straight into the buffer (they
 /// never need escaping), and only free text goes through serde_json's
 /// string escaping. Serializing the same rows through serde's derive took
@@ -66,6 +66,12 @@ impl JsonWriter {
 
     pub fn uuid(&mut self, id: Uuid) -> &mut Self {
         self.plain_string(id.hyphenated().encode_lower(&mut Uuid::encode_buffer()))
+    }
+
+    pub fn integer(&mut self, value: i32) -> &mut Self {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.out, &value);
+        self
     }
 
     pub fn timestamp(&mut self, at: Timestamp) -> &mut Self {

@@ -1,39 +1,52 @@
 //! `GET /tasks`: recent tasks, most recently created first, keyset-paginated
 //! on `(created_at desc, id desc)`, each with its stuck flag and latest event.
 
-use ai_runtime_api::{EventSummary, Layer, Operation, TaskStatus, TaskSummary, TasksResponse};
-use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use ai_runtime_api::{Layer, Operation, TaskStatus};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::config::Thresholds;
 use crate::cursor::{Cursor, CursorKind};
 use crate::db::parse_db;
 use crate::error::ApiFailure;
+use crate::json_body::{JsonBody, JsonWriter};
 use crate::params::TaskFilter;
+use crate::timestamp::Timestamp;
 
-#[derive(sqlx::FromRow)]
-struct TaskRow {
+/// One task, borrowed from its row: what [`write_task`] turns into the JSON
+/// of [`ai_runtime_api::TaskSummary`] (a test checks).
+#[derive(Clone)]
+struct TaskJson<'r> {
     id: Uuid,
     persona_id: Uuid,
-    kind: String,
-    status: String,
-    reason_code: Option<String>,
-    reason: Option<String>,
-    lease_owner: Option<String>,
-    lease_expires_at: Option<DateTime<Utc>>,
+    kind: &'r str,
+    status: TaskStatus,
+    reason_code: Option<&'r str>,
+    reason: Option<&'r str>,
+    lease_owner: Option<&'r str>,
+    lease_expires_at: Option<Timestamp>,
     attempts: i32,
     max_attempts: i32,
-    scheduled_at: DateTime<Utc>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    scheduled_at: Timestamp,
+    created_at: Timestamp,
+    updated_at: Timestamp,
     stuck: bool,
-    event_id: Option<Uuid>,
-    event_layer: Option<String>,
-    event_operation: Option<String>,
-    event_reason_code: Option<String>,
-    event_occurred_at: Option<DateTime<Utc>>,
+    latest_event: Option<LatestEvent<'r>>,
 }
+
+/// [`ai_runtime_api::EventSummary`], borrowed.
+#[derive(Clone)]
+struct LatestEvent<'r> {
+    id: Uuid,
+    layer: Layer,
+    operation: Operation,
+    reason_code: &'r str,
+    occurred_at: Timestamp,
+}
+
+/// Bytes of JSON per task in practice (~560): the buffer's first guess.
+const JSON_BYTES_PER_TASK: usize = 640;
 
 /// The SQL condition "this task is stuck": RUNNING with an expired lease, or
 /// PENDING and due for longer than the threshold (bound as seconds).
@@ -61,6 +74,8 @@ pub fn push_page_sql(
     filter: &TaskFilter,
     thresholds: &Thresholds,
 ) {
+    // The columns in the order of `mod column` below (`t.*` is the inner
+    // select list).
     q.push(
         "select t.*, e.id as event_id, e.layer as event_layer, \
          e.operation as event_operation, e.reason_code as event_reason_code, \
@@ -103,66 +118,271 @@ pub fn push_page_sql(
     );
 }
 
-pub async fn list(
+/// One page of tasks as the response body.
+pub async fn page(
     pool: &PgPool,
     filter: &TaskFilter,
     thresholds: &Thresholds,
-) -> Result<TasksResponse, ApiFailure> {
-    let mut rows: Vec<TaskRow> = page_query(filter, thresholds)
-        .build_query_as()
-        // Planned with the actual parameters each time (see events::list).
+) -> Result<JsonBody, ApiFailure> {
+    let mut rows = page_query(filter, thresholds)
+        .build()
+        // Planned with the actual parameters each time (see events::page).
         .persistent(false)
         .fetch_all(pool)
         .await?;
     let mut next_cursor = None;
     if rows.len() as i64 > filter.limit {
         rows.truncate(filter.limit as usize);
-        next_cursor = rows.last().map(|last| {
-            Cursor {
-                at: last.created_at,
-                id: last.id,
-            }
-            .encode(CursorKind::Tasks)
-        });
+        if let Some(last) = rows.last() {
+            let at: Timestamp = last.try_get(column::CREATED_AT)?;
+            let cursor = Cursor {
+                at: at
+                    .to_chrono()
+                    .ok_or_else(|| ApiFailure::Internal("task time out of range".into()))?,
+                id: last.try_get(column::ID)?,
+            };
+            next_cursor = Some(cursor.encode(CursorKind::Tasks));
+        }
     }
-    let tasks = rows.into_iter().map(to_task).collect::<Result<_, _>>()?;
-    Ok(TasksResponse { tasks, next_cursor })
+    page_json(rows.iter().map(task_of), next_cursor.as_deref())
 }
 
-fn to_task(row: TaskRow) -> Result<TaskSummary, ApiFailure> {
-    let latest_event = match (
-        row.event_id,
-        row.event_layer,
-        row.event_operation,
-        row.event_reason_code,
-        row.event_occurred_at,
-    ) {
-        (Some(id), Some(layer), Some(operation), Some(reason_code), Some(occurred_at)) => {
-            Some(EventSummary {
-                id,
-                layer: parse_db::<Layer>(&layer)?,
-                operation: parse_db::<Operation>(&operation)?,
-                reason_code,
-                occurred_at,
-            })
-        }
-        _ => None,
+/// Positions in the select list of [`push_page_sql`].
+mod column {
+    pub const ID: usize = 0;
+    pub const PERSONA_ID: usize = 1;
+    pub const KIND: usize = 2;
+    pub const STATUS: usize = 3;
+    pub const REASON_CODE: usize = 4;
+    pub const REASON: usize = 5;
+    pub const LEASE_OWNER: usize = 6;
+    pub const LEASE_EXPIRES_AT: usize = 7;
+    pub const ATTEMPTS: usize = 8;
+    pub const MAX_ATTEMPTS: usize = 9;
+    pub const SCHEDULED_AT: usize = 10;
+    pub const CREATED_AT: usize = 11;
+    pub const UPDATED_AT: usize = 12;
+    pub const STUCK: usize = 13;
+    pub const EVENT_ID: usize = 14;
+    pub const EVENT_LAYER: usize = 15;
+    pub const EVENT_OPERATION: usize = 16;
+    pub const EVENT_REASON_CODE: usize = 17;
+    pub const EVENT_OCCURRED_AT: usize = 18;
+}
+
+/// Reads the columns unchecked, as `events::event_of` does (the select list
+/// fixes their types).
+fn task_of(row: &PgRow) -> Result<TaskJson<'_>, ApiFailure> {
+    let event_id: Option<Uuid> = row.try_get_unchecked(column::EVENT_ID)?;
+    let latest_event = match event_id {
+        Some(id) => Some(LatestEvent {
+            id,
+            layer: parse_db::<Layer>(row.try_get_unchecked(column::EVENT_LAYER)?)?,
+            operation: parse_db::<Operation>(row.try_get_unchecked(column::EVENT_OPERATION)?)?,
+            reason_code: row.try_get_unchecked(column::EVENT_REASON_CODE)?,
+            occurred_at: row.try_get_unchecked(column::EVENT_OCCURRED_AT)?,
+        }),
+        None => None,
     };
-    Ok(TaskSummary {
-        id: row.id,
-        persona_id: row.persona_id,
-        kind: row.kind,
-        status: parse_db::<TaskStatus>(&row.status)?,
-        reason_code: row.reason_code,
-        reason: row.reason,
-        lease_owner: row.lease_owner,
-        lease_expires_at: row.lease_expires_at,
-        attempts: row.attempts,
-        max_attempts: row.max_attempts,
-        scheduled_at: row.scheduled_at,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        stuck: row.stuck,
+    Ok(TaskJson {
+        id: row.try_get_unchecked(column::ID)?,
+        persona_id: row.try_get_unchecked(column::PERSONA_ID)?,
+        kind: row.try_get_unchecked(column::KIND)?,
+        status: parse_db::<TaskStatus>(row.try_get_unchecked(column::STATUS)?)?,
+        reason_code: row.try_get_unchecked(column::REASON_CODE)?,
+        reason: row.try_get_unchecked(column::REASON)?,
+        lease_owner: row.try_get_unchecked(column::LEASE_OWNER)?,
+        lease_expires_at: row.try_get_unchecked(column::LEASE_EXPIRES_AT)?,
+        attempts: row.try_get_unchecked(column::ATTEMPTS)?,
+        max_attempts: row.try_get_unchecked(column::MAX_ATTEMPTS)?,
+        scheduled_at: row.try_get_unchecked(column::SCHEDULED_AT)?,
+        created_at: row.try_get_unchecked(column::CREATED_AT)?,
+        updated_at: row.try_get_unchecked(column::UPDATED_AT)?,
+        stuck: row.try_get_unchecked(column::STUCK)?,
         latest_event,
     })
+}
+
+/// The JSON of [`ai_runtime_api::TasksResponse`].
+fn page_json<'r>(
+    tasks: impl ExactSizeIterator<Item = Result<TaskJson<'r>, ApiFailure>>,
+    next_cursor: Option<&str>,
+) -> Result<JsonBody, ApiFailure> {
+    let mut json = JsonWriter::with_capacity(64 + tasks.len() * JSON_BYTES_PER_TASK);
+    json.raw(r#"{"tasks":["#);
+    for (i, task) in tasks.enumerate() {
+        if i > 0 {
+            json.raw(",");
+        }
+        write_task(&mut json, &task?);
+    }
+    json.raw(r#"],"nextCursor":"#)
+        .option(next_cursor, JsonWriter::string)
+        .raw("}");
+    Ok(json.finish())
+}
+
+/// One task, keys in the order of [`ai_runtime_api::TaskSummary`].
+fn write_task(json: &mut JsonWriter, task: &TaskJson<'_>) {
+    json.raw(r#"{"id":"#)
+        .uuid(task.id)
+        .raw(r#","personaId":"#)
+        .uuid(task.persona_id)
+        .raw(r#","kind":"#)
+        .string(task.kind)
+        .raw(r#","status":"#)
+        .plain_string(task.status.as_str())
+        .raw(r#","reasonCode":"#)
+        .option(task.reason_code, JsonWriter::string)
+        .raw(r#","reason":"#)
+        .option(task.reason, JsonWriter::string)
+        .raw(r#","leaseOwner":"#)
+        .option(task.lease_owner, JsonWriter::string)
+        .raw(r#","leaseExpiresAt":"#)
+        .option(task.lease_expires_at, JsonWriter::timestamp)
+        .raw(r#","attempts":"#)
+        .integer(task.attempts)
+        .raw(r#","maxAttempts":"#)
+        .integer(task.max_attempts)
+        .raw(r#","scheduledAt":"#)
+        .timestamp(task.scheduled_at)
+        .raw(r#","createdAt":"#)
+        .timestamp(task.created_at)
+        .raw(r#","updatedAt":"#)
+        .timestamp(task.updated_at)
+        .raw(r#","stuck":"#)
+        .raw(if task.stuck { "true" } else { "false" })
+        .raw(r#","latestEvent":"#)
+        .option(task.latest_event.as_ref(), write_latest_event)
+        .raw("}");
+}
+
+fn write_latest_event<'w>(json: &'w mut JsonWriter, event: &LatestEvent<'_>) -> &'w mut JsonWriter {
+    json.raw(r#"{"id":"#)
+        .uuid(event.id)
+        .raw(r#","layer":"#)
+        .plain_string(event.layer.as_str())
+        .raw(r#","operation":"#)
+        .plain_string(event.operation.as_str())
+        .raw(r#","reasonCode":"#)
+        .string(event.reason_code)
+        .raw(r#","occurredAt":"#)
+        .timestamp(event.occurred_at)
+        .raw("}")
+}
+
+#[cfg(test)]
+mod tests {
+    use ai_runtime_api::{EventSummary, TaskSummary, TasksResponse};
+    use chrono::{DateTime, Duration};
+
+    use super::*;
+
+    /// The hand-written JSON is, byte for byte, what serde prints for the
+    /// API type the dashboard reads.
+    #[test]
+    fn page_json_is_the_tasks_response() {
+        let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
+        let micros = |d: Duration| Timestamp((at + d).timestamp_micros());
+        let (id, other, persona, event) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        let tricky = "provider said \"no\"\n\\ é";
+        let borrowed = [
+            TaskJson {
+                id,
+                persona_id: persona,
+                kind: "llm_call",
+                status: TaskStatus::Failed,
+                reason_code: Some("PROVIDER_FAILED"),
+                reason: Some(tricky),
+                lease_owner: Some("worker-2"),
+                lease_expires_at: Some(micros(Duration::seconds(30))),
+                attempts: 3,
+                max_attempts: -1,
+                scheduled_at: micros(Duration::seconds(-60)),
+                created_at: micros(Duration::seconds(-61)),
+                updated_at: micros(Duration::zero()),
+                stuck: true,
+                latest_event: Some(LatestEvent {
+                    id: event,
+                    layer: Layer::ProviderRuntime,
+                    operation: Operation::Call,
+                    reason_code: "PROVIDER_CALL_FAILED",
+                    occurred_at: micros(Duration::milliseconds(-5)),
+                }),
+            },
+            TaskJson {
+                id: other,
+                persona_id: persona,
+                kind: "tool_run",
+                status: TaskStatus::Pending,
+                reason_code: None,
+                reason: None,
+                lease_owner: None,
+                lease_expires_at: None,
+                attempts: 0,
+                max_attempts: 5,
+                scheduled_at: micros(Duration::zero()),
+                created_at: micros(Duration::zero()),
+                updated_at: micros(Duration::zero()),
+                stuck: false,
+                latest_event: None,
+            },
+        ];
+        let mut owned = TasksResponse {
+            tasks: vec![
+                TaskSummary {
+                    id,
+                    persona_id: persona,
+                    kind: "llm_call".into(),
+                    status: TaskStatus::Failed,
+                    reason_code: Some("PROVIDER_FAILED".into()),
+                    reason: Some(tricky.into()),
+                    lease_owner: Some("worker-2".into()),
+                    lease_expires_at: Some(at + Duration::seconds(30)),
+                    attempts: 3,
+                    max_attempts: -1,
+                    scheduled_at: at - Duration::seconds(60),
+                    created_at: at - Duration::seconds(61),
+                    updated_at: at,
+                    stuck: true,
+                    latest_event: Some(EventSummary {
+                        id: event,
+                        layer: Layer::ProviderRuntime,
+                        operation: Operation::Call,
+                        reason_code: "PROVIDER_CALL_FAILED".into(),
+                        occurred_at: at - Duration::milliseconds(5),
+                    }),
+                },
+                TaskSummary {
+                    id: other,
+                    persona_id: persona,
+                    kind: "tool_run".into(),
+                    status: TaskStatus::Pending,
+                    reason_code: None,
+                    reason: None,
+                    lease_owner: None,
+                    lease_expires_at: None,
+                    attempts: 0,
+                    max_attempts: 5,
+                    scheduled_at: at,
+                    created_at: at,
+                    updated_at: at,
+                    stuck: false,
+                    latest_event: None,
+                },
+            ],
+            next_cursor: None,
+        };
+        for cursor in [Some("abc"), None] {
+            owned.next_cursor = cursor.map(Into::into);
+            let body = page_json(borrowed.iter().map(|t| Ok(t.clone())), cursor).unwrap();
+            let text = std::str::from_utf8(body.as_bytes()).unwrap();
+            assert_eq!(text, serde_json::to_string(&owned).unwrap());
+        }
+    }
 }

@@ -4,11 +4,67 @@
 //! hands every request to a connection task and the response back through
 //! channels; those hand-offs are the client's cost, not the server's, and
 //! on two cores they are a good part of a sub-millisecond round trip (the
-//! harness prints both clients' round trips, so the difference is visible).
+//! harness prints both clients' round trips, so the difference is visible,
+//! and `--client reqwest` times every shape with reqwest instead).
 
 use anyhow::{bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// The client the harness times the server with (`--client lean|reqwest`).
+pub enum Client {
+    Lean(Http),
+    Reqwest {
+        client: reqwest::Client,
+        addr: std::net::SocketAddr,
+    },
+}
+
+impl Client {
+    pub async fn connect(kind: ClientKind, addr: std::net::SocketAddr) -> anyhow::Result<Client> {
+        Ok(match kind {
+            ClientKind::Lean => Client::Lean(Http::connect(addr).await?),
+            ClientKind::Reqwest => Client::Reqwest {
+                client: reqwest::Client::new(),
+                addr,
+            },
+        })
+    }
+
+    pub async fn get(&mut self, path: &str, token: &str) -> anyhow::Result<Response> {
+        match self {
+            Client::Lean(http) => http.get(path, token).await,
+            Client::Reqwest { client, addr } => {
+                let response = client
+                    .get(format!("http://{addr}{path}"))
+                    .bearer_auth(token)
+                    .send()
+                    .await?;
+                Ok(Response {
+                    status: response.status().as_u16(),
+                    body: response.bytes().await?.to_vec(),
+                })
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Lean,
+    Reqwest,
+}
+
+impl std::str::FromStr for ClientKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<ClientKind> {
+        match s {
+            "lean" => Ok(ClientKind::Lean),
+            "reqwest" => Ok(ClientKind::Reqwest),
+            other => bail!("--client takes `lean` or `reqwest`, not `{other}`"),
+        }
+    }
+}
 
 pub struct Http {
     stream: TcpStream,

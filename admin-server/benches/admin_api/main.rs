@@ -1,7 +1,7 @@
 //! Admin API benchmark: p95 latency of each endpoint over filter
 //! combinations, next to the same SQL issued directly, in the same run.
 //!
-//! `cargo bench -p admin-server --bench admin_api [-- --samples 200 --datasets uniform,skewed --regenerate]`
+//! `cargo bench -p admin-server --bench admin_api [-- --samples 200 --datasets uniform,skewed --regenerate --client lean|reqwest]`
 //!
 //! Data sets live in scratch databases `ai_runtime_bench_<name>` on the
 //! server of `DATABASE_URL`; they are generated (COPY) on first use and
@@ -23,6 +23,7 @@ struct Args {
     samples: usize,
     datasets: Vec<String>,
     regenerate: bool,
+    client: http::ClientKind,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -30,6 +31,7 @@ fn parse_args() -> anyhow::Result<Args> {
         samples: 200,
         datasets: vec!["uniform".into(), "skewed".into()],
         regenerate: false,
+        client: http::ClientKind::Lean,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -45,6 +47,7 @@ fn parse_args() -> anyhow::Result<Args> {
                     .collect()
             }
             "--regenerate" => args.regenerate = true,
+            "--client" => args.client = it.next().context("--client lean|reqwest")?.parse()?,
             other => anyhow::bail!("unknown argument `{other}`"),
         }
     }
@@ -88,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
         // the server, not a difference in pool configuration.
         let server_pool = admin_server::db::lazy_pool(&url)?;
         let sql_pool = admin_server::db::lazy_pool(&url)?;
-        measure::run(server_pool, sql_pool, &data, args.samples).await?;
+        measure::run(server_pool, sql_pool, &data, args.samples, args.client).await?;
     }
     Ok(())
 }

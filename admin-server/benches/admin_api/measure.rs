@@ -12,7 +12,7 @@ use chrono::Utc;
 use sqlx::{Connection, PgPool, QueryBuilder};
 
 use crate::generate::DataSet;
-use crate::http::Http;
+use crate::http::{Client, ClientKind};
 use crate::plan::{explain, PlanSummary};
 
 const TOKEN: &str = "bench-token";
@@ -204,6 +204,7 @@ pub async fn run(
     sql_pool: PgPool,
     data: &DataSet,
     samples: usize,
+    client: ClientKind,
 ) -> anyhow::Result<()> {
     let thresholds = Thresholds::default();
     let config = AppConfig {
@@ -217,7 +218,7 @@ pub async fn run(
         app(config, api_pool.clone()),
         std::future::pending(),
     ));
-    let mut http = Http::connect(addr).await?;
+    let mut http = Client::connect(ClientKind::Lean, addr).await?;
 
     // The fixed cost of a request (HTTP, auth, JSON error body) without any
     // query, with the harness's client and with reqwest for comparison.
@@ -253,6 +254,10 @@ pub async fn run(
         percentile(&mut reqwest_floor, 0.50),
         percentile(&mut reqwest_floor, 0.95),
     );
+    let mut http = Client::connect(client, addr).await?;
+    if client == ClientKind::Reqwest {
+        println!("\nEvery shape below is timed with reqwest as the client.");
+    }
     println!(
         "\n| endpoint | shape | rows | API p50 ms | API p95 ms | SQL p50 ms | SQL p95 ms | p50 ratio | p95 ratio | plan (indexes) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     );
@@ -358,9 +363,13 @@ async fn direct(pool: &PgPool, shape: &Direct, thresholds: &Thresholds) -> anyho
                 .fetch_all(&mut *tx)
                 .await?
                 .len();
-            sqlx::query(status::COUNTS_SQL).fetch_all(&mut *tx).await?;
+            sqlx::query(status::COUNTS_SQL)
+                .bind(status::status_names())
+                .fetch_all(&mut *tx)
+                .await?;
             sqlx::query(status::DELTAS_SQL)
                 .bind(*window as f64 * 60.0)
+                .persistent(false)
                 .fetch_all(&mut *tx)
                 .await?;
             sqlx::query(status::STUCK_SQL)
@@ -395,14 +404,13 @@ async fn plan_of(
         }
         Direct::Status(window) => {
             let mut summary = PlanSummary::default();
-            for sql in [
-                status::WORKERS_SQL,
-                status::COUNTS_SQL,
-                status::LAST_EVENT_SQL,
-            ] {
+            for sql in [status::WORKERS_SQL, status::LAST_EVENT_SQL] {
                 summary.merge(explain(pool, QueryBuilder::new(format!("{head}{sql}"))).await?);
             }
             // EXPLAIN without binds: substitute the parameters' literal values.
+            let names = status::status_names().join(",");
+            let counts = status::COUNTS_SQL.replace("$1", &format!("'{{{names}}}'"));
+            summary.merge(explain(pool, QueryBuilder::new(format!("{head}{counts}"))).await?);
             let deltas = status::DELTAS_SQL.replace("$1", &format!("{}", *window as f64 * 60.0));
             summary.merge(explain(pool, QueryBuilder::new(format!("{head}{deltas}"))).await?);
             let stuck = status::STUCK_SQL.replace(

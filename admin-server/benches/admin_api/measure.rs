@@ -218,41 +218,14 @@ pub async fn run(
         app(config, api_pool.clone()),
         std::future::pending(),
     ));
-    let mut http = Client::connect(ClientKind::Lean, addr).await?;
-
     // The fixed cost of a request (HTTP, auth, JSON error body) without any
     // query, with the harness's client and with reqwest for comparison.
-    let missing = format!("{API_BASE}/no-such-endpoint");
-    let mut floor = Vec::with_capacity(samples);
-    for i in 0..WARMUP + samples {
-        let t = Instant::now();
-        let response = http.get(&missing, TOKEN).await?;
-        anyhow::ensure!(response.status == 404, "{missing}: {}", response.status);
-        if i >= WARMUP {
-            floor.push(t.elapsed());
-        }
-    }
-    let reqwest = reqwest::Client::new();
-    let mut reqwest_floor = Vec::with_capacity(samples);
-    for i in 0..WARMUP + samples {
-        let t = Instant::now();
-        let response = reqwest
-            .get(format!("http://{addr}{missing}"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await?;
-        response.bytes().await?;
-        if i >= WARMUP {
-            reqwest_floor.push(t.elapsed());
-        }
-    }
+    let (lean_p50, lean_p95) = floor(ClientKind::Lean, addr, samples).await?;
+    let (reqwest_p50, reqwest_p95) = floor(ClientKind::Reqwest, addr, samples).await?;
     println!(
-        "\nHTTP round trip without a query (auth + 404 JSON): p50 {:.2} ms, p95 {:.2} ms \
-         (with reqwest as the client: p50 {:.2} ms, p95 {:.2} ms)",
-        percentile(&mut floor, 0.50),
-        percentile(&mut floor, 0.95),
-        percentile(&mut reqwest_floor, 0.50),
-        percentile(&mut reqwest_floor, 0.95),
+        "\nHTTP round trip without a query (auth + 404 JSON): p50 {lean_p50:.2} ms, \
+         p95 {lean_p95:.2} ms (with reqwest as the client: p50 {reqwest_p50:.2} ms, \
+         p95 {reqwest_p95:.2} ms)"
     );
     let mut http = Client::connect(client, addr).await?;
     if client == ClientKind::Reqwest {
@@ -302,6 +275,26 @@ pub async fn run(
     }
     println!("\nworst p95 ratio (API / direct SQL): {worst_ratio:.2}");
     Ok(())
+}
+
+/// p50 and p95 of a request that reaches no query (a 404 behind the guard).
+async fn floor(
+    kind: ClientKind,
+    addr: std::net::SocketAddr,
+    samples: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let mut client = Client::connect(kind, addr).await?;
+    let missing = format!("{API_BASE}/no-such-endpoint");
+    let mut times = Vec::with_capacity(samples);
+    for i in 0..WARMUP + samples {
+        let t = Instant::now();
+        let response = client.get(&missing, TOKEN).await?;
+        anyhow::ensure!(response.status == 404, "{missing}: {}", response.status);
+        if i >= WARMUP {
+            times.push(t.elapsed());
+        }
+    }
+    Ok((percentile(&mut times, 0.50), percentile(&mut times, 0.95)))
 }
 
 /// Checks that the response holds the rows the direct SQL returned: all of

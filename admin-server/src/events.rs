@@ -2,6 +2,7 @@
 //! `(occurred_at desc, id desc)`.
 
 use ai_runtime_api::{Layer, Operation};
+use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
@@ -89,38 +90,86 @@ pub fn push_page_sql(q: &mut QueryBuilder<'static, Postgres>, filter: &EventFilt
         .push_bind(filter.limit + 1);
 }
 
-/// One page of events as the response body.
+/// One page of events as the response body. Each row is written as JSON as
+/// soon as it arrives, while Postgres is still finding and sending the next
+/// ones (on another core), rather than after the whole page is in.
 pub async fn page(pool: &PgPool, filter: &EventFilter) -> Result<JsonBody, ApiFailure> {
     // Not persistent: an unnamed statement is planned with the actual
     // parameters every time. A cached generic plan cannot tell a task that
     // owns half the table from one with three events, and picks one index
     // for both.
-    let mut rows = page_query(filter)
-        .build()
-        .persistent(false)
-        .fetch_all(pool)
-        .await?;
-    let next_cursor = cut_page(&mut rows, filter.limit)?;
-    page_json(rows.iter().map(event_of), next_cursor.as_deref())
+    let mut query = page_query(filter);
+    let mut rows = query.build().persistent(false).fetch(pool);
+    let mut page = PageWriter::new(filter.limit);
+    while let Some(row) = rows.try_next().await? {
+        page.row(&row)?;
+    }
+    page.finish()
 }
 
-/// The JSON of [`ai_runtime_api::EventsResponse`].
-fn page_json<'r>(
-    events: impl ExactSizeIterator<Item = Result<EventJson<'r>, ApiFailure>>,
-    next_cursor: Option<&str>,
-) -> Result<JsonBody, ApiFailure> {
-    let mut json = JsonWriter::with_capacity(64 + events.len() * JSON_BYTES_PER_EVENT);
-    json.raw(r#"{"events":["#);
-    for (i, event) in events.enumerate() {
-        if i > 0 {
-            json.raw(",");
+/// Builds the JSON of [`ai_runtime_api::EventsResponse`] row by row. The
+/// query asks for one row more than the page holds: that look-ahead row is
+/// not written, it only says that another page follows.
+struct PageWriter {
+    json: JsonWriter,
+    limit: usize,
+    written: usize,
+    /// The sort key of the last row written (the next page starts after it).
+    last: Option<(Timestamp, Uuid)>,
+    more: bool,
+}
+
+impl PageWriter {
+    fn new(limit: i64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let mut json = JsonWriter::with_capacity(64 + limit * JSON_BYTES_PER_EVENT);
+        json.raw(r#"{"events":["#);
+        PageWriter {
+            json,
+            limit,
+            written: 0,
+            last: None,
+            more: false,
         }
-        write_event(&mut json, &event?);
     }
-    json.raw(r#"],"nextCursor":"#)
-        .option(next_cursor, JsonWriter::string)
-        .raw("}");
-    Ok(json.finish())
+
+    fn row(&mut self, row: &PgRow) -> Result<(), ApiFailure> {
+        self.event(&event_of(row)?);
+        Ok(())
+    }
+
+    fn event(&mut self, event: &EventJson<'_>) {
+        if self.written == self.limit {
+            self.more = true;
+            return;
+        }
+        if self.written > 0 {
+            self.json.raw(",");
+        }
+        write_event(&mut self.json, event);
+        self.written += 1;
+        self.last = Some((event.occurred_at, event.id));
+    }
+
+    fn finish(mut self) -> Result<JsonBody, ApiFailure> {
+        let next_cursor = match self.last.filter(|_| self.more) {
+            Some((at, id)) => Some(
+                Cursor {
+                    at: at
+                        .to_chrono()
+                        .ok_or_else(|| ApiFailure::Internal("event time out of range".into()))?,
+                    id,
+                }
+                .encode(CursorKind::Events),
+            ),
+            None => None,
+        };
+        self.json
+            .raw(r#"],"nextCursor":"#)
+            .option(next_cursor.as_deref(), JsonWriter::string)
+            .raw("}");
+        Ok(self.json.finish())
+    }
 }
 
 /// One event, keys in the order of [`ai_runtime_api::RuntimeEvent`].
@@ -148,26 +197,6 @@ fn write_event(json: &mut JsonWriter, event: &EventJson<'_>) {
         .raw(r#","createdAt":"#)
         .timestamp(event.created_at)
         .raw("}");
-}
-
-/// Drops the look-ahead row; returns the cursor of the page's last row when
-/// another page follows.
-fn cut_page(rows: &mut Vec<PgRow>, limit: i64) -> Result<Option<String>, ApiFailure> {
-    if rows.len() as i64 <= limit {
-        return Ok(None);
-    }
-    rows.truncate(limit as usize);
-    let Some(last) = rows.last() else {
-        return Ok(None);
-    };
-    let at: Timestamp = last.try_get(column::OCCURRED_AT)?;
-    let cursor = Cursor {
-        at: at
-            .to_chrono()
-            .ok_or_else(|| ApiFailure::Internal("event time out of range".into()))?,
-        id: last.try_get(column::ID)?,
-    };
-    Ok(Some(cursor.encode(CursorKind::Events)))
 }
 
 /// Positions in the select list of [`push_page_sql`] (by position: a lookup
@@ -289,9 +318,21 @@ mod tests {
             ],
             next_cursor: None,
         };
-        for cursor in [Some("abc"), None] {
-            owned.next_cursor = cursor.map(Into::into);
-            let body = page_json(borrowed.iter().map(|e| Ok(e.clone())), cursor).unwrap();
+        for more in [true, false] {
+            let mut page = PageWriter::new(2);
+            borrowed.iter().for_each(|event| page.event(event));
+            if more {
+                // The look-ahead row: not written, but a cursor follows.
+                page.event(&borrowed[0]);
+            }
+            owned.next_cursor = more.then(|| {
+                Cursor {
+                    at: owned.events[1].occurred_at,
+                    id: other_id,
+                }
+                .encode(CursorKind::Events)
+            });
+            let body = page.finish().unwrap();
             let text = std::str::from_utf8(body.as_bytes()).unwrap();
             assert_eq!(text, serde_json::to_string(&owned).unwrap());
             let parsed: EventsResponse = serde_json::from_str(text).unwrap();

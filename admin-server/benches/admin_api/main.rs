@@ -1,7 +1,7 @@
 //! Admin API benchmark: p95 latency of each endpoint over filter
 //! combinations, next to the same SQL issued directly, in the same run.
 //!
-//! `cargo bench -p admin-server --bench admin_api [-- --samples 200 --datasets uniform,skewed --regenerate --client lean|reqwest]`
+//! `cargo bench -p admin-server --bench admin_api [-- --samples 200 --datasets uniform,skewed --endpoints events,tasks,status --regenerate --client lean|reqwest]`
 //!
 //! Data sets live in scratch databases `ai_runtime_bench_<name>` on the
 //! server of `DATABASE_URL`; they are generated (COPY) on first use and
@@ -20,34 +20,47 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 struct Args {
-    samples: usize,
     datasets: Vec<String>,
     regenerate: bool,
-    client: http::ClientKind,
+    measure: measure::Options,
+}
+
+fn list(arg: Option<String>, what: &str) -> anyhow::Result<Vec<String>> {
+    let arg = arg.with_context(|| format!("{what} needs a comma-separated list"))?;
+    Ok(arg.split(',').map(str::to_owned).collect())
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
-        samples: 200,
         datasets: vec!["uniform".into(), "skewed".into()],
         regenerate: false,
-        client: http::ClientKind::Lean,
+        measure: measure::Options {
+            samples: 200,
+            client: http::ClientKind::Lean,
+            endpoints: measure::ENDPOINTS.map(str::to_owned).to_vec(),
+        },
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--bench" => {} // passed by `cargo bench`
-            "--samples" => args.samples = it.next().context("--samples N")?.parse()?,
-            "--datasets" => {
-                args.datasets = it
-                    .next()
-                    .context("--datasets uniform,skewed")?
-                    .split(',')
-                    .map(str::to_owned)
-                    .collect()
+            "--samples" => args.measure.samples = it.next().context("--samples N")?.parse()?,
+            "--datasets" => args.datasets = list(it.next(), "--datasets")?,
+            "--endpoints" => {
+                args.measure.endpoints = list(it.next(), "--endpoints")?;
+                if let Some(bad) = args
+                    .measure
+                    .endpoints
+                    .iter()
+                    .find(|e| !measure::ENDPOINTS.contains(&e.as_str()))
+                {
+                    anyhow::bail!("unknown endpoint `{bad}` (events, tasks, status)");
+                }
             }
             "--regenerate" => args.regenerate = true,
-            "--client" => args.client = it.next().context("--client lean|reqwest")?.parse()?,
+            "--client" => {
+                args.measure.client = it.next().context("--client lean|reqwest")?.parse()?
+            }
             other => anyhow::bail!("unknown argument `{other}`"),
         }
     }
@@ -91,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
         // the server, not a difference in pool configuration.
         let server_pool = admin_server::db::lazy_pool(&url)?;
         let sql_pool = admin_server::db::lazy_pool(&url)?;
-        measure::run(server_pool, sql_pool, &data, args.samples, args.client).await?;
+        measure::run(server_pool, sql_pool, &data, &args.measure).await?;
     }
     Ok(())
 }

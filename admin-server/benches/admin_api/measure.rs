@@ -16,6 +16,18 @@ use crate::http::{Client, ClientKind};
 use crate::plan::{explain, PlanSummary};
 
 const TOKEN: &str = "bench-token";
+
+/// The endpoints measured, in the order of the table.
+pub const ENDPOINTS: [&str; 3] = ["events", "tasks", "status"];
+
+/// What to measure and how.
+pub struct Options {
+    /// Timed requests per shape (after a warm-up).
+    pub samples: usize,
+    pub client: ClientKind,
+    /// Endpoints to measure (of [`ENDPOINTS`]).
+    pub endpoints: Vec<String>,
+}
 const WARMUP: usize = 10;
 
 enum Direct {
@@ -203,9 +215,9 @@ pub async fn run(
     api_pool: PgPool,
     sql_pool: PgPool,
     data: &DataSet,
-    samples: usize,
-    client: ClientKind,
+    options: &Options,
 ) -> anyhow::Result<()> {
+    let (samples, client) = (options.samples, options.client);
     let thresholds = Thresholds::default();
     let config = AppConfig {
         admin_token: Some(TOKEN.into()),
@@ -235,7 +247,10 @@ pub async fn run(
         "\n| endpoint | shape | rows | API p50 ms | API p95 ms | SQL p50 ms | SQL p95 ms | p50 ratio | p95 ratio | plan (indexes) |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
     );
     let mut worst_ratio: f64 = 0.0;
-    for shape in shapes(data) {
+    let measured = shapes(data)
+        .into_iter()
+        .filter(|shape| options.endpoints.iter().any(|e| e == shape.endpoint));
+    for shape in measured {
         let url = format!("{API_BASE}/{}?{}", shape.endpoint, shape.query);
         let mut api = Vec::with_capacity(samples);
         let mut sql = Vec::with_capacity(samples);

@@ -2,16 +2,16 @@
 //! `(occurred_at desc, id desc)`.
 
 use ai_runtime_api::{Layer, Operation};
-use futures_util::TryStreamExt;
 use serde_json::value::RawValue;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use crate::cursor::{Cursor, CursorKind};
+use crate::cursor::CursorKind;
 use crate::db::parse_db;
 use crate::error::ApiFailure;
 use crate::json_body::{JsonBody, JsonWriter};
+use crate::page::PageWriter;
 use crate::params::EventFilter;
 use crate::timestamp::Timestamp;
 
@@ -90,86 +90,26 @@ pub fn push_page_sql(q: &mut QueryBuilder<'static, Postgres>, filter: &EventFilt
         .push_bind(filter.limit + 1);
 }
 
-/// One page of events as the response body. Each row is written as JSON as
-/// soon as it arrives, while Postgres is still finding and sending the next
-/// ones (on another core), rather than after the whole page is in.
+/// One page of events as the response body, written as the rows arrive.
 pub async fn page(pool: &PgPool, filter: &EventFilter) -> Result<JsonBody, ApiFailure> {
+    let mut query = page_query(filter);
     // Not persistent: an unnamed statement is planned with the actual
     // parameters every time. A cached generic plan cannot tell a task that
     // owns half the table from one with three events, and picks one index
     // for both.
-    let mut query = page_query(filter);
-    let mut rows = query.build().persistent(false).fetch(pool);
-    let mut page = PageWriter::new(filter.limit);
-    while let Some(row) = rows.try_next().await? {
-        page.row(&row)?;
-    }
-    page.finish()
-}
-
-/// Builds the JSON of [`ai_runtime_api::EventsResponse`] row by row. The
-/// query asks for one row more than the page holds: that look-ahead row is
-/// not written, it only says that another page follows.
-struct PageWriter {
-    json: JsonWriter,
-    limit: usize,
-    written: usize,
-    /// The sort key of the last row written (the next page starts after it).
-    last: Option<(Timestamp, Uuid)>,
-    more: bool,
-}
-
-impl PageWriter {
-    fn new(limit: i64) -> Self {
-        let limit = usize::try_from(limit).unwrap_or(0);
-        let mut json = JsonWriter::with_capacity(64 + limit * JSON_BYTES_PER_EVENT);
-        json.raw(r#"{"events":["#);
-        PageWriter {
-            json,
-            limit,
-            written: 0,
-            last: None,
-            more: false,
-        }
-    }
-
-    fn row(&mut self, row: &PgRow) -> Result<(), ApiFailure> {
-        self.event(&event_of(row)?);
-        Ok(())
-    }
-
-    fn event(&mut self, event: &EventJson<'_>) {
-        if self.written == self.limit {
-            self.more = true;
-            return;
-        }
-        if self.written > 0 {
-            self.json.raw(",");
-        }
-        write_event(&mut self.json, event);
-        self.written += 1;
-        self.last = Some((event.occurred_at, event.id));
-    }
-
-    fn finish(mut self) -> Result<JsonBody, ApiFailure> {
-        let next_cursor = match self.last.filter(|_| self.more) {
-            Some((at, id)) => Some(
-                Cursor {
-                    at: at
-                        .to_chrono()
-                        .ok_or_else(|| ApiFailure::Internal("event time out of range".into()))?,
-                    id,
-                }
-                .encode(CursorKind::Events),
-            ),
-            None => None,
-        };
-        self.json
-            .raw(r#"],"nextCursor":"#)
-            .option(next_cursor.as_deref(), JsonWriter::string)
-            .raw("}");
-        Ok(self.json.finish())
-    }
+    let rows = query.build().persistent(false).fetch(pool);
+    PageWriter::new(
+        "events",
+        CursorKind::Events,
+        filter.limit,
+        JSON_BYTES_PER_EVENT,
+    )
+    .write_all(rows, |json, row| {
+        let event = event_of(row)?;
+        write_event(json, &event);
+        Ok((event.occurred_at, event.id))
+    })
+    .await
 }
 
 /// One event, keys in the order of [`ai_runtime_api::RuntimeEvent`].
@@ -241,11 +181,12 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::cursor::Cursor;
 
     /// The hand-written JSON is, byte for byte, what serde prints for the
     /// API type the dashboard reads (and the OpenAPI document describes).
     #[test]
-    fn page_json_is_the_events_response() {
+    fn a_page_is_the_events_response() {
         let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
         // Compact, with sorted keys: how serde_json prints a `Value`, so the
         // whole page can be compared byte for byte.
@@ -319,11 +260,15 @@ mod tests {
             next_cursor: None,
         };
         for more in [true, false] {
-            let mut page = PageWriter::new(2);
-            borrowed.iter().for_each(|event| page.event(event));
-            if more {
-                // The look-ahead row: not written, but a cursor follows.
-                page.event(&borrowed[0]);
+            let mut page = PageWriter::new("events", CursorKind::Events, 2, 8);
+            // The look-ahead row: not written, but a cursor follows.
+            let look_ahead = more.then_some(&borrowed[0]);
+            for event in borrowed.iter().chain(look_ahead) {
+                page.push(|json| {
+                    write_event(json, event);
+                    Ok((event.occurred_at, event.id))
+                })
+                .unwrap();
             }
             owned.next_cursor = more.then(|| {
                 Cursor {

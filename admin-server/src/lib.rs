@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod json_body;
 pub mod jwt;
+pub mod page;
 pub mod params;
 pub mod status;
 pub mod tasks;

@@ -7,10 +7,11 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::config::Thresholds;
-use crate::cursor::{Cursor, CursorKind};
+use crate::cursor::CursorKind;
 use crate::db::parse_db;
 use crate::error::ApiFailure;
 use crate::json_body::{JsonBody, JsonWriter};
+use crate::page::PageWriter;
 use crate::params::TaskFilter;
 use crate::timestamp::Timestamp;
 
@@ -118,33 +119,27 @@ pub fn push_page_sql(
     );
 }
 
-/// One page of tasks as the response body.
+/// One page of tasks as the response body, written as the rows arrive.
 pub async fn page(
     pool: &PgPool,
     filter: &TaskFilter,
     thresholds: &Thresholds,
 ) -> Result<JsonBody, ApiFailure> {
-    let mut rows = page_query(filter, thresholds)
-        .build()
-        // Planned with the actual parameters each time (see events::page).
-        .persistent(false)
-        .fetch_all(pool)
-        .await?;
-    let mut next_cursor = None;
-    if rows.len() as i64 > filter.limit {
-        rows.truncate(filter.limit as usize);
-        if let Some(last) = rows.last() {
-            let at: Timestamp = last.try_get(column::CREATED_AT)?;
-            let cursor = Cursor {
-                at: at
-                    .to_chrono()
-                    .ok_or_else(|| ApiFailure::Internal("task time out of range".into()))?,
-                id: last.try_get(column::ID)?,
-            };
-            next_cursor = Some(cursor.encode(CursorKind::Tasks));
-        }
-    }
-    page_json(rows.iter().map(task_of), next_cursor.as_deref())
+    let mut query = page_query(filter, thresholds);
+    // Planned with the actual parameters each time (see events::page).
+    let rows = query.build().persistent(false).fetch(pool);
+    PageWriter::new(
+        "tasks",
+        CursorKind::Tasks,
+        filter.limit,
+        JSON_BYTES_PER_TASK,
+    )
+    .write_all(rows, |json, row| {
+        let task = task_of(row)?;
+        write_task(json, &task);
+        Ok((task.created_at, task.id))
+    })
+    .await
 }
 
 /// Positions in the select list of [`push_page_sql`].
@@ -203,25 +198,6 @@ fn task_of(row: &PgRow) -> Result<TaskJson<'_>, ApiFailure> {
     })
 }
 
-/// The JSON of [`ai_runtime_api::TasksResponse`].
-fn page_json<'r>(
-    tasks: impl ExactSizeIterator<Item = Result<TaskJson<'r>, ApiFailure>>,
-    next_cursor: Option<&str>,
-) -> Result<JsonBody, ApiFailure> {
-    let mut json = JsonWriter::with_capacity(64 + tasks.len() * JSON_BYTES_PER_TASK);
-    json.raw(r#"{"tasks":["#);
-    for (i, task) in tasks.enumerate() {
-        if i > 0 {
-            json.raw(",");
-        }
-        write_task(&mut json, &task?);
-    }
-    json.raw(r#"],"nextCursor":"#)
-        .option(next_cursor, JsonWriter::string)
-        .raw("}");
-    Ok(json.finish())
-}
-
 /// One task, keys in the order of [`ai_runtime_api::TaskSummary`].
 fn write_task(json: &mut JsonWriter, task: &TaskJson<'_>) {
     json.raw(r#"{"id":"#)
@@ -277,11 +253,12 @@ mod tests {
     use chrono::{DateTime, Duration};
 
     use super::*;
+    use crate::cursor::Cursor;
 
     /// The hand-written JSON is, byte for byte, what serde prints for the
     /// API type the dashboard reads.
     #[test]
-    fn page_json_is_the_tasks_response() {
+    fn a_page_is_the_tasks_response() {
         let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
         let micros = |d: Duration| Timestamp((at + d).timestamp_micros());
         let (id, other, persona, event) = (
@@ -378,9 +355,25 @@ mod tests {
             ],
             next_cursor: None,
         };
-        for cursor in [Some("abc"), None] {
-            owned.next_cursor = cursor.map(Into::into);
-            let body = page_json(borrowed.iter().map(|t| Ok(t.clone())), cursor).unwrap();
+        for more in [true, false] {
+            let mut page = PageWriter::new("tasks", CursorKind::Tasks, 2, 8);
+            // The look-ahead row: not written, but a cursor follows.
+            let look_ahead = more.then_some(&borrowed[0]);
+            for task in borrowed.iter().chain(look_ahead) {
+                page.push(|json| {
+                    write_task(json, task);
+                    Ok((task.created_at, task.id))
+                })
+                .unwrap();
+            }
+            owned.next_cursor = more.then(|| {
+                Cursor {
+                    at: owned.tasks[1].created_at,
+                    id: other,
+                }
+                .encode(CursorKind::Tasks)
+            });
+            let body = page.finish().unwrap();
             let text = std::str::from_utf8(body.as_bytes()).unwrap();
             assert_eq!(text, serde_json::to_string(&owned).unwrap());
         }

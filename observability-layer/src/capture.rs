@@ -37,27 +37,36 @@ const INLINE_FIELDS: usize = 4;
 /// The metadata fields of an event, in order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FieldList {
+    /// Slots of `inline` in use (`Some`), from the first.
+    inline_len: usize,
     inline: [Option<(&'static str, FieldValue)>; INLINE_FIELDS],
     spill: Vec<(&'static str, FieldValue)>,
 }
 
 impl FieldList {
+    #[inline]
     pub(crate) fn push(&mut self, name: &'static str, value: FieldValue) {
-        match self.inline.iter_mut().find(|slot| slot.is_none()) {
-            Some(slot) => *slot = Some((name, value)),
+        match self.inline.get_mut(self.inline_len) {
+            Some(slot) => {
+                *slot = Some((name, value));
+                self.inline_len += 1;
+            }
             None => self.spill.push((name, value)),
         }
     }
 
     pub(crate) fn clear(&mut self) {
-        self.inline.iter_mut().for_each(|slot| *slot = None);
+        self.inline[..self.inline_len]
+            .iter_mut()
+            .for_each(|slot| *slot = None);
+        self.inline_len = 0;
         self.spill.clear();
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &(&'static str, FieldValue)> {
-        self.inline
+        self.inline[..self.inline_len]
             .iter()
-            .map_while(Option::as_ref)
+            .flatten()
             .chain(&self.spill)
     }
 }

@@ -19,6 +19,7 @@ use crate::timestamp::Timestamp;
 /// The keyset sort key of a row: its timestamp and id.
 pub type SortKey = (Timestamp, Uuid);
 
+/// One page's JSON body, row by row (see the module documentation).
 pub struct PageWriter {
     json: JsonWriter,
     kind: CursorKind,

@@ -106,9 +106,9 @@ fn thread_cpu_time() -> Duration {
 enum SpanEntries {
     /// Entered once, around all of a round's events.
     OnePerRound,
-    /// Entered and exited around each event: every event is the first in
-    /// its span entry, so the layer cannot reuse the ids it found for the
-    /// previous one (`scope.rs`).
+    /// Entered and exited around each event, as an instrumented future's
+    /// span is around each poll: the layer sees the span current again and
+    /// reuses the ids it found for the previous event (`scope.rs`).
     OnePerEvent,
 }
 

@@ -15,7 +15,7 @@ use crate::callsite::plan;
 use crate::capture::{EventVisitor, SpanIds, SpanIdsVisitor};
 use crate::clock;
 use crate::config::RuntimeLayerBuilder;
-use crate::scope::{self, ScopeIds};
+use crate::scope::ScopeIds;
 use crate::sink::Shared;
 
 /// The layer. Add it to a `tracing_subscriber::registry()` with `.with(layer)`.
@@ -108,12 +108,12 @@ where
         });
     }
 
-    fn on_enter(&self, _id: &Id, _ctx: Context<'_, S>) {
-        scope::stack_changed();
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        self.scopes.entered(id);
     }
 
-    fn on_exit(&self, _id: &Id, _ctx: Context<'_, S>) {
-        scope::stack_changed();
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        self.scopes.exited(id);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

@@ -3,38 +3,53 @@
 //! Finding them means walking the event's scope in the registry: two slab
 //! lookups and a read lock per span, a third of an event's cost. Events
 //! emitted one after another in the same span (a loop, a provider call and
-//! its retries) would repeat that walk for the same answer, so each thread
-//! keeps its last answer until it is no longer certain: when the thread
-//! enters or exits any span (its current scope may have changed: a
-//! per-thread epoch, one increment per enter or exit), or when any span
-//! records an id field (a generation number, bumped after the span's ids
-//! are updated).
+//! its retries, every poll of an instrumented future, which enters and
+//! exits its span each time) would repeat that walk for the same answer, so
+//! each thread keeps its last answer with the span it was found for, and
+//! reuses it while that span is still the thread's current one and no span
+//! has recorded an id field since (a generation number, bumped after a
+//! span's ids are updated).
+//!
+//! Which span is current is known without asking the registry (that would
+//! be a slab lookup again): the layer sees every enter and exit, and keeps
+//! a per-thread stack of entered spans by the registry's own rules (a span
+//! entered again while already entered does not become current; an exit
+//! removes the span's last entry). An id names one span: the registry's
+//! ids carry the generation of their slot, so a span created in a closed
+//! span's slot gets a new id.
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use thread_local::ThreadLocal;
+use tracing_core::span::Id;
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::capture::SpanIds;
 
-thread_local! {
-    /// Bumped whenever this thread enters or exits a span (of any subscriber:
-    /// one cell for all is cheaper, and a needless walk is only slower).
-    static STACK_EPOCH: Cell<u64> = const { Cell::new(0) };
+/// A span entered on this thread and not yet exited.
+#[derive(Clone, Copy)]
+struct Entry {
+    /// The [`ScopeIds`] (so the layer) that saw the enter: span ids are
+    /// only unique within one subscriber.
+    scopes: u64,
+    span: u64,
+    /// Entered while already entered: not the current span.
+    duplicate: bool,
 }
 
-/// The current thread entered or exited a span.
-#[inline]
-pub(crate) fn stack_changed() {
-    let _ = STACK_EPOCH.try_with(|epoch| epoch.set(epoch.get().wrapping_add(1)));
+thread_local! {
+    /// The thread's entered spans, innermost last, for every layer (one
+    /// stack for all is cheaper than a stack per layer per thread).
+    static ENTERED: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The per-thread answers of one layer.
-#[derive(Default)]
 pub(crate) struct ScopeIds {
+    /// Tells this layer's entries in [`ENTERED`] from other layers'.
+    key: u64,
     threads: ThreadLocal<ThreadScope>,
     /// Bumped whenever a span's ids change.
     generation: AtomicU64,
@@ -42,18 +57,80 @@ pub(crate) struct ScopeIds {
 
 #[derive(Default)]
 struct ThreadScope {
-    /// Whether `ids` describes the thread's scope at `epoch` and `generation`.
-    valid: Cell<bool>,
-    epoch: Cell<u64>,
+    /// The span `ids` were found for (`None`: not known) and the
+    /// generation then.
+    span: Cell<Option<u64>>,
     generation: Cell<u64>,
-    /// The merged ids of the scope (for each id, the innermost span's).
+    /// The merged ids of that span's scope (for each id, the innermost span's).
     ids: RefCell<SpanIds>,
+}
+
+impl Default for ScopeIds {
+    fn default() -> Self {
+        static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
+        ScopeIds {
+            key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+            threads: ThreadLocal::new(),
+            generation: AtomicU64::new(0),
+        }
+    }
 }
 
 impl ScopeIds {
     /// Some span's ids changed; call after storing them.
     pub(crate) fn ids_recorded(&self) {
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current thread entered `span`.
+    #[inline]
+    pub(crate) fn entered(&self, span: &Id) {
+        let span = span.into_u64();
+        let _ = ENTERED.try_with(|stack| {
+            let Ok(mut stack) = stack.try_borrow_mut() else {
+                return;
+            };
+            let duplicate = stack
+                .iter()
+                .any(|entry| entry.scopes == self.key && entry.span == span);
+            stack.push(Entry {
+                scopes: self.key,
+                span,
+                duplicate,
+            });
+        });
+    }
+
+    /// The current thread exited `span`.
+    #[inline]
+    pub(crate) fn exited(&self, span: &Id) {
+        let span = span.into_u64();
+        let _ = ENTERED.try_with(|stack| {
+            let Ok(mut stack) = stack.try_borrow_mut() else {
+                return;
+            };
+            if let Some(at) = stack
+                .iter()
+                .rposition(|entry| entry.scopes == self.key && entry.span == span)
+            {
+                stack.remove(at);
+            }
+        });
+    }
+
+    /// The span the registry considers current on this thread, if any.
+    fn current(&self) -> Option<u64> {
+        ENTERED
+            .try_with(|stack| {
+                let stack = stack.try_borrow().ok()?;
+                stack
+                    .iter()
+                    .rev()
+                    .find(|entry| entry.scopes == self.key && !entry.duplicate)
+                    .map(|entry| entry.span)
+            })
+            .ok()
+            .flatten()
     }
 
     /// Calls `f` with the ids `event` inherits from its scope.
@@ -68,46 +145,46 @@ impl ScopeIds {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         // Events with an explicit parent (or none) are not in the thread's
-        // current scope: walk theirs.
-        let Some(epoch) = event
-            .is_contextual()
-            .then(|| STACK_EPOCH.try_with(Cell::get).ok())
-            .flatten()
-        else {
-            return f(&walk(event, ctx));
+        // current scope, and events outside any span have nothing to walk:
+        // walk theirs.
+        let Some(current) = event.is_contextual().then(|| self.current()).flatten() else {
+            return f(&walk(event, ctx).1);
         };
         let thread = self.threads.get_or_default();
         let generation = self.generation.load(Ordering::Acquire);
         let Ok(mut ids) = thread.ids.try_borrow_mut() else {
             // Re-entered while borrowed (cannot happen: nothing here calls
             // out to host code); answer without the cache all the same.
-            return f(&walk(event, ctx));
+            return f(&walk(event, ctx).1);
         };
-        let known = thread.valid.get()
-            && thread.epoch.get() == epoch
-            && thread.generation.get() == generation;
+        let known = thread.span.get() == Some(current) && thread.generation.get() == generation;
         if !known {
-            *ids = walk(event, ctx);
-            thread.epoch.set(epoch);
+            // Keyed by the innermost span the walk actually found, so a
+            // stack that disagreed with the registry would only miss.
+            let (innermost, walked) = walk(event, ctx);
+            *ids = walked;
+            thread.span.set(innermost);
             thread.generation.set(generation);
-            thread.valid.set(true);
         }
         f(&ids)
     }
 }
 
-/// The ids of the event's scope, innermost span first, merged.
-fn walk<S>(event: &Event<'_>, ctx: &Context<'_, S>) -> SpanIds
+/// The innermost span of the event's scope, and the ids of the scope,
+/// innermost span first, merged.
+fn walk<S>(event: &Event<'_>, ctx: &Context<'_, S>) -> (Option<u64>, SpanIds)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    let mut innermost = None;
     let mut merged = SpanIds::default();
     if let Some(scope) = ctx.event_scope(event) {
         for span in scope {
+            innermost.get_or_insert(span.id().into_u64());
             if let Some(ids) = span.extensions().get::<SpanIds>() {
                 merged.fill_from(ids);
             }
         }
     }
-    merged
+    (innermost, merged)
 }

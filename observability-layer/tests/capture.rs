@@ -12,6 +12,7 @@ use observability_layer::{
     redact::REDACTED, runtime_event, Layer, Operation, RecordedEvent, RuntimeLayer, SinkHandle,
 };
 use serde_json::json;
+use tracing_subscriber::prelude::*;
 use uuid::Uuid;
 
 fn builder() -> observability_layer::RuntimeLayerBuilder {
@@ -206,6 +207,103 @@ fn inherited_ids_follow_enters_exits_and_late_records() {
         ]
     );
     assert_balanced(&guard.shutdown());
+}
+
+fn codes_and_tasks(handle: &SinkHandle, n: usize) -> Vec<(String, Option<Uuid>)> {
+    recorded(handle, n)
+        .into_iter()
+        .map(|e| (e.reason_code, e.task_id))
+        .collect()
+}
+
+fn owned(list: &[(&str, Option<Uuid>)]) -> Vec<(String, Option<Uuid>)> {
+    list.iter()
+        .map(|(code, id)| (code.to_string(), *id))
+        .collect()
+}
+
+fn task_event(code: &str) {
+    tracing::info!(layer = "execution", operation = "TASK", reason_code = code);
+}
+
+/// Spans entered and exited around every event (as an instrumented future's
+/// span is on every poll), a span entered again while already entered, and
+/// spans closed and new ones made: each event still gets the ids of the
+/// span the registry calls current.
+#[test]
+fn inherited_ids_follow_reentered_and_replaced_spans() {
+    let (_default, guard, handle) = install(builder());
+    let [a, b, c] = [(); 3].map(|_| Uuid::new_v4());
+    let span_a = tracing::info_span!("a", task_id = %a);
+    let span_b = tracing::info_span!("b", task_id = %b);
+    for _ in 0..2 {
+        span_a.in_scope(|| task_event("poll a"));
+        span_b.in_scope(|| task_event("poll b"));
+    }
+    {
+        let _b = span_b.enter();
+        task_event("in b");
+        let _a = span_a.enter();
+        // Entering `b` again does not make it current: `a` stays current.
+        span_b.in_scope(|| task_event("b again inside a"));
+        task_event("still in a");
+    }
+    drop((span_a, span_b));
+    // New spans, which may take the closed spans' slots in the registry.
+    tracing::info_span!("c", task_id = %c).in_scope(|| task_event("in a new span"));
+    tracing::info_span!("plain").in_scope(|| task_event("in a span without ids"));
+    task_event("outside");
+    assert_eq!(
+        codes_and_tasks(&handle, 10),
+        owned(&[
+            ("poll a", Some(a)),
+            ("poll b", Some(b)),
+            ("poll a", Some(a)),
+            ("poll b", Some(b)),
+            ("in b", Some(b)),
+            ("b again inside a", Some(a)),
+            ("still in a", Some(a)),
+            ("in a new span", Some(c)),
+            ("in a span without ids", None),
+            ("outside", None),
+        ])
+    );
+    assert_balanced(&guard.shutdown());
+}
+
+/// Two subscribers, each with its own layer, on one thread: span ids are
+/// only unique within a subscriber (both first spans get the same id here),
+/// and each layer must follow its own subscriber's spans.
+#[test]
+fn inherited_ids_follow_each_subscribers_own_spans() {
+    let (first_layer, first_guard, first_handle) = builder().build().unwrap();
+    let (second_layer, second_guard, second_handle) = builder().build().unwrap();
+    let first = tracing_subscriber::registry().with(first_layer);
+    let second = tracing_subscriber::registry().with(second_layer);
+    let [mine, theirs] = [(); 2].map(|_| Uuid::new_v4());
+    tracing::subscriber::with_default(first, || {
+        tracing::info_span!("mine", task_id = %mine).in_scope(|| {
+            tracing::subscriber::with_default(second, || {
+                tracing::info_span!("theirs", task_id = %theirs)
+                    .in_scope(|| task_event("second, in its span"));
+                task_event("second, outside its span");
+            });
+            task_event("first, in its span");
+        });
+    });
+    assert_eq!(
+        codes_and_tasks(&first_handle, 1),
+        owned(&[("first, in its span", Some(mine))])
+    );
+    assert_eq!(
+        codes_and_tasks(&second_handle, 2),
+        owned(&[
+            ("second, in its span", Some(theirs)),
+            ("second, outside its span", None),
+        ])
+    );
+    assert_balanced(&first_guard.shutdown());
+    assert_balanced(&second_guard.shutdown());
 }
 
 #[test]

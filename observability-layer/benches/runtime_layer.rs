@@ -36,12 +36,16 @@ fn main() {
         rss_child(&args[pos + 1]);
         return;
     }
-    // For profilers: `profile-emit <threads>` emits into a sink whose
-    // database is unreachable, nothing else.
+    // For profilers: `profile-emit <threads> [span-per-event]` emits into a
+    // sink whose database is unreachable, nothing else.
     if let Some(pos) = args.iter().position(|a| a == "profile-emit") {
-        let threads = args[pos + 1].parse().unwrap_or(1);
+        let threads = args.get(pos + 1).and_then(|t| t.parse().ok()).unwrap_or(1);
+        let entries = match args.iter().any(|a| a == "span-per-event") {
+            true => SpanEntries::OnePerEvent,
+            false => SpanEntries::OnePerRound,
+        };
         let (dispatch, guard, _handle) = runtime_layer("postgres://postgres@127.0.0.1:1/x");
-        let (cpu, wall) = measure(&dispatch, threads, SpanEntries::OnePerRound, &|| {});
+        let (cpu, wall) = measure(&dispatch, threads, entries, &|| {});
         println!("{cpu:.1} ns CPU, {wall:.1} ns wall per event");
         drop(guard);
         return;

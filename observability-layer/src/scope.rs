@@ -14,7 +14,9 @@
 //! be a slab lookup again): the layer sees every enter and exit, and keeps
 //! a per-thread stack of entered spans by the registry's own rules (a span
 //! entered again while already entered does not become current; an exit
-//! removes the span's last entry). An id names one span: the registry's
+//! removes the span's last entry), and a per-thread epoch, bumped on every
+//! enter and exit, so that events with nothing entered or exited between
+//! them do not even look at the stack. An id names one span: the registry's
 //! ids carry the generation of their slot, so a span created in a closed
 //! span's slot gets a new id.
 
@@ -44,6 +46,13 @@ thread_local! {
     /// The thread's entered spans, innermost last, for every layer (one
     /// stack for all is cheaper than a stack per layer per thread).
     static ENTERED: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    /// Bumped on every enter and exit on this thread: while it stays the
+    /// same, so does the current span, and the stack need not be read.
+    static EPOCH: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump_epoch() {
+    let _ = EPOCH.try_with(|epoch| epoch.set(epoch.get().wrapping_add(1)));
 }
 
 /// The per-thread answers of one layer.
@@ -57,10 +66,11 @@ pub(crate) struct ScopeIds {
 
 #[derive(Default)]
 struct ThreadScope {
-    /// The span `ids` were found for (`None`: not known) and the
-    /// generation then.
+    /// The span `ids` were found for (`None`: not known), the generation
+    /// then, and the epoch when that span was last seen current.
     span: Cell<Option<u64>>,
     generation: Cell<u64>,
+    epoch: Cell<u64>,
     /// The merged ids of that span's scope (for each id, the innermost span's).
     ids: RefCell<SpanIds>,
 }
@@ -85,6 +95,7 @@ impl ScopeIds {
     /// The current thread entered `span`.
     #[inline]
     pub(crate) fn entered(&self, span: &Id) {
+        bump_epoch();
         let span = span.into_u64();
         let _ = ENTERED.try_with(|stack| {
             let Ok(mut stack) = stack.try_borrow_mut() else {
@@ -104,15 +115,17 @@ impl ScopeIds {
     /// The current thread exited `span`.
     #[inline]
     pub(crate) fn exited(&self, span: &Id) {
+        bump_epoch();
         let span = span.into_u64();
         let _ = ENTERED.try_with(|stack| {
             let Ok(mut stack) = stack.try_borrow_mut() else {
                 return;
             };
-            if let Some(at) = stack
-                .iter()
-                .rposition(|entry| entry.scopes == self.key && entry.span == span)
-            {
+            let mine = |entry: &Entry| entry.scopes == self.key && entry.span == span;
+            // Usually the innermost entry: popped without a search or a move.
+            if stack.last().is_some_and(mine) {
+                stack.pop();
+            } else if let Some(at) = stack.iter().rposition(mine) {
                 stack.remove(at);
             }
         });
@@ -145,9 +158,12 @@ impl ScopeIds {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         // Events with an explicit parent (or none) are not in the thread's
-        // current scope, and events outside any span have nothing to walk:
-        // walk theirs.
-        let Some(current) = event.is_contextual().then(|| self.current()).flatten() else {
+        // current scope: walk theirs.
+        let Some(epoch) = event
+            .is_contextual()
+            .then(|| EPOCH.try_with(Cell::get).ok())
+            .flatten()
+        else {
             return f(&walk(event, ctx).1);
         };
         let thread = self.threads.get_or_default();
@@ -157,7 +173,9 @@ impl ScopeIds {
             // out to host code); answer without the cache all the same.
             return f(&walk(event, ctx).1);
         };
-        let known = thread.span.get() == Some(current) && thread.generation.get() == generation;
+        let known = thread.span.get().is_some()
+            && thread.generation.get() == generation
+            && (thread.epoch.get() == epoch || self.current() == thread.span.get());
         if !known {
             // Keyed by the innermost span the walk actually found, so a
             // stack that disagreed with the registry would only miss.
@@ -166,6 +184,7 @@ impl ScopeIds {
             thread.span.set(innermost);
             thread.generation.set(generation);
         }
+        thread.epoch.set(epoch);
         f(&ids)
     }
 }

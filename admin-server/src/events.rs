@@ -182,6 +182,7 @@ mod tests {
 
     use super::*;
     use crate::cursor::Cursor;
+    use crate::page::page_of;
 
     /// The hand-written JSON is, byte for byte, what serde prints for the
     /// API type the dashboard reads (and the OpenAPI document describes).
@@ -260,16 +261,6 @@ mod tests {
             next_cursor: None,
         };
         for more in [true, false] {
-            let mut page = PageWriter::new("events", CursorKind::Events, 2, 8);
-            // The look-ahead row: not written, but a cursor follows.
-            let look_ahead = more.then_some(&borrowed[0]);
-            for event in borrowed.iter().chain(look_ahead) {
-                page.push(|json| {
-                    write_event(json, event);
-                    Ok((event.occurred_at, event.id))
-                })
-                .unwrap();
-            }
             owned.next_cursor = more.then(|| {
                 Cursor {
                     at: owned.events[1].occurred_at,
@@ -277,10 +268,18 @@ mod tests {
                 }
                 .encode(CursorKind::Events)
             });
-            let body = page.finish().unwrap();
-            let text = std::str::from_utf8(body.as_bytes()).unwrap();
+            let text = page_of(
+                "events",
+                CursorKind::Events,
+                &borrowed,
+                more,
+                |json, event| {
+                    write_event(json, event);
+                    (event.occurred_at, event.id)
+                },
+            );
             assert_eq!(text, serde_json::to_string(&owned).unwrap());
-            let parsed: EventsResponse = serde_json::from_str(text).unwrap();
+            let parsed: EventsResponse = serde_json::from_str(&text).unwrap();
             assert_eq!(parsed, owned);
         }
     }

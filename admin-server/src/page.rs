@@ -102,6 +102,24 @@ impl PageWriter {
     }
 }
 
+/// The page `rows` make when the query found one more (a copy of the
+/// first, as the look-ahead row) if `more`; for tests of the endpoints.
+#[cfg(test)]
+pub(crate) fn page_of<T>(
+    items: &str,
+    kind: CursorKind,
+    rows: &[T],
+    more: bool,
+    write: impl Fn(&mut JsonWriter, &T) -> SortKey,
+) -> String {
+    let mut page = PageWriter::new(items, kind, rows.len() as i64, 8);
+    let look_ahead = rows.first().filter(|_| more);
+    for row in rows.iter().chain(look_ahead) {
+        page.push(|json| Ok(write(json, row))).unwrap();
+    }
+    String::from_utf8(page.finish().unwrap().as_bytes().to_vec()).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,16 +128,11 @@ mod tests {
         (Timestamp(micros), Uuid::from_u128(micros as u128))
     }
 
-    fn page(rows: &[i64], limit: i64) -> String {
-        let mut page = PageWriter::new("items", CursorKind::Events, limit, 8);
-        for &row in rows {
-            page.push(|json| {
-                json.integer(row as i32);
-                Ok(key(row))
-            })
-            .unwrap();
-        }
-        String::from_utf8(page.finish().unwrap().as_bytes().to_vec()).unwrap()
+    fn page(rows: &[i64], more: bool) -> String {
+        page_of("items", CursorKind::Events, rows, more, |json, &row| {
+            json.integer(row as i32);
+            key(row)
+        })
     }
 
     #[test]
@@ -130,14 +143,14 @@ mod tests {
         }
         .encode(CursorKind::Events);
         assert_eq!(
-            page(&[3, 2, 1], 2),
+            page(&[3, 2], true),
             format!(r#"{{"items":[3,2],"nextCursor":"{cursor}"}}"#)
         );
     }
 
     #[test]
     fn a_page_without_its_look_ahead_row_is_the_last() {
-        assert_eq!(page(&[3, 2], 2), r#"{"items":[3,2],"nextCursor":null}"#);
-        assert_eq!(page(&[], 2), r#"{"items":[],"nextCursor":null}"#);
+        assert_eq!(page(&[3, 2], false), r#"{"items":[3,2],"nextCursor":null}"#);
+        assert_eq!(page(&[], false), r#"{"items":[],"nextCursor":null}"#);
     }
 }

@@ -254,6 +254,7 @@ mod tests {
 
     use super::*;
     use crate::cursor::Cursor;
+    use crate::page::page_of;
 
     /// The hand-written JSON is, byte for byte, what serde prints for the
     /// API type the dashboard reads.
@@ -356,16 +357,6 @@ mod tests {
             next_cursor: None,
         };
         for more in [true, false] {
-            let mut page = PageWriter::new("tasks", CursorKind::Tasks, 2, 8);
-            // The look-ahead row: not written, but a cursor follows.
-            let look_ahead = more.then_some(&borrowed[0]);
-            for task in borrowed.iter().chain(look_ahead) {
-                page.push(|json| {
-                    write_task(json, task);
-                    Ok((task.created_at, task.id))
-                })
-                .unwrap();
-            }
             owned.next_cursor = more.then(|| {
                 Cursor {
                     at: owned.tasks[1].created_at,
@@ -373,8 +364,10 @@ mod tests {
                 }
                 .encode(CursorKind::Tasks)
             });
-            let body = page.finish().unwrap();
-            let text = std::str::from_utf8(body.as_bytes()).unwrap();
+            let text = page_of("tasks", CursorKind::Tasks, &borrowed, more, |json, task| {
+                write_task(json, task);
+                (task.created_at, task.id)
+            });
             assert_eq!(text, serde_json::to_string(&owned).unwrap());
         }
     }

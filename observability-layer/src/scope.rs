@@ -51,8 +51,16 @@ thread_local! {
     static EPOCH: Cell<u64> = const { Cell::new(0) };
 }
 
-fn bump_epoch() {
+/// Changes this thread's stack of entered spans (nothing while the thread
+/// exits and its locals are gone), and bumps the epoch.
+#[inline]
+fn change_stack(change: impl FnOnce(&mut Vec<Entry>)) {
     let _ = EPOCH.try_with(|epoch| epoch.set(epoch.get().wrapping_add(1)));
+    let _ = ENTERED.try_with(|stack| {
+        if let Ok(mut stack) = stack.try_borrow_mut() {
+            change(&mut stack);
+        }
+    });
 }
 
 /// The per-thread answers of one layer.
@@ -95,12 +103,8 @@ impl ScopeIds {
     /// The current thread entered `span`.
     #[inline]
     pub(crate) fn entered(&self, span: &Id) {
-        bump_epoch();
         let span = span.into_u64();
-        let _ = ENTERED.try_with(|stack| {
-            let Ok(mut stack) = stack.try_borrow_mut() else {
-                return;
-            };
+        change_stack(|stack| {
             let duplicate = stack
                 .iter()
                 .any(|entry| entry.scopes == self.key && entry.span == span);
@@ -115,12 +119,8 @@ impl ScopeIds {
     /// The current thread exited `span`.
     #[inline]
     pub(crate) fn exited(&self, span: &Id) {
-        bump_epoch();
         let span = span.into_u64();
-        let _ = ENTERED.try_with(|stack| {
-            let Ok(mut stack) = stack.try_borrow_mut() else {
-                return;
-            };
+        change_stack(|stack| {
             let mine = |entry: &Entry| entry.scopes == self.key && entry.span == span;
             // Usually the innermost entry: popped without a search or a move.
             if stack.last().is_some_and(mine) {

@@ -1,7 +1,7 @@
 //! `GET /events`: runtime events, newest first, keyset-paginated on
 //! `(occurred_at desc, id desc)`.
 
-use ai_runtime_api::{Layer, Operation};
+use ai_runtime_api::{EventLayer, Operation};
 use serde_json::value::RawValue;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
@@ -23,7 +23,7 @@ use crate::timestamp::Timestamp;
 #[derive(Clone)]
 struct EventJson<'r> {
     id: Uuid,
-    layer: Layer,
+    layer: EventLayer,
     operation: Operation,
     reason_code: &'r str,
     entity_id: &'r str,
@@ -161,7 +161,7 @@ mod column {
 fn event_of(row: &PgRow) -> Result<EventJson<'_>, ApiFailure> {
     Ok(EventJson {
         id: row.try_get_unchecked(column::ID)?,
-        layer: parse_db::<Layer>(row.try_get_unchecked(column::LAYER)?)?,
+        layer: parse_db::<EventLayer>(row.try_get_unchecked(column::LAYER)?)?,
         operation: parse_db::<Operation>(row.try_get_unchecked(column::OPERATION)?)?,
         reason_code: row.try_get_unchecked(column::REASON_CODE)?,
         entity_id: row.try_get_unchecked(column::ENTITY_ID)?,
@@ -204,7 +204,7 @@ mod tests {
         let borrowed = [
             EventJson {
                 id,
-                layer: Layer::ToolRuntime,
+                layer: EventLayer::ToolRuntime,
                 operation: Operation::Retry,
                 reason_code: "TOOL_RETRY",
                 entity_id: tricky,
@@ -217,7 +217,7 @@ mod tests {
             },
             EventJson {
                 id: other_id,
-                layer: Layer::Worker,
+                layer: EventLayer::Worker,
                 operation: Operation::Heartbeat,
                 reason_code: "WORKER_STARTED",
                 entity_id: "worker-1",
@@ -233,7 +233,7 @@ mod tests {
             events: vec![
                 RuntimeEvent {
                     id,
-                    layer: Layer::ToolRuntime,
+                    layer: EventLayer::ToolRuntime,
                     operation: Operation::Retry,
                     reason_code: "TOOL_RETRY".into(),
                     entity_id: tricky.into(),
@@ -246,7 +246,7 @@ mod tests {
                 },
                 RuntimeEvent {
                     id: other_id,
-                    layer: Layer::Worker,
+                    layer: EventLayer::Worker,
                     operation: Operation::Heartbeat,
                     reason_code: "WORKER_STARTED".into(),
                     entity_id: "worker-1".into(),

@@ -2,7 +2,7 @@
 //! that a bad value becomes a 400 naming its parameter rather than a generic
 //! rejection) and validated.
 
-use ai_runtime_api::{Layer, Operation, TaskStatus};
+use ai_runtime_api::{EventLayer, Operation, TaskStatus};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -20,7 +20,7 @@ const MAX_TEXT_LEN: usize = 512;
 #[serde(rename_all = "camelCase")]
 pub struct EventsQuery {
     /// Only events of this layer.
-    #[param(value_type = Option<Layer>)]
+    #[param(value_type = Option<EventLayer>)]
     pub layer: Option<String>,
     /// Only events of this operation.
     #[param(value_type = Option<Operation>)]
@@ -78,7 +78,7 @@ pub struct StatusQuery {
 /// Validated events filters.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventFilter {
-    pub layer: Option<Layer>,
+    pub layer: Option<EventLayer>,
     pub operation: Option<Operation>,
     pub reason_code: Option<String>,
     pub entity_id: Option<String>,
@@ -111,7 +111,7 @@ impl TryFrom<EventsQuery> for EventFilter {
             }
         }
         Ok(EventFilter {
-            layer: vocabulary("layer", q.layer, Layer::ALL)?,
+            layer: vocabulary("layer", q.layer, EventLayer::ALL)?,
             operation: vocabulary("operation", q.operation, Operation::ALL)?,
             reason_code: text("reasonCode", q.reason_code)?,
             entity_id: text("entityId", q.entity_id)?,

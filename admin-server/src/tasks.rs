@@ -1,7 +1,7 @@
 //! `GET /tasks`: recent tasks, most recently created first, keyset-paginated
 //! on `(created_at desc, id desc)`, each with its stuck flag and latest event.
 
-use ai_runtime_api::{Layer, Operation, TaskStatus};
+use ai_runtime_api::{EventLayer, Operation, TaskStatus};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
@@ -40,7 +40,7 @@ struct TaskJson<'r> {
 #[derive(Clone)]
 struct LatestEvent<'r> {
     id: Uuid,
-    layer: Layer,
+    layer: EventLayer,
     operation: Operation,
     reason_code: &'r str,
     occurred_at: Timestamp,
@@ -172,7 +172,7 @@ fn task_of(row: &PgRow) -> Result<TaskJson<'_>, ApiFailure> {
     let latest_event = match event_id {
         Some(id) => Some(LatestEvent {
             id,
-            layer: parse_db::<Layer>(row.try_get_unchecked(column::EVENT_LAYER)?)?,
+            layer: parse_db::<EventLayer>(row.try_get_unchecked(column::EVENT_LAYER)?)?,
             operation: parse_db::<Operation>(row.try_get_unchecked(column::EVENT_OPERATION)?)?,
             reason_code: row.try_get_unchecked(column::EVENT_REASON_CODE)?,
             occurred_at: row.try_get_unchecked(column::EVENT_OCCURRED_AT)?,
@@ -287,7 +287,7 @@ mod tests {
                 stuck: true,
                 latest_event: Some(LatestEvent {
                     id: event,
-                    layer: Layer::ProviderRuntime,
+                    layer: EventLayer::ProviderRuntime,
                     operation: Operation::Call,
                     reason_code: "PROVIDER_CALL_FAILED",
                     occurred_at: micros(Duration::milliseconds(-5)),
@@ -330,7 +330,7 @@ mod tests {
                     stuck: true,
                     latest_event: Some(EventSummary {
                         id: event,
-                        layer: Layer::ProviderRuntime,
+                        layer: EventLayer::ProviderRuntime,
                         operation: Operation::Call,
                         reason_code: "PROVIDER_CALL_FAILED".into(),
                         occurred_at: at - Duration::milliseconds(5),

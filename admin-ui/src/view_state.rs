@@ -8,7 +8,7 @@
 
 use std::str::FromStr;
 
-use ai_runtime_api::{Layer, Operation, TaskStatus};
+use ai_runtime_api::{EventLayer, Operation, TaskStatus};
 use leptos::prelude::*;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -73,7 +73,7 @@ pub enum TimeRange {
 /// The event stream's filters. Empty strings mean "no filter".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilters {
-    pub layer: Option<Layer>,
+    pub layer: Option<EventLayer>,
     pub operation: Option<Operation>,
     pub reason_code: String,
     pub entity_id: String,
@@ -209,7 +209,7 @@ impl ViewState {
             }
         };
         let e = &self.events;
-        set("layer", e.layer.map_or("", Layer::as_str));
+        set("layer", e.layer.map_or("", EventLayer::as_str));
         set("operation", e.operation.map_or("", Operation::as_str));
         set("reasonCode", &e.reason_code);
         set("entityId", &e.entity_id);

@@ -2,13 +2,11 @@
 //! documents them in its OpenAPI document) and `admin-ui` (which deserializes
 //! them in the browser). JSON is camelCase. Compiles for native and wasm32.
 
-pub mod vocab;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use vocab::{Layer, Operation, TaskStatus, UnknownValue, WorkerState};
+pub use ai_runtime_vocab::{EventLayer, Operation, TaskStatus, UnknownValue, WorkerState};
 
 /// The API's base path.
 pub const API_BASE: &str = "/api/admin/ai/runtime";
@@ -148,7 +146,7 @@ pub struct QueueCount {
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeEvent {
     pub id: Uuid,
-    pub layer: Layer,
+    pub layer: EventLayer,
     pub operation: Operation,
     pub reason_code: String,
     pub entity_id: String,
@@ -179,7 +177,7 @@ pub struct EventsResponse {
 #[serde(rename_all = "camelCase")]
 pub struct EventSummary {
     pub id: Uuid,
-    pub layer: Layer,
+    pub layer: EventLayer,
     pub operation: Operation,
     pub reason_code: String,
     pub occurred_at: DateTime<Utc>,

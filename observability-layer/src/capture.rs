@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use ai_runtime_api::{Layer, Operation};
+use ai_runtime_vocab::{EventLayer, Operation};
 use tracing_core::field::{Field, Visit};
 use tracing_core::Level;
 use uuid::Uuid;
@@ -80,7 +80,7 @@ pub(crate) struct Captured {
     pub occurred_at: SystemTime,
     pub level: Level,
     pub target: &'static str,
-    pub layer: Layer,
+    pub layer: EventLayer,
     pub operation: Operation,
     pub reason_code: Text,
     pub entity_id: Text,
@@ -103,7 +103,7 @@ impl Captured {
         self.occurred_at = occurred_at;
         self.level = level;
         self.target = target;
-        self.layer = Layer::Worker;
+        self.layer = EventLayer::Worker;
         self.operation = Operation::Heartbeat;
         self.reason_code = Text::empty();
         self.entity_id = Text::empty();
@@ -122,7 +122,7 @@ impl Captured {
             occurred_at,
             level,
             target,
-            layer: Layer::Worker,
+            layer: EventLayer::Worker,
             operation: Operation::Heartbeat,
             reason_code: Text::empty(),
             entity_id: Text::empty(),

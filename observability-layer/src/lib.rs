@@ -5,7 +5,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use observability_layer::{runtime_event, Layer, Operation, RuntimeLayer, WorkerReport, WorkerState};
+//! use observability_layer::{runtime_event, EventLayer, Operation, RuntimeLayer, WorkerReport, WorkerState};
 //! use tracing_subscriber::prelude::*;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,7 +23,7 @@
 //! tracing::info!(layer = "provider_runtime", operation = "CALL",
 //!     reason_code = "PROVIDER_CALL_OK", entity_id = "sim/gpt-sim-1", latency_ms = 12, "llm call ok");
 //! // The same, typed:
-//! runtime_event!(tracing::Level::INFO, Layer::ProviderRuntime, Operation::Call,
+//! runtime_event!(tracing::Level::INFO, EventLayer::ProviderRuntime, Operation::Call,
 //!     "PROVIDER_CALL_OK", entity_id = "sim/gpt-sim-1", latency_ms = 12, "llm call ok");
 //!
 //! // Worker status: upserts ai_worker_status; an event only on change.
@@ -65,7 +65,7 @@ mod writer;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-pub use ai_runtime_api::{Layer, Operation, WorkerState};
+pub use ai_runtime_vocab::{EventLayer, Operation, WorkerState};
 pub use config::{BuildError, RuntimeLayerBuilder};
 pub use layer::RuntimeLayer;
 pub use recorder::RecordedEvent;

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use ai_runtime_api::{Layer, Operation};
+use ai_runtime_vocab::{EventLayer, Operation};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -18,7 +18,7 @@ use crate::rows::metadata_json;
 /// A runtime event as it is (or would be) written to `ai_runtime_events`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedEvent {
-    pub layer: Layer,
+    pub layer: EventLayer,
     pub operation: Operation,
     pub reason_code: String,
     pub entity_id: String,

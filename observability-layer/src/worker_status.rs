@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use ai_runtime_api::{Layer, Operation, WorkerState};
+use ai_runtime_vocab::{EventLayer, Operation, WorkerState};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tracing_core::Level;
@@ -170,7 +170,7 @@ fn change_event(
         Some(_) => return None,
     };
     let mut event = Box::new(Captured::empty(at, Level::INFO, module_path!()));
-    event.layer = Layer::Worker;
+    event.layer = EventLayer::Worker;
     event.operation = Operation::Heartbeat;
     event.reason_code = text(reason_code);
     event.entity_id = text(worker_id);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{assert_balanced, install, wait_until, DEAD_URL};
 use observability_layer::{
-    redact::REDACTED, runtime_event, Layer, Operation, RecordedEvent, RuntimeLayer, SinkHandle,
+    redact::REDACTED, runtime_event, EventLayer, Operation, RecordedEvent, RuntimeLayer, SinkHandle,
 };
 use serde_json::json;
 use tracing_subscriber::prelude::*;
@@ -54,7 +54,7 @@ fn fields_map_to_columns_and_metadata() {
     let after = chrono::Utc::now();
     let events = recorded(&handle, 1);
     let e = &events[0];
-    assert_eq!(e.layer, Layer::ProviderRuntime);
+    assert_eq!(e.layer, EventLayer::ProviderRuntime);
     assert_eq!(e.operation, Operation::Call);
     assert_eq!(e.reason_code, "PROVIDER_CALL_FAILED");
     assert_eq!(e.entity_id, "sim/gpt-sim-1");
@@ -438,7 +438,7 @@ fn the_typed_macro_emits_runtime_events() {
     let route = "sim/gpt-sim-1";
     runtime_event!(
         tracing::Level::INFO,
-        Layer::ToolRuntime,
+        EventLayer::ToolRuntime,
         Operation::ToolCall,
         "TOOL_CALL_OK",
         entity_id = %route,
@@ -447,12 +447,12 @@ fn the_typed_macro_emits_runtime_events() {
     );
     runtime_event!(
         tracing::Level::ERROR,
-        Layer::Worker,
+        EventLayer::Worker,
         Operation::Breaker,
         "BREAKER_OPENED"
     );
     let events = recorded(&handle, 2);
-    assert_eq!(events[0].layer, Layer::ToolRuntime);
+    assert_eq!(events[0].layer, EventLayer::ToolRuntime);
     assert_eq!(events[0].operation, Operation::ToolCall);
     assert_eq!(events[0].entity_id, route);
     assert_eq!(events[0].metadata["tool"], "search");

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ai_runtime_api::{Layer, Operation, TaskStatus};
+use ai_runtime_vocab::{EventLayer, Operation, TaskStatus};
 
 use crate::breaker::{Admission, BreakerConfig, BreakerSnapshot, CircuitBreaker};
 use crate::clock::Clock;
@@ -199,7 +199,7 @@ impl ExecutionAgent {
                 match result {
                     Ok(completion) => {
                         tracing::info!(
-                            layer = Layer::ProviderRuntime.as_str(),
+                            layer = EventLayer::ProviderRuntime.as_str(),
                             operation = Operation::Call.as_str(),
                             reason_code = reason::PROVIDER_CALL_OK,
                             entity_id = %route,
@@ -217,7 +217,7 @@ impl ExecutionAgent {
                     Err(err) => {
                         last = err;
                         tracing::warn!(
-                            layer = Layer::ProviderRuntime.as_str(),
+                            layer = EventLayer::ProviderRuntime.as_str(),
                             operation = Operation::Call.as_str(),
                             reason_code = reason::PROVIDER_CALL_FAILED,
                             entity_id = %route,
@@ -235,7 +235,7 @@ impl ExecutionAgent {
                 if call_attempt < self.config.attempts_per_route {
                     let backoff = self.config.retry_backoff * 2u32.pow(call_attempt - 1);
                     tracing::info!(
-                        layer = Layer::ProviderRuntime.as_str(),
+                        layer = EventLayer::ProviderRuntime.as_str(),
                         operation = Operation::Retry.as_str(),
                         reason_code = reason::PROVIDER_RETRY_SCHEDULED,
                         entity_id = %route,
@@ -255,7 +255,7 @@ impl ExecutionAgent {
         let err = RoutesExhausted { calls, last };
         let entity = routes.last().map(Route::to_string).unwrap_or_default();
         tracing::warn!(
-            layer = Layer::ProviderRuntime.as_str(),
+            layer = EventLayer::ProviderRuntime.as_str(),
             operation = Operation::Call.as_str(),
             reason_code = reason::PROVIDER_ROUTES_EXHAUSTED,
             entity_id = %entity,
@@ -274,7 +274,7 @@ impl ExecutionAgent {
         for iteration in 1..=iterations {
             let tool = TOOLS[((task_seed + u64::from(iteration)) % TOOLS.len() as u64) as usize];
             tracing::info!(
-                layer = Layer::ToolRuntime.as_str(),
+                layer = EventLayer::ToolRuntime.as_str(),
                 operation = Operation::ToolCall.as_str(),
                 reason_code = reason::TOOL_CALL_OK,
                 entity_id = tool,
@@ -289,7 +289,7 @@ impl ExecutionAgent {
             reason::TOOL_LOOP_COMPLETED
         };
         tracing::info!(
-            layer = Layer::ToolRuntime.as_str(),
+            layer = EventLayer::ToolRuntime.as_str(),
             operation = Operation::ToolLoop.as_str(),
             reason_code = code,
             entity_id = "tool_loop",
@@ -304,7 +304,7 @@ impl ExecutionAgent {
 
 fn emit_fallback(from: &Route, to: &Route) {
     tracing::warn!(
-        layer = Layer::ProviderRuntime.as_str(),
+        layer = EventLayer::ProviderRuntime.as_str(),
         operation = Operation::Fallback.as_str(),
         reason_code = reason::PROVIDER_ROUTE_FAILOVER,
         entity_id = %to,
@@ -316,7 +316,7 @@ fn emit_fallback(from: &Route, to: &Route) {
     );
     if from.model != to.model {
         tracing::warn!(
-            layer = Layer::ModelAdapter.as_str(),
+            layer = EventLayer::ModelAdapter.as_str(),
             operation = Operation::Fallback.as_str(),
             reason_code = reason::MODEL_FALLBACK_SELECTED,
             entity_id = %to.model,

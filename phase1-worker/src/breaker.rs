@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ai_runtime_api::{Layer, Operation};
+use ai_runtime_vocab::{EventLayer, Operation};
 
 use crate::clock::Clock;
 use crate::reason;
@@ -186,7 +186,7 @@ impl CircuitBreaker {
         let from = self.state;
         self.state = to;
         tracing::info!(
-            layer = Layer::Execution.as_str(),
+            layer = EventLayer::Execution.as_str(),
             operation = Operation::Breaker.as_str(),
             reason_code = code,
             entity_id = %self.name,

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use ai_runtime_api::{TaskStatus, UnknownValue};
+use ai_runtime_vocab::{TaskStatus, UnknownValue};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use sqlx::postgres::PgRow;

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ai_runtime_api::WorkerState;
+use ai_runtime_vocab::WorkerState;
 use sqlx::PgPool;
 use tokio::task::JoinSet;
 use tracing::instrument::WithSubscriber;

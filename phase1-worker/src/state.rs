@@ -7,7 +7,7 @@
 //!                        +-----------------+  requeue / put back
 //! ```
 
-use ai_runtime_api::TaskStatus;
+use ai_runtime_vocab::TaskStatus;
 
 /// A status change the state machine refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

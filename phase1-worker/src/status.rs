@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ai_runtime_api::WorkerState;
+use ai_runtime_vocab::WorkerState;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 

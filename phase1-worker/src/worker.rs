@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use ai_runtime_api::{Layer, Operation, TaskStatus, WorkerState};
+use ai_runtime_vocab::{EventLayer, Operation, TaskStatus, WorkerState};
 use tracing::Instrument;
 
 use crate::agent::{Decision, ExecutionAgent};
@@ -147,7 +147,7 @@ impl Worker {
                 for task in moved {
                     self.summary.expired_requeued += 1;
                     tracing::warn!(
-                        layer = Layer::Dispatcher.as_str(),
+                        layer = EventLayer::Dispatcher.as_str(),
                         operation = Operation::Task.as_str(),
                         reason_code = %task.reason_code,
                         entity_id = %task.task_id,
@@ -168,7 +168,7 @@ impl Worker {
         async {
             self.summary.leased += 1;
             tracing::info!(
-                layer = Layer::Dispatcher.as_str(),
+                layer = EventLayer::Dispatcher.as_str(),
                 operation = Operation::Task.as_str(),
                 reason_code = reason::TASK_LEASED,
                 entity_id = %task.id,
@@ -286,9 +286,9 @@ impl Worker {
             Ok((status, code)) => {
                 self.count(status, put_back);
                 let layer = if put_back {
-                    Layer::Dispatcher
+                    EventLayer::Dispatcher
                 } else {
-                    Layer::Execution
+                    EventLayer::Execution
                 };
                 tracing::info!(
                     layer = layer.as_str(),
@@ -304,7 +304,7 @@ impl Worker {
             Err(QueueError::LeaseLost { .. }) => {
                 self.summary.lease_lost += 1;
                 tracing::warn!(
-                    layer = Layer::Dispatcher.as_str(),
+                    layer = EventLayer::Dispatcher.as_str(),
                     operation = Operation::Task.as_str(),
                     reason_code = reason::LEASE_LOST,
                     entity_id = %task.id,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ai_runtime_api::TaskStatus;
+use ai_runtime_vocab::TaskStatus;
 use phase1_worker::queue::{Queue, QueueError, Release};
 use phase1_worker::{reason, workload};
 use sqlx::PgPool;

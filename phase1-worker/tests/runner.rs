@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ai_runtime_api::{TaskStatus, WorkerState};
+use ai_runtime_vocab::{TaskStatus, WorkerState};
 use phase1_worker::capture::EventCapture;
 use phase1_worker::clock::ManualClock;
 use phase1_worker::status::StatusLog;

@@ -109,7 +109,7 @@ async fn gates_decide_the_same_with_without_and_with_a_failing_layer(pool: PgPoo
             matches!(
                 d,
                 Decision::Finish {
-                    status: ai_runtime_api::TaskStatus::Skipped,
+                    status: ai_runtime_vocab::TaskStatus::Skipped,
                     ..
                 }
             )
@@ -122,7 +122,7 @@ async fn gates_decide_the_same_with_without_and_with_a_failing_layer(pool: PgPoo
             matches!(
                 d,
                 Decision::Finish {
-                    status: ai_runtime_api::TaskStatus::InReview,
+                    status: ai_runtime_vocab::TaskStatus::InReview,
                     ..
                 }
             )

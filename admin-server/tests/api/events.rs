@@ -314,7 +314,7 @@ async fn pages_decode_as_the_dashboard_type(pool: PgPool) {
     assert_eq!(event.id, id);
     assert_eq!(event.task_id, Some(task));
     assert_eq!(event.worker_id, None);
-    assert_eq!(event.layer, ai_runtime_api::Layer::ProviderRuntime);
+    assert_eq!(event.layer, ai_runtime_api::EventLayer::ProviderRuntime);
     assert_eq!(event.operation, ai_runtime_api::Operation::Call);
     assert_eq!(event.metadata, metadata);
     server.stop().await;

@@ -2,7 +2,6 @@
 //! real HTTP (the router bound on 127.0.0.1:0, called with reqwest).
 
 mod auth;
-mod demo;
 mod events;
 mod fixtures;
 mod openapi;

@@ -1,7 +1,7 @@
 //! The runtime event stream: filters (kept in the URL), a table newest
 //! first, "load older events" by cursor, and a row that opens its metadata.
 
-use ai_runtime_api::{EventsResponse, Layer, Operation, RuntimeEvent};
+use ai_runtime_api::{EventLayer, EventsResponse, Operation, RuntimeEvent};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -294,7 +294,7 @@ fn FilterForm(filters: Memo<EventFilters>) -> impl IntoView {
                 <label for="f-layer">"Layer"</label>
                 <select id="f-layer" on:change=move |ev| draft.update(|d| d.layer = event_target_value(&ev).parse().ok())>
                     <option value="" prop:selected=move || draft.with(|d| d.layer.is_none())>"Any layer"</option>
-                    {Layer::ALL.iter().map(|&l| view! {
+                    {EventLayer::ALL.iter().map(|&l| view! {
                         <option value=l.as_str() prop:selected=move || draft.with(|d| d.layer == Some(l))>{l.as_str()}</option>
                     }).collect_view()}
                 </select>

@@ -1,6 +1,10 @@
 //! The closed vocabularies of the runtime: the values the schema's CHECK
 //! constraints allow. One definition, used by the layer, the worker, the
-//! server and the dashboard.
+//! API types (and so the server and the dashboard).
+//!
+//! The event's `layer` column is [`EventLayer`], named so that it never
+//! clashes with `tracing_subscriber::Layer`, which users of the layer crate
+//! import too.
 
 use std::fmt;
 use std::str::FromStr;
@@ -81,7 +85,7 @@ macro_rules! vocabulary {
 
 vocabulary! {
     /// Which part of the runtime emitted an event (`ai_runtime_events.layer`).
-    Layer, "layer", "snake_case" {
+    EventLayer, "layer", "snake_case" {
         ProviderRuntime => "provider_runtime",
         ToolRuntime => "tool_runtime",
         ModelAdapter => "model_adapter",
@@ -143,8 +147,8 @@ mod tests {
 
     #[test]
     fn text_round_trips_and_matches_serde() {
-        for layer in Layer::ALL {
-            assert_eq!(layer.as_str().parse::<Layer>().unwrap(), *layer);
+        for layer in EventLayer::ALL {
+            assert_eq!(layer.as_str().parse::<EventLayer>().unwrap(), *layer);
             let json = serde_json::to_string(layer).unwrap();
             assert_eq!(json, format!("\"{}\"", layer.as_str()));
         }
@@ -164,7 +168,7 @@ mod tests {
 
     #[test]
     fn unknown_values_are_named() {
-        let err = "providers".parse::<Layer>().unwrap_err();
+        let err = "providers".parse::<EventLayer>().unwrap_err();
         assert_eq!(err.to_string(), "unknown layer `providers`");
         assert!("call".parse::<Operation>().is_err());
         assert!("IN REVIEW".parse::<TaskStatus>().is_err());

@@ -64,8 +64,13 @@ create index task_transition_events_occurred_statuses_idx
 
 -- ------------------------------------------------------ runtime events ---
 
+-- Partitioned by range on occurred_at, one partition per UTC day
+-- (ai_runtime_events_pYYYYMMDD), made and dropped by ai-runtime-maintain.
+-- The partition key must be part of the primary key: (id, occurred_at).
+-- An event whose day has no partition lands in ai_runtime_events_default
+-- until the next maintenance pass moves it to its day.
 create table public.ai_runtime_events (
-    id uuid primary key default gen_random_uuid(),
+    id uuid not null default gen_random_uuid(),
     layer text not null,
     operation text not null,
     reason_code text not null,
@@ -80,8 +85,13 @@ create table public.ai_runtime_events (
         check (layer in ('provider_runtime', 'tool_runtime', 'model_adapter', 'execution', 'dispatcher', 'worker')),
     constraint ai_runtime_events_operation_check
         check (operation in ('CALL', 'FALLBACK', 'RETRY', 'TOOL_CALL', 'TOOL_LOOP', 'TASK', 'HEARTBEAT', 'BREAKER'))
-);
+) partition by range (occurred_at);
 
+create table public.ai_runtime_events_default
+    partition of public.ai_runtime_events default;
+
+alter table public.ai_runtime_events
+    add constraint ai_runtime_events_pkey primary key (id, occurred_at);
 -- The seed's four indexes.
 create index ai_runtime_events_occurred_at_idx
     on public.ai_runtime_events (occurred_at desc);
@@ -127,6 +137,9 @@ create index ai_worker_status_circuit_open_updated_at_idx
 alter table public.persona_tasks enable row level security;
 alter table public.task_transition_events enable row level security;
 alter table public.ai_runtime_events enable row level security;
+-- Every partition too (ai-runtime-maintain enables it on the days it makes):
+-- Supabase's API would otherwise expose each partition as a table.
+alter table public.ai_runtime_events_default enable row level security;
 alter table public.ai_worker_status enable row level security;
 
 -- sqlx keeps its bookkeeping in public._sqlx_migrations; it gets RLS too.

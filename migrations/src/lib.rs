@@ -70,7 +70,7 @@ pub async fn create_database_if_missing(url: &str) -> Result<bool, Error> {
 }
 
 /// A description of every object in the `public` schema that a migration can
-/// create: tables and columns, constraints, indexes, row-level security,
+/// create: tables and columns, partitions, constraints, indexes, row-level security,
 /// policies, triggers, functions, views, sequences and extensions. Two
 /// databases with the same schema have the same fingerprint. sqlx's own
 /// bookkeeping table is left out.
@@ -90,6 +90,14 @@ pub async fn fingerprint(pool: &PgPool) -> Result<BTreeSet<String>, Error> {
         // Indexes, by their full definition.
         "select format('index %s', indexdef) from pg_indexes
          where schemaname = 'public' and tablename <> '_sqlx_migrations'",
+        // Partitions: which table, which bounds.
+        "select format('partition %s of %s %s', c.relname, parent.relname,
+                pg_get_expr(c.relpartbound, c.oid))
+         from pg_inherits i
+         join pg_class c on c.oid = i.inhrelid
+         join pg_class parent on parent.oid = i.inhparent
+         join pg_namespace n on n.oid = parent.relnamespace
+         where n.nspname = 'public' and c.relkind in ('r', 'p')",
         // Relations and their row-level security flags.
         "select format('relation %s kind=%s rls=%s force_rls=%s', c.relname, c.relkind,
                 c.relrowsecurity, c.relforcerowsecurity)

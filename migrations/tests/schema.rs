@@ -60,9 +60,12 @@ async fn the_comparison_catches_a_missing_index(pool: PgPool) {
         .unwrap();
     let drifted = fingerprint(&pool).await.unwrap();
 
+    // The partitioned index and its index on the default partition.
     let diff = fingerprint_diff(&from_migrations, &drifted);
-    assert_eq!(diff.len(), 1, "{diff:#?}");
-    assert!(diff[0].starts_with("- index CREATE INDEX ai_runtime_events_task_id_occurred_at_idx"));
+    assert_eq!(diff.len(), 2, "{diff:#?}");
+    assert!(diff[0]
+        .starts_with("- index CREATE INDEX ai_runtime_events_default_task_id_occurred_at_idx"));
+    assert!(diff[1].starts_with("- index CREATE INDEX ai_runtime_events_task_id_occurred_at_idx"));
 }
 
 #[sqlx::test(migrations = false)]
@@ -160,6 +163,7 @@ async fn every_public_table_has_row_level_security(pool: PgPool) {
         [
             "_sqlx_migrations",
             "ai_runtime_events",
+            "ai_runtime_events_default",
             "ai_worker_status",
             "persona_tasks",
             "task_transition_events"
@@ -240,4 +244,116 @@ async fn the_seed_indexes_and_the_tasks_panel_index_exist(pool: PgPool) {
             "no index `{suffix}` in {defs:#?}"
         );
     }
+}
+
+/// The partitioning migration on a database whose unpartitioned
+/// `ai_runtime_events` already holds rows over several days: every row is
+/// kept, each in its UTC day's partition, and every partition has RLS.
+#[sqlx::test(migrations = false)]
+async fn partitioning_a_populated_events_table_keeps_every_row(pool: PgPool) {
+    const PARTITIONING: i64 = 20261130000000;
+    for migration in MIGRATOR.iter().filter(|m| m.version < PARTITIONING) {
+        sqlx::raw_sql(&migration.sql).execute(&pool).await.unwrap();
+    }
+    // 40 rows over four UTC days, two of them on the edges of a day.
+    sqlx::raw_sql(
+        "insert into ai_runtime_events (layer, operation, reason_code, entity_id, task_id,
+                                        worker_id, metadata, occurred_at)
+         select 'worker', 'HEARTBEAT', 'R' || n, 'entity-' || n, gen_random_uuid(), 'w-' || (n % 3),
+                jsonb_build_object('n', n),
+                timestamptz '2026-11-20 00:00:00+00' + (n % 4) * interval '1 day' + n * interval '1 minute'
+         from generate_series(1, 38) n;
+         insert into ai_runtime_events (layer, operation, reason_code, entity_id, occurred_at) values
+             ('worker', 'HEARTBEAT', 'EDGE_END', 'e', '2026-11-21 23:59:59.999999+00'),
+             ('worker', 'HEARTBEAT', 'EDGE_START', 'e', '2026-11-22 00:00:00+00');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let rows =
+        "select id, reason_code, entity_id, task_id, worker_id, metadata, occurred_at, created_at
+                from ai_runtime_events order by id";
+    type Row = (
+        uuid::Uuid,
+        String,
+        String,
+        Option<uuid::Uuid>,
+        Option<String>,
+        serde_json::Value,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    );
+    let before: Vec<Row> = sqlx::query_as(rows).fetch_all(&pool).await.unwrap();
+    assert_eq!(before.len(), 40);
+
+    let partitioning = MIGRATOR
+        .iter()
+        .find(|m| m.version == PARTITIONING)
+        .expect("the partitioning migration");
+    sqlx::raw_sql(&partitioning.sql)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let after: Vec<Row> = sqlx::query_as(rows).fetch_all(&pool).await.unwrap();
+    assert_eq!(before, after);
+    let placed: Vec<(String, i64)> = sqlx::query_as(
+        "select tableoid::regclass::text, count(*) from ai_runtime_events group by 1 order by 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        placed,
+        [
+            ("ai_runtime_events_p20261120".to_owned(), 9),
+            ("ai_runtime_events_p20261121".to_owned(), 11),
+            ("ai_runtime_events_p20261122".to_owned(), 11),
+            ("ai_runtime_events_p20261123".to_owned(), 9),
+        ]
+    );
+    let edges: Vec<(String, String)> = sqlx::query_as(
+        "select reason_code, tableoid::regclass::text from ai_runtime_events
+         where reason_code like 'EDGE%' order by 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        edges,
+        [
+            (
+                "EDGE_END".to_owned(),
+                "ai_runtime_events_p20261121".to_owned()
+            ),
+            (
+                "EDGE_START".to_owned(),
+                "ai_runtime_events_p20261122".to_owned()
+            ),
+        ]
+    );
+    // A day without a partition is still stored, in the default partition.
+    insert_event(&pool, "worker", "HEARTBEAT").await.unwrap();
+    let stray: String = sqlx::query_scalar(
+        "select tableoid::regclass::text from ai_runtime_events where reason_code = 'TEST'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stray, "ai_runtime_events_default");
+    let without_rls: Vec<String> = sqlx::query_scalar(
+        "select c.relname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relrowsecurity",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(without_rls.is_empty(), "{without_rls:?}");
+    let kind: String = sqlx::query_scalar(
+        "select relkind::text from pg_class where oid = 'public.ai_runtime_events'::regclass",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kind, "p");
 }

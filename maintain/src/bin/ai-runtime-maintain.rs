@@ -1,0 +1,58 @@
+//! `ai-runtime-maintain`: one maintenance pass over `ai_runtime_events`
+//! (premade daily partitions, stray events moved to their day, days past the
+//! retention dropped), printing what it did. Exits 0 when the pass ran or
+//! when another pass was already running (it then does nothing).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ai_runtime_maintain::{run_pass, Options, Outcome};
+use anyhow::Context;
+use clap::Parser;
+use sqlx::postgres::PgPoolOptions;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "One maintenance pass over ai_runtime_events: premade partitions, retention"
+)]
+struct Args {
+    /// A role that owns the tables (no superuser needed).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// Days of events kept; a day's partition is dropped once all of it is older.
+    #[arg(long, env = "AI_RUNTIME_EVENTS_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    retention_days: u32,
+    /// Days after today whose partitions are made ahead of time.
+    #[arg(long, env = "AI_RUNTIME_EVENTS_PREMAKE_DAYS", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(0..=366))]
+    premake_days: u32,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&args.database_url)
+        .await
+        .context("connecting to the database (check --database-url / DATABASE_URL)")?;
+    let options = Options {
+        retention_days: args.retention_days,
+        premake_days: args.premake_days,
+        ..Options::default()
+    };
+    match run_pass(&pool, &options)
+        .await
+        .context("maintenance pass")?
+    {
+        Outcome::Ran(report) => print!("{report}"),
+        Outcome::Skipped => {
+            println!("another maintenance pass is running on this database; skipped")
+        }
+    }
+    pool.close().await;
+    Ok(ExitCode::SUCCESS)
+}

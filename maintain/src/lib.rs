@@ -15,4 +15,4 @@
 pub mod day;
 mod pass;
 
-pub use pass::{run_pass, Options, Outcome, PassError, Report, ADVISORY_LOCK_KEY};
+pub use pass::{run_pass, spawn_periodic, Options, Outcome, PassError, Report, ADVISORY_LOCK_KEY};

@@ -304,3 +304,39 @@ fn is_lock_timeout(e: &sqlx::Error) -> bool {
         .and_then(|db| db.code())
         .is_some_and(|code| code == LOCK_NOT_AVAILABLE)
 }
+
+/// Runs a pass now and then every `every`, for as long as the returned task
+/// lives (the admin server keeps one per process; the advisory lock lets only
+/// one of several servers on a database work at a time). Failures are logged
+/// and retried at the next tick: a database that is down stops nothing.
+pub fn spawn_periodic(
+    pool: PgPool,
+    options: Options,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match run_pass(&pool, &options).await {
+                Ok(Outcome::Ran(report))
+                    if report.created.is_empty()
+                        && report.dropped.is_empty()
+                        && report.postponed.is_empty()
+                        && report.expired_in_default == 0 =>
+                {
+                    tracing::debug!("events maintenance: nothing to do");
+                }
+                Ok(Outcome::Ran(report)) => tracing::info!("events maintenance:\n{report}"),
+                Ok(Outcome::Skipped) => {
+                    tracing::debug!("events maintenance: another server's pass is running")
+                }
+                Err(e) => tracing::warn!(
+                    "events maintenance failed (retried in {} s): {e}",
+                    every.as_secs()
+                ),
+            }
+        }
+    })
+}

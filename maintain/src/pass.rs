@@ -171,21 +171,17 @@ async fn pass(conn: &mut PgConnection, options: &Options) -> Result<Report, Pass
     };
     let mut existing = partitions(conn).await?;
 
+    let mut steps = Steps::default();
     // Events that landed in the default partition: their day gets its
     // partition (they move into it), unless it is past the retention.
-    let stray_days: Vec<NaiveDate> = match sqlx::query_scalar(&format!(
+    let strays_sql = format!(
         "select distinct (occurred_at at time zone 'UTC')::date from public.{DEFAULT_PARTITION} order by 1"
-    ))
-    .fetch_all(&mut *conn)
-    .await
-    {
-        Ok(days) => days,
-        Err(e) if is_lock_timeout(&e) => {
-            report.postponed.push(format!("read {DEFAULT_PARTITION}"));
-            Vec::new()
-        }
-        Err(e) => return Err(e.into()),
-    };
+    );
+    let read_strays = sqlx::query_scalar(&strays_sql).fetch_all(&mut *conn);
+    let stray_days: Vec<NaiveDate> = steps
+        .run(format!("read {DEFAULT_PARTITION}"), read_strays)
+        .await?
+        .unwrap_or_default();
     let premade =
         (0..=options.premake_days).filter_map(|n| today.checked_add_days(Days::new(n.into())));
     let wanted: BTreeSet<NaiveDate> = stray_days
@@ -194,40 +190,30 @@ async fn pass(conn: &mut PgConnection, options: &Options) -> Result<Report, Pass
         .chain(premade)
         .collect();
     for day in wanted.difference(&existing.clone()) {
-        match create(conn, *day).await {
-            Ok(moved) => {
-                report.created.push((*day, moved));
-                existing.insert(*day);
-            }
-            Err(e) if is_lock_timeout(&e) => report
-                .postponed
-                .push(format!("create {}", partition_name(*day))),
-            Err(e) => return Err(e.into()),
+        let what = format!("create {}", partition_name(*day));
+        if let Some(moved) = steps.run(what, create(conn, *day)).await? {
+            report.created.push((*day, moved));
+            existing.insert(*day);
         }
     }
-
     for day in existing.iter().filter(|day| **day < first_kept) {
-        match drop_day(conn, *day).await {
-            Ok(()) => report.dropped.push(*day),
-            Err(e) if is_lock_timeout(&e) => report
-                .postponed
-                .push(format!("drop {}", partition_name(*day))),
-            Err(e) => return Err(e.into()),
+        let what = format!("drop {}", partition_name(*day));
+        if steps.run(what, drop_day(conn, *day)).await?.is_some() {
+            report.dropped.push(*day);
         }
     }
-    let expired = sqlx::query(&format!(
+    let expire_sql = format!(
         "delete from public.{DEFAULT_PARTITION} where occurred_at < {}",
         start_literal(first_kept)
-    ))
-    .execute(&mut *conn)
-    .await;
-    match expired {
-        Ok(done) => report.expired_in_default = done.rows_affected(),
-        Err(e) if is_lock_timeout(&e) => {
-            report.postponed.push(format!("expire {DEFAULT_PARTITION}"))
-        }
-        Err(e) => return Err(e.into()),
+    );
+    let expire = sqlx::query(&expire_sql).execute(&mut *conn);
+    if let Some(done) = steps
+        .run(format!("expire {DEFAULT_PARTITION}"), expire)
+        .await?
+    {
+        report.expired_in_default = done.rows_affected();
     }
+    report.postponed = steps.postponed;
     Ok(report)
 }
 
@@ -297,6 +283,38 @@ async fn drop_day(conn: &mut PgConnection, day: NaiveDate) -> Result<(), sqlx::E
         .execute(&mut *tx)
         .await?;
     tx.commit().await
+}
+
+/// The pass's steps in order. Once one gives up waiting for a lock, the
+/// table is busy: the steps after it are postponed without trying, rather
+/// than each waiting out its own timeout (and holding up the inserts queued
+/// behind it once more).
+#[derive(Default)]
+struct Steps {
+    busy: bool,
+    postponed: Vec<String>,
+}
+
+impl Steps {
+    async fn run<T>(
+        &mut self,
+        what: String,
+        step: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        if self.busy {
+            self.postponed.push(what);
+            return Ok(None);
+        }
+        match step.await {
+            Ok(done) => Ok(Some(done)),
+            Err(e) if is_lock_timeout(&e) => {
+                self.busy = true;
+                self.postponed.push(what);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 fn is_lock_timeout(e: &sqlx::Error) -> bool {

@@ -1,6 +1,9 @@
-//! Fills a scratch database with COPY: 100k tasks (with their transitions),
-//! 1M runtime events and a few workers. The skewed data set gives one task
-//! 40% of all events.
+//! Fills a scratch database with COPY: tasks (with their transitions),
+//! runtime events and a few workers, at one of two scales: `base` (100k
+//! tasks and 1M events over a week) or `month` (10M tasks, a runner doing 2
+//! tasks/s for two months, and 20M events over the 30 days a default
+//! retention keeps). The skewed data set gives one task 40% of all events.
+//! Events are then put in their daily partitions by a maintenance pass.
 
 use std::fmt::Write as _;
 
@@ -8,8 +11,46 @@ use chrono::{DateTime, Duration, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub const TASKS: usize = 100_000;
-pub const EVENTS: usize = 1_000_000;
+/// How much history a data set holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    pub name: &'static str,
+    pub tasks: usize,
+    pub events: usize,
+    pub task_days: i64,
+    pub event_days: i64,
+}
+
+impl Scale {
+    pub const BASE: Scale = Scale {
+        name: "base",
+        tasks: 100_000,
+        events: 1_000_000,
+        task_days: 7,
+        event_days: 7,
+    };
+    pub const MONTH: Scale = Scale {
+        name: "month",
+        tasks: 10_000_000,
+        events: 20_000_000,
+        task_days: 58,
+        event_days: 30,
+    };
+}
+
+impl std::str::FromStr for Scale {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Scale> {
+        match s {
+            "base" => Ok(Scale::BASE),
+            "month" => Ok(Scale::MONTH),
+            other => anyhow::bail!("unknown scale `{other}` (base, month)"),
+        }
+    }
+}
+
+/// Rows sent per COPY.
+const CHUNK: usize = 100_000;
 pub const WORKERS: usize = 8;
 /// The skewed set's hot task owns this share of the events.
 pub const HOT_SHARE: f64 = 0.4;
@@ -68,37 +109,49 @@ struct Task {
     created_at: DateTime<Utc>,
 }
 
-pub async fn generate(conn: &mut PgConnection, skewed: bool) -> anyhow::Result<DataSet> {
+pub async fn generate(
+    conn: &mut PgConnection,
+    scale: Scale,
+    skewed: bool,
+) -> anyhow::Result<DataSet> {
     let mut rng = Rng::new(if skewed { 7 } else { 3 });
     let now = Utc::now();
-    let week = Duration::days(7).num_milliseconds() as u64;
+    let task_span = Duration::days(scale.task_days).num_milliseconds() as u64;
+    let event_span = Duration::days(scale.event_days).num_milliseconds() as u64;
 
     // ---- tasks and transitions
-    let mut tasks = Vec::with_capacity(TASKS);
+    let mut tasks = Vec::with_capacity(scale.tasks);
     let mut task_rows = String::new();
     let mut transition_rows = String::new();
-    for i in 0..TASKS {
+    for i in 0..scale.tasks {
         let id = rng.uuid();
-        let created_at = now - Duration::milliseconds(rng.below(week) as i64);
-        let recent = now - created_at < Duration::minutes(10);
-        let status = if recent {
+        let created_at = now - Duration::milliseconds(rng.below(task_span) as i64);
+        let age = now - created_at;
+        let status = if age < Duration::minutes(10) {
             pick(&mut rng, &[("PENDING", 50), ("RUNNING", 30), ("DONE", 20)])
         } else {
-            pick(
+            // Finished, mostly; a review waits a day or two for a person;
+            // a stuck PENDING or RUNNING task is rare.
+            let status = pick(
                 &mut rng,
                 &[
-                    ("DONE", 800),
-                    ("FAILED", 60),
-                    ("SKIPPED", 80),
-                    ("IN_REVIEW", 40),
-                    ("PENDING", 15),
-                    ("RUNNING", 5),
+                    ("DONE", 85_000),
+                    ("FAILED", 6_000),
+                    ("SKIPPED", 8_000),
+                    ("IN_REVIEW", 980),
+                    ("PENDING", 10),
+                    ("RUNNING", 10),
                 ],
-            )
+            );
+            if status == "IN_REVIEW" && age > Duration::days(2) {
+                "DONE"
+            } else {
+                status
+            }
         };
         let (lease_owner, lease_expires) = if status == "RUNNING" {
             let w = format!("worker-{}", rng.below(WORKERS as u64));
-            let expiry = if recent {
+            let expiry = if age < Duration::minutes(10) {
                 now + Duration::seconds(30)
             } else {
                 created_at + Duration::seconds(30)
@@ -145,27 +198,36 @@ pub async fn generate(conn: &mut PgConnection, skewed: bool) -> anyhow::Result<D
             );
         }
         tasks.push(Task { id, created_at });
+        if (i + 1) % CHUNK == 0 || i + 1 == scale.tasks {
+            copy(conn, "copy public.persona_tasks (id, persona_id, kind, payload, status, attempts, max_attempts, lease_owner, lease_expires_at, scheduled_at, reason_code, reason, idempotency_key, created_at, updated_at) from stdin", std::mem::take(&mut task_rows)).await?;
+            copy(conn, "copy public.task_transition_events (id, task_id, from_status, to_status, reason_code, occurred_at) from stdin", std::mem::take(&mut transition_rows)).await?;
+        }
     }
-    copy(conn, "copy public.persona_tasks (id, persona_id, kind, payload, status, attempts, max_attempts, lease_owner, lease_expires_at, scheduled_at, reason_code, reason, idempotency_key, created_at, updated_at) from stdin", task_rows).await?;
-    copy(conn, "copy public.task_transition_events (id, task_id, from_status, to_status, reason_code, occurred_at) from stdin", transition_rows).await?;
+    // Events of the last `event_days` belong to the tasks of those days.
+    tasks.sort_unstable_by_key(|t| t.created_at);
+    let first_recent = tasks.partition_point(|t| now - t.created_at > Duration::days(scale.event_days));
 
     // ---- events, in chunks
-    let hot = skewed.then(|| tasks[rng.below(TASKS as u64) as usize].id);
+    let recent = &tasks[first_recent..];
+    let hot = skewed.then(|| recent[rng.below(recent.len() as u64) as usize].id);
     let mut rows = String::new();
-    for i in 0..EVENTS {
+    for i in 0..scale.events {
         let (layer, operation, reason) = pick_event(&mut rng);
         let (task_id, occurred_at) = match hot {
             Some(hot) if rng.chance(HOT_SHARE) => (
                 Some(hot),
-                now - Duration::milliseconds(rng.below(week) as i64),
+                now - Duration::milliseconds(rng.below(event_span) as i64),
             ),
             _ if layer != "worker" && rng.chance(0.8) => {
-                let task = &tasks[rng.below(TASKS as u64) as usize];
+                let task = &recent[rng.below(recent.len() as u64) as usize];
                 let at =
                     (task.created_at + Duration::milliseconds(rng.below(3000) as i64)).min(now);
                 (Some(task.id), at)
             }
-            _ => (None, now - Duration::milliseconds(rng.below(week) as i64)),
+            _ => (
+                None,
+                now - Duration::milliseconds(rng.below(event_span) as i64),
+            ),
         };
         let worker = format!("worker-{}", rng.below(WORKERS as u64));
         let entity = match layer {
@@ -187,7 +249,7 @@ pub async fn generate(conn: &mut PgConnection, skewed: bool) -> anyhow::Result<D
             rng.below(900),
             ts(occurred_at)
         );
-        if (i + 1) % 100_000 == 0 {
+        if (i + 1) % CHUNK == 0 || i + 1 == scale.events {
             copy(conn, "copy public.ai_runtime_events (id, layer, operation, reason_code, entity_id, task_id, worker_id, metadata, occurred_at) from stdin", std::mem::take(&mut rows)).await?;
         }
     }
@@ -210,7 +272,7 @@ pub async fn generate(conn: &mut PgConnection, skewed: bool) -> anyhow::Result<D
     sqlx::raw_sql("vacuum analyze").execute(&mut *conn).await?;
     Ok(DataSet {
         hot_task: hot,
-        some_task: tasks[TASKS / 2].id,
+        some_task: recent[recent.len() / 2].id,
     })
 }
 

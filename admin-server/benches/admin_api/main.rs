@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 struct Args {
     datasets: Vec<String>,
+    scale: generate::Scale,
     regenerate: bool,
     measure: measure::Options,
 }
@@ -33,6 +34,7 @@ fn list(arg: Option<String>, what: &str) -> anyhow::Result<Vec<String>> {
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         datasets: vec!["uniform".into(), "skewed".into()],
+        scale: generate::Scale::BASE,
         regenerate: false,
         measure: measure::Options {
             samples: 200,
@@ -58,6 +60,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 }
             }
             "--regenerate" => args.regenerate = true,
+            "--scale" => args.scale = it.next().context("--scale base|month")?.parse()?,
             "--client" => {
                 args.measure.client = it.next().context("--client lean|reqwest")?.parse()?
             }
@@ -78,17 +81,20 @@ async fn main() -> anyhow::Result<()> {
             "skewed" => true,
             other => anyhow::bail!("unknown data set `{other}` (uniform, skewed)"),
         };
-        let options =
-            PgConnectOptions::from_str(&server_url)?.database(&format!("ai_runtime_bench_{name}"));
+        let database = match args.scale.name {
+            "base" => format!("ai_runtime_bench_{name}"),
+            scale => format!("ai_runtime_bench_{name}_{scale}"),
+        };
+        let options = PgConnectOptions::from_str(&server_url)?.database(&database);
         let url = options.to_url_lossy().to_string();
         ai_runtime_migrations::create_database_if_missing(&url).await?;
         let pool = pool(&options).await?;
         ai_runtime_migrations::migrate(&pool).await?;
-        let data = prepare(&pool, &options, skewed, args.regenerate).await?;
+        let data = prepare(&pool, &options, args.scale, skewed, args.regenerate).await?;
         println!(
             "\n## Data set `{name}`: {} events, {} tasks{}",
-            generate::EVENTS,
-            generate::TASKS,
+            args.scale.events,
+            args.scale.tasks,
             if skewed {
                 format!(
                     ", one task owns {:.0}% of the events",
@@ -120,6 +126,7 @@ async fn pool(options: &PgConnectOptions) -> anyhow::Result<PgPool> {
 async fn prepare(
     pool: &PgPool,
     options: &PgConnectOptions,
+    scale: generate::Scale,
     skewed: bool,
     regenerate: bool,
 ) -> anyhow::Result<generate::DataSet> {
@@ -127,7 +134,7 @@ async fn prepare(
         .fetch_one(pool)
         .await?;
     let mut conn = PgConnection::connect_with(options).await?;
-    if regenerate || events != generate::EVENTS as i64 {
+    if regenerate || events != scale.events as i64 {
         println!("generating data set (skewed: {skewed}) ...");
         let started = std::time::Instant::now();
         sqlx::raw_sql(
@@ -136,7 +143,14 @@ async fn prepare(
         )
         .execute(&mut conn)
         .await?;
-        let data = generate::generate(&mut conn, skewed).await?;
+        let data = generate::generate(&mut conn, scale, skewed).await?;
+        // Every day into its partition, as the admin server's pass would.
+        let keep_all = ai_runtime_maintain::Options {
+            retention_days: 365,
+            ..Default::default()
+        };
+        ai_runtime_maintain::run_pass(pool, &keep_all).await?;
+        sqlx::raw_sql("vacuum analyze").execute(&mut conn).await?;
         println!("generated in {:.1} s", started.elapsed().as_secs_f64());
         return Ok(data);
     }

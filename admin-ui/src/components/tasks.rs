@@ -4,11 +4,11 @@
 use ai_runtime_api::{TaskStatus, TaskSummary, TasksResponse};
 use leptos::prelude::*;
 
-use super::loader::{ErrorBanner, Loader};
-use super::scroll_to;
+use crate::components::loader::{ErrorBanner, Loader};
+use crate::pages::Page;
 use crate::session::use_session;
 use crate::time;
-use crate::view_state::{use_view, EventFilters, TaskFilters, ViewState};
+use crate::view_state::{use_view, EventFilters, TaskFilters, TimeRange, ViewState};
 
 /// Tasks per request.
 const PAGE_SIZE: u32 = 50;
@@ -112,18 +112,18 @@ pub fn TasksPanel() -> impl IntoView {
 fn TaskRow(task: TaskSummary) -> impl IntoView {
     let view_state = use_view();
     let id = task.id.to_string();
-    let target = {
+    // The event stream of this task, over any time (a real link: the
+    // router follows it in place and scrolls to the events).
+    let events_href = {
         let id = id.clone();
-        move || ViewState {
-            events: EventFilters::for_task(id.clone()),
-            ..view_state.state.get_untracked()
+        move || {
+            let target = ViewState {
+                range: TimeRange::Any,
+                events: EventFilters::for_task(id.clone()),
+                ..view_state.state.get()
+            };
+            format!("{}#events", view_state.href(Page::Overview, &target))
         }
-    };
-    let href = format!("{}#events", target().href());
-    let open_events = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        view_state.navigate(target());
-        scroll_to("events");
     };
     let reason = match (&task.reason_code, &task.reason) {
         (Some(code), Some(text)) => format!("{code}: {text}"),
@@ -151,7 +151,7 @@ fn TaskRow(task: TaskSummary) -> impl IntoView {
     view! {
         <tr class="task" data-id=id.clone() data-status=task.status.as_str() class:stuck=task.stuck>
             <th scope="row">
-                <a class="task-events" href=href on:click=open_events title=format!("Events of task {id}")>
+                <a class="task-events" href=events_href title=format!("Events of task {id}")>
                     {id.split('-').next().unwrap_or_default().to_owned()}
                 </a>
             </th>

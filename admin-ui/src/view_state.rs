@@ -1,7 +1,11 @@
-//! What the page shows, as URL query parameters read through the router:
-//! the time range, the event filters and the task filters. The URL is the
-//! source of truth, so a reload, back/forward and a shared link restore the
-//! same view, and every page (`pages`) reads the same state.
+//! What the page shows, as URL query parameters: the time range, the event
+//! filters and the task filters. The URL is the source of truth, so a
+//! reload, back/forward and a shared link restore the same view, and every
+//! page (`pages`) reads the same state.
+//!
+//! Kept by hand (the browser's `URLSearchParams` and `history`, about a
+//! hundred lines) rather than through `leptos_router`: the router cost 15 to
+//! 47 KB of gzipped WASM here (README, "Dashboard"), over the size target.
 //!
 //! Keys: `range from to` for the time range (the event stream's, and the
 //! trends' to come), `layer operation reasonCode entityId taskId workerId`
@@ -9,13 +13,11 @@
 //! (such as `poll`) are kept as they are.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use ai_runtime_api::{EventLayer, Operation, TaskStatus};
 use leptos::prelude::*;
-use leptos_router::hooks::{use_location, use_navigate};
-use leptos_router::params::ParamsMap;
-use leptos_router::NavigateOptions;
+use wasm_bindgen::JsValue;
+use web_sys::UrlSearchParams;
 
 use crate::api::Query;
 use crate::pages::Page;
@@ -168,7 +170,7 @@ const VIEW_KEYS: [&str; 11] = [
 
 impl ViewState {
     /// The view a URL query describes; unknown values read as "no filter".
-    pub fn from_query(query: &ParamsMap) -> Self {
+    pub fn from_query(query: &UrlSearchParams) -> Self {
         let text = |key: &str| query.get(key).unwrap_or_default();
         let (from, to) = (text("from"), text("to"));
         let range = if !from.is_empty() || !to.is_empty() {
@@ -179,8 +181,8 @@ impl ViewState {
         ViewState {
             range,
             events: EventFilters {
-                layer: query.get_str("layer").and_then(|v| v.parse().ok()),
-                operation: query.get_str("operation").and_then(|v| v.parse().ok()),
+                layer: query.get("layer").and_then(|v| v.parse().ok()),
+                operation: query.get("operation").and_then(|v| v.parse().ok()),
                 reason_code: text("reasonCode"),
                 entity_id: text("entityId"),
                 task_id: text("taskId"),
@@ -188,21 +190,21 @@ impl ViewState {
             },
             tasks: TaskFilters {
                 status: query
-                    .get_str("taskStatus")
-                    .and_then(|v| TaskStatus::from_str(v).ok()),
+                    .get("taskStatus")
+                    .and_then(|v| TaskStatus::from_str(&v).ok()),
                 stuck_only: text("stuck") == "true",
             },
         }
     }
 
     /// `query` with this view's keys replaced (other keys are kept).
-    fn write_into(&self, query: &mut ParamsMap) {
+    fn write_into(&self, query: &UrlSearchParams) {
         for key in VIEW_KEYS {
-            query.remove(key);
+            query.delete(key);
         }
-        let mut set = |key: &'static str, value: &str| {
+        let set = |key: &str, value: &str| {
             if !value.trim().is_empty() {
-                query.replace(key, value.trim().to_owned());
+                query.set(key, value.trim());
             }
         };
         match &self.range {
@@ -228,44 +230,43 @@ impl ViewState {
     }
 }
 
-/// The router's navigation, kept so that event handlers can call it.
-type Navigate = Arc<dyn Fn(&str, NavigateOptions) + Send + Sync>;
+/// The query of the address bar.
+fn current_query() -> UrlSearchParams {
+    let search = window().location().search().unwrap_or_default();
+    UrlSearchParams::new_with_str(&search)
+        .unwrap_or_else(|_| UrlSearchParams::new().expect("URLSearchParams"))
+}
 
-/// The URL-backed view, shared through the context (inside the `<Router>`).
+/// One key of the address bar's query (such as `poll`).
+pub fn query_param(key: &str) -> Option<String> {
+    current_query().get(key)
+}
+
+/// The URL-backed view, shared through the context.
 #[derive(Clone, Copy)]
 pub struct UrlView {
-    /// The view the address bar describes; follows back/forward and links.
-    pub state: Memo<ViewState>,
-    query: Memo<ParamsMap>,
-    /// The current page's path.
-    path: Memo<String>,
-    navigate: StoredValue<Navigate>,
+    /// The view the address bar describes; follows back/forward.
+    pub state: RwSignal<ViewState>,
 }
 
 impl UrlView {
-    /// Reads the router's query; call inside the `<Router>`.
-    pub fn from_router() -> Self {
-        let location = use_location();
-        let query = location.query;
-        let navigate: Navigate = Arc::new(use_navigate());
-        UrlView {
-            state: Memo::new(move |_| query.with(ViewState::from_query)),
-            query,
-            path: location.pathname,
-            navigate: StoredValue::new(navigate),
-        }
+    /// Reads the address bar and follows back/forward from then on.
+    pub fn install() -> Self {
+        let view = UrlView {
+            state: RwSignal::new(ViewState::from_query(&current_query())),
+        };
+        // Lives as long as the page.
+        let _listener = window_event_listener(leptos::ev::popstate, move |_| {
+            view.state.set(ViewState::from_query(&current_query()));
+        });
+        view
     }
 
-    /// The link to `page` showing `next` (reactive: the current URL's other
-    /// keys are kept).
+    /// The link to `page` showing `next`; the current URL's other keys (such
+    /// as `poll`) are kept. Reactive, so links follow the view.
     pub fn href(&self, page: Page, next: &ViewState) -> String {
-        self.href_at(page.path(), next)
-    }
-
-    fn href_at(&self, path: &str, next: &ViewState) -> String {
-        let mut query = self.query.get();
-        next.write_into(&mut query);
-        format!("{path}{}", query.to_query_string())
+        self.state.track();
+        url(page.path(), next)
     }
 
     /// Shows `next` on the current page as a new history entry (a no-op
@@ -274,15 +275,23 @@ impl UrlView {
         if self.state.get_untracked() == next {
             return;
         }
-        let href = untrack(|| self.href_at(&self.path.get(), &next));
-        let options = NavigateOptions {
-            // `href` is absolute (it starts with the router's base).
-            resolve: false,
-            scroll: false,
-            ..NavigateOptions::default()
-        };
-        self.navigate
-            .with_value(|navigate| navigate(&href, options));
+        let href = url(&window().location().pathname().unwrap_or_default(), &next);
+        if let Ok(history) = window().history() {
+            let _ = history.push_state_with_url(&JsValue::NULL, "", Some(&href));
+        }
+        self.state.set(next);
+    }
+}
+
+/// `path?query` showing `view`, keeping the address bar's other keys.
+fn url(path: &str, view: &ViewState) -> String {
+    let query = current_query();
+    view.write_into(&query);
+    let query = String::from(query.to_string());
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
     }
 }
 

@@ -1,38 +1,22 @@
-//! The shell: the router over the dashboard's pages, the header (refresh,
-//! last updated, sign out) and either the sign-in form or the page.
+//! The shell: the header (refresh, last updated, sign out) and either the
+//! sign-in form or the page.
 
 use leptos::prelude::*;
-use leptos_router::components::{FlatRoutes, Route, Router, A};
-use leptos_router::hooks::use_query_map;
-use leptos_router::path;
 
 use crate::components::overview::OverviewPage;
 use crate::components::signin::SignIn;
-use crate::pages::{self, Page};
 use crate::poll;
-use crate::session::{use_session, Session};
+use crate::session::Session;
 use crate::time;
-use crate::view_state::UrlView;
+use crate::view_state::{self, UrlView};
 
 #[component]
 pub fn App() -> impl IntoView {
-    // Before the router reads the address bar: the session takes a
-    // `#token=` fragment out of it.
+    // Takes a `#token=` fragment out of the address bar first.
     let session = Session::new();
     provide_context(session);
-    view! {
-        <Router base=pages::BASE>
-            <Shell />
-        </Router>
-    }
-}
-
-/// Everything that reads the URL through the router.
-#[component]
-fn Shell() -> impl IntoView {
-    let session = use_session();
-    provide_context(UrlView::from_router());
-    let every = poll::interval(use_query_map().with_untracked(|q| q.get("poll")).as_deref());
+    provide_context(UrlView::install());
+    let every = poll::interval(view_state::query_param("poll").as_deref());
     poll::start(session, every);
     let signed_in = move || session.token.with(Option::is_some);
 
@@ -51,22 +35,11 @@ fn Shell() -> impl IntoView {
                 </div>
             </Show>
         </header>
+        // One page today (`pages::Page::Overview`); a second page is chosen
+        // here from the path the view state follows.
         <Show when=signed_in fallback=|| view! { <SignIn /> }>
-            // Paths relative to the router's base, one route per `pages::Page`.
-            <FlatRoutes fallback=NotFound>
-                <Route path=path!("") view=OverviewPage />
-            </FlatRoutes>
+            <OverviewPage />
         </Show>
-    }
-}
-
-#[component]
-fn NotFound() -> impl IntoView {
-    view! {
-        <main id="not-found">
-            <h2>"No such page"</h2>
-            <p><A href=Page::Overview.path()>"Back to the runtime overview"</A></p>
-        </main>
     }
 }
 

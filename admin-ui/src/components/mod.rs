@@ -11,3 +11,4 @@ mod queue;
 mod signin;
 mod status;
 mod tasks;
+mod view_link;

@@ -4,7 +4,7 @@
 use ai_runtime_api::{QueueSummary, StatusResponse};
 use leptos::prelude::*;
 
-use crate::pages::Page;
+use crate::components::view_link::ViewLink;
 use crate::view_state::{use_view, TaskFilters, ViewState};
 
 #[component]
@@ -69,18 +69,13 @@ fn delta_text(delta: i64) -> String {
     }
 }
 
-/// A link that shows the tasks panel with `filters` (a real link: it can be
-/// opened in a new tab or shared; the router follows it in place and
-/// scrolls to the panel).
+/// A link that shows the tasks panel with `filters`.
 #[component]
 fn TasksLink(filters: TaskFilters, children: Children) -> impl IntoView {
     let view_state = use_view();
-    let href = move || {
-        let target = ViewState {
-            tasks: filters.clone(),
-            ..view_state.state.get()
-        };
-        format!("{}#tasks", view_state.href(Page::Overview, &target))
-    };
-    view! { <a href=href>{children()}</a> }
+    let to = Signal::derive(move || ViewState {
+        tasks: filters.clone(),
+        ..view_state.state.get()
+    });
+    view! { <ViewLink to=to section="tasks">{children()}</ViewLink> }
 }

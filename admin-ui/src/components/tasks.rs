@@ -5,7 +5,7 @@ use ai_runtime_api::{TaskStatus, TaskSummary, TasksResponse};
 use leptos::prelude::*;
 
 use crate::components::loader::{ErrorBanner, Loader};
-use crate::pages::Page;
+use crate::components::view_link::ViewLink;
 use crate::session::use_session;
 use crate::time;
 use crate::view_state::{use_view, EventFilters, TaskFilters, TimeRange, ViewState};
@@ -112,18 +112,14 @@ pub fn TasksPanel() -> impl IntoView {
 fn TaskRow(task: TaskSummary) -> impl IntoView {
     let view_state = use_view();
     let id = task.id.to_string();
-    // The event stream of this task, over any time (a real link: the
-    // router follows it in place and scrolls to the events).
-    let events_href = {
+    // The event stream of this task, over any time.
+    let events_of_task = {
         let id = id.clone();
-        move || {
-            let target = ViewState {
-                range: TimeRange::Any,
-                events: EventFilters::for_task(id.clone()),
-                ..view_state.state.get()
-            };
-            format!("{}#events", view_state.href(Page::Overview, &target))
-        }
+        Signal::derive(move || ViewState {
+            range: TimeRange::Any,
+            events: EventFilters::for_task(id.clone()),
+            ..view_state.state.get()
+        })
     };
     let reason = match (&task.reason_code, &task.reason) {
         (Some(code), Some(text)) => format!("{code}: {text}"),
@@ -148,12 +144,14 @@ fn TaskRow(task: TaskSummary) -> impl IntoView {
             time::format_age(time::seconds_since(&e.occurred_at))
         )
     });
+    let title = format!("Events of task {id}");
+    let short_id = id.split('-').next().unwrap_or_default().to_owned();
     view! {
-        <tr class="task" data-id=id.clone() data-status=task.status.as_str() class:stuck=task.stuck>
+        <tr class="task" data-id=id data-status=task.status.as_str() class:stuck=task.stuck>
             <th scope="row">
-                <a class="task-events" href=events_href title=format!("Events of task {id}")>
-                    {id.split('-').next().unwrap_or_default().to_owned()}
-                </a>
+                <ViewLink to=events_of_task section="events" attr:class="task-events" attr:title=title>
+                    {short_id}
+                </ViewLink>
             </th>
             <td>{task.kind.clone()}</td>
             <td class="status">{task.status.as_str()}</td>

@@ -45,6 +45,13 @@ pub async fn get<T: DeserializeOwned>(
     path: &str,
     query: &Query,
 ) -> Result<T, FetchError> {
+    let body = get_text(token, path, query).await?;
+    serde_json::from_str(&body).map_err(|e| FetchError::Decode(e.to_string()))
+}
+
+/// The body of a 2xx answer. Not generic, so the request code exists once
+/// in the WASM rather than once per response type.
+async fn get_text(token: &str, path: &str, query: &Query) -> Result<String, FetchError> {
     let params = query
         .iter()
         .filter(|(_, value)| !value.is_empty())
@@ -55,12 +62,9 @@ pub async fn get<T: DeserializeOwned>(
         .header("Authorization", &format!("Bearer {token}"))
         .send()
         .await
-        .map_err(|e| FetchError::Network(e.to_string()))?;
+        .map_err(network)?;
     match response.status() {
-        200..=299 => response.json().await.map_err(|e| match e {
-            gloo_net::Error::SerdeError(e) => FetchError::Decode(e.to_string()),
-            other => FetchError::Network(other.to_string()),
-        }),
+        200..=299 => response.text().await.map_err(network),
         401 => Err(FetchError::Unauthorized),
         403 => Err(FetchError::Forbidden),
         status => Err(FetchError::Http {
@@ -68,6 +72,10 @@ pub async fn get<T: DeserializeOwned>(
             message: error_message(&response).await,
         }),
     }
+}
+
+fn network(error: gloo_net::Error) -> FetchError {
+    FetchError::Network(error.to_string())
 }
 
 /// The server's sentence (and the parameter it names) from an [`ApiError`] body.

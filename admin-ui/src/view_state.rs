@@ -4,8 +4,8 @@
 //! page (`pages`) reads the same state.
 //!
 //! Kept by hand (the browser's `URLSearchParams` and `history`, about a
-//! hundred lines) rather than through `leptos_router`: the router cost 15 to
-//! 47 KB of gzipped WASM here (README, "Dashboard"), over the size target.
+//! hundred lines) rather than through `leptos_router`: the router added 13
+//! to 46 KB to the gzipped WASM (README, "Dashboard"), over the size target.
 //!
 //! Keys: `range from to` for the time range (the event stream's, and the
 //! trends' to come), `layer operation reasonCode entityId taskId workerId`

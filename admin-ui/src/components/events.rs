@@ -260,7 +260,7 @@ fn FilterForm(filters: Memo<Selection>) -> impl IntoView {
                     id=id
                     type="text"
                     prop:value=move || {
-                            let mut d = draft.get().events;
+                        let mut d = draft.get().events;
                         std::mem::take(field(&mut d))
                     }
                     on:input=move |ev| draft.update(|d| *field(&mut d.events) = event_target_value(&ev))

@@ -1,13 +1,13 @@
-//! The admin API client: one GET with the bearer token, decoded into the
-//! response types of `ai-runtime-api` (the crate the server serializes).
+//! The admin API client: one GET with the bearer token (through `gloo-net`),
+//! decoded into the response types of `ai-runtime-api` (the crate the server
+//! serializes). The token goes in the `Authorization` header only, never in
+//! the URL, so it stays out of request lines and access logs.
 
 use std::fmt;
 
 use ai_runtime_api::{ApiError, API_BASE};
+use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, Request, RequestInit, Response, UrlSearchParams};
 
 /// Why a request gave no data.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,60 +45,42 @@ pub async fn get<T: DeserializeOwned>(
     path: &str,
     query: &Query,
 ) -> Result<T, FetchError> {
-    let url = url_for(path, query)?;
-    let response = send(token, &url).await?;
-    let status = response.status();
-    let body = body_text(&response).await?;
-    match status {
-        200..=299 => serde_json::from_str(&body).map_err(|e| FetchError::Decode(e.to_string())),
+    let body = get_text(token, path, query).await?;
+    serde_json::from_str(&body).map_err(|e| FetchError::Decode(e.to_string()))
+}
+
+/// The body of a 2xx answer. Not generic, so the request code exists once
+/// in the WASM rather than once per response type.
+async fn get_text(token: &str, path: &str, query: &Query) -> Result<String, FetchError> {
+    let params = query
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| (*key, value.as_str()));
+    let response = Request::get(&format!("{API_BASE}/{path}"))
+        .query(params)
+        .header("Accept", "application/json")
+        .header("Authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+        .map_err(network)?;
+    match response.status() {
+        200..=299 => response.text().await.map_err(network),
         401 => Err(FetchError::Unauthorized),
         403 => Err(FetchError::Forbidden),
-        _ => Err(FetchError::Http {
+        status => Err(FetchError::Http {
             status,
-            message: error_message(&body),
+            message: error_message(&response).await,
         }),
     }
 }
 
-fn url_for(path: &str, query: &Query) -> Result<String, FetchError> {
-    let params = UrlSearchParams::new().map_err(network)?;
-    for (key, value) in query.iter().filter(|(_, v)| !v.is_empty()) {
-        params.append(key, value);
-    }
-    let query = String::from(params.to_string());
-    Ok(if query.is_empty() {
-        format!("{API_BASE}/{path}")
-    } else {
-        format!("{API_BASE}/{path}?{query}")
-    })
-}
-
-async fn send(token: &str, url: &str) -> Result<Response, FetchError> {
-    let headers = Headers::new().map_err(network)?;
-    headers.set("Accept", "application/json").map_err(network)?;
-    headers
-        .set("Authorization", &format!("Bearer {token}"))
-        .map_err(network)?;
-    let init = RequestInit::new();
-    init.set_method("GET");
-    init.set_headers(&headers);
-    let request = Request::new_with_str_and_init(url, &init).map_err(network)?;
-    let answer = JsFuture::from(leptos::prelude::window().fetch_with_request(&request))
-        .await
-        .map_err(network)?;
-    answer.dyn_into().map_err(network)
-}
-
-async fn body_text(response: &Response) -> Result<String, FetchError> {
-    let text = JsFuture::from(response.text().map_err(network)?)
-        .await
-        .map_err(network)?;
-    Ok(text.as_string().unwrap_or_default())
+fn network(error: gloo_net::Error) -> FetchError {
+    FetchError::Network(error.to_string())
 }
 
 /// The server's sentence (and the parameter it names) from an [`ApiError`] body.
-fn error_message(body: &str) -> String {
-    match serde_json::from_str::<ApiError>(body) {
+async fn error_message(response: &Response) -> String {
+    match response.json::<ApiError>().await {
         Ok(ApiError {
             parameter: Some(p),
             message,
@@ -107,13 +89,4 @@ fn error_message(body: &str) -> String {
         Ok(ApiError { message, .. }) => message,
         Err(_) => "no details".to_owned(),
     }
-}
-
-fn network(err: JsValue) -> FetchError {
-    let why = err
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| err.as_string())
-        .unwrap_or_else(|| "unknown error".to_owned());
-    FetchError::Network(why)
 }

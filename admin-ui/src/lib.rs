@@ -1,18 +1,22 @@
 //! The admin dashboard at `/admin/ai/runtime`: Leptos rendered in the browser
-//! (WASM), polling the admin API and keeping its filters in the URL query.
+//! (WASM), polling the admin API through `gloo-net` and keeping its view
+//! (time range, filters) in the URL query.
 //!
-//! Modules, one concept each:
+//! Modules, one concept each (no module imports another in a circle, and
+//! none imports its parent):
 //! - [`api`]: GET an admin API path with the bearer token, decode the shared types;
 //! - [`auth`]: where the token comes from (`#token=` or the form) and where it is kept;
 //! - [`session`]: the signed-in state and the refresh tick every panel follows;
-//! - [`view_state`]: the filters, read from and written to the URL query;
+//! - [`pages`]: the dashboard's pages and their paths;
+//! - [`view_state`]: the filters and the time range, read from and written to the URL query;
 //! - [`poll`]: the polling timer, paused while the tab is hidden;
 //! - [`time`]: timestamps and ages as people read them;
-//! - [`components`]: the shell and one component per panel.
+//! - [`components`]: the shell, one component per page and per panel.
 
 mod api;
 mod auth;
 mod components;
+mod pages;
 mod poll;
 mod session;
 mod time;

@@ -9,7 +9,6 @@ use wasm_bindgen::JsCast;
 use web_sys::VisibilityState;
 
 use crate::session::Session;
-use crate::view_state::current_params;
 
 /// Between the 10 and 15 seconds.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(12);
@@ -18,10 +17,9 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(12);
 const MIN_INTERVAL_MS: u64 = 200;
 const MAX_INTERVAL_MS: u64 = 600_000;
 
-/// `?poll=<ms>` when given and sane, else the default.
-pub fn interval() -> Duration {
-    current_params()
-        .get("poll")
+/// The `poll` query parameter (ms) when given and sane, else the default.
+pub fn interval(poll_param: Option<&str>) -> Duration {
+    poll_param
         .and_then(|v| v.parse::<u64>().ok())
         .map(|ms| Duration::from_millis(ms.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS)))
         .unwrap_or(DEFAULT_INTERVAL)
@@ -33,22 +31,17 @@ fn tab_visible() -> bool {
 
 /// Starts polling for the life of the page.
 pub fn start(session: Session, every: Duration) {
-    set_interval(
-        move || {
-            if tab_visible() && session.token.get_untracked().is_some() {
-                session.refresh();
-            }
-        },
-        every,
-    );
-    let on_visibility = Closure::<dyn Fn()>::new(move || {
+    let refresh_if_visible = move || {
         if tab_visible() && session.token.get_untracked().is_some() {
             session.refresh();
         }
-    });
+    };
+    set_interval(refresh_if_visible, every);
+    let on_visibility = Closure::<dyn Fn()>::new(refresh_if_visible);
     let _ = document().add_event_listener_with_callback(
         "visibilitychange",
         on_visibility.as_ref().unchecked_ref(),
     );
+    // The listener lives as long as the page.
     on_visibility.forget();
 }

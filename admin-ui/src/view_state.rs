@@ -1,8 +1,14 @@
-//! What the page shows, as URL query parameters: the event filters, the
-//! time range and the task filters. The URL is the source of truth, so a
-//! reload, back/forward and a shared link restore the same view.
+//! What the page shows, as URL query parameters: the time range, the event
+//! filters and the task filters. The URL is the source of truth, so a
+//! reload, back/forward and a shared link restore the same view, and every
+//! page (`pages`) reads the same state.
 //!
-//! Keys: `layer operation reasonCode entityId taskId workerId range from to`
+//! Kept by hand (the browser's `URLSearchParams` and `history`, about a
+//! hundred lines) rather than through `leptos_router`: the router added 13
+//! to 46 KB to the gzipped WASM (README, "Dashboard"), over the size target.
+//!
+//! Keys: `range from to` for the time range (the event stream's, and the
+//! trends' to come), `layer operation reasonCode entityId taskId workerId`
 //! for the event stream, `taskStatus stuck` for the tasks panel. Other keys
 //! (such as `poll`) are kept as they are.
 
@@ -10,11 +16,11 @@ use std::str::FromStr;
 
 use ai_runtime_api::{EventLayer, Operation, TaskStatus};
 use leptos::prelude::*;
-use wasm_bindgen::prelude::Closure;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use web_sys::UrlSearchParams;
 
 use crate::api::Query;
+use crate::pages::Page;
 use crate::time;
 
 /// A rolling window ending now.
@@ -52,12 +58,12 @@ impl Preset {
         }
     }
 
-    fn from_key(key: &str) -> Option<Preset> {
+    pub fn from_key(key: &str) -> Option<Preset> {
         Preset::ALL.into_iter().find(|p| p.key() == key)
     }
 }
 
-/// The time range of the event stream.
+/// The time range of the page: the event stream's (and the trends' to come).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum TimeRange {
     #[default]
@@ -70,6 +76,18 @@ pub enum TimeRange {
     },
 }
 
+impl TimeRange {
+    /// The API's `from`/`to`; a preset is resolved against `now_ms`.
+    pub fn api_query(&self, now_ms: f64) -> Query {
+        let (from, to) = match self {
+            TimeRange::Any => (String::new(), String::new()),
+            TimeRange::Last(p) => (time::iso_from_ms(now_ms - p.millis()), String::new()),
+            TimeRange::Custom { from, to } => (from.clone(), to.clone()),
+        };
+        vec![("from", from), ("to", to)]
+    }
+}
+
 /// The event stream's filters. Empty strings mean "no filter".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EventFilters {
@@ -79,36 +97,23 @@ pub struct EventFilters {
     pub entity_id: String,
     pub task_id: String,
     pub worker_id: String,
-    pub range: TimeRange,
 }
 
 impl EventFilters {
-    /// The API query for these filters; a preset is resolved against `now_ms`.
-    pub fn api_query(&self, now_ms: f64) -> Query {
-        let (from, to) = match &self.range {
-            TimeRange::Any => (String::new(), String::new()),
-            TimeRange::Last(p) => (time::iso_from_ms(now_ms - p.millis()), String::new()),
-            TimeRange::Custom { from, to } => (from.clone(), to.clone()),
-        };
+    pub fn api_query(&self) -> Query {
         vec![
             (
                 "layer",
-                self.layer
-                    .map(|l| l.as_str().to_owned())
-                    .unwrap_or_default(),
+                self.layer.map_or("", EventLayer::as_str).to_owned(),
             ),
             (
                 "operation",
-                self.operation
-                    .map(|o| o.as_str().to_owned())
-                    .unwrap_or_default(),
+                self.operation.map_or("", Operation::as_str).to_owned(),
             ),
             ("reasonCode", self.reason_code.trim().to_owned()),
             ("entityId", self.entity_id.trim().to_owned()),
             ("taskId", self.task_id.trim().to_owned()),
             ("workerId", self.worker_id.trim().to_owned()),
-            ("from", from),
-            ("to", to),
         ]
     }
 
@@ -130,21 +135,13 @@ pub struct TaskFilters {
 
 impl TaskFilters {
     pub fn api_query(&self) -> Query {
+        let stuck = if self.stuck_only { "true" } else { "" };
         vec![
             (
                 "status",
-                self.status
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
+                self.status.map_or("", TaskStatus::as_str).to_owned(),
             ),
-            (
-                "stuck",
-                if self.stuck_only {
-                    "true".to_owned()
-                } else {
-                    String::new()
-                },
-            ),
+            ("stuck", stuck.to_owned()),
         ]
     }
 }
@@ -152,27 +149,29 @@ impl TaskFilters {
 /// Everything the URL query describes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ViewState {
+    pub range: TimeRange,
     pub events: EventFilters,
     pub tasks: TaskFilters,
 }
 
 const VIEW_KEYS: [&str; 11] = [
+    "range",
+    "from",
+    "to",
     "layer",
     "operation",
     "reasonCode",
     "entityId",
     "taskId",
     "workerId",
-    "range",
-    "from",
-    "to",
     "taskStatus",
     "stuck",
 ];
 
 impl ViewState {
-    pub fn from_params(params: &UrlSearchParams) -> Self {
-        let text = |key: &str| params.get(key).unwrap_or_default();
+    /// The view a URL query describes; unknown values read as "no filter".
+    pub fn from_query(query: &UrlSearchParams) -> Self {
+        let text = |key: &str| query.get(key).unwrap_or_default();
         let (from, to) = (text("from"), text("to"));
         let range = if !from.is_empty() || !to.is_empty() {
             TimeRange::Custom { from, to }
@@ -180,17 +179,17 @@ impl ViewState {
             Preset::from_key(&text("range")).map_or(TimeRange::Any, TimeRange::Last)
         };
         ViewState {
+            range,
             events: EventFilters {
-                layer: params.get("layer").and_then(|v| v.parse().ok()),
-                operation: params.get("operation").and_then(|v| v.parse().ok()),
+                layer: query.get("layer").and_then(|v| v.parse().ok()),
+                operation: query.get("operation").and_then(|v| v.parse().ok()),
                 reason_code: text("reasonCode"),
                 entity_id: text("entityId"),
                 task_id: text("taskId"),
                 worker_id: text("workerId"),
-                range,
             },
             tasks: TaskFilters {
-                status: params
+                status: query
                     .get("taskStatus")
                     .and_then(|v| TaskStatus::from_str(&v).ok()),
                 stuck_only: text("stuck") == "true",
@@ -198,24 +197,17 @@ impl ViewState {
         }
     }
 
-    /// `params` with this view's keys replaced (other keys are kept).
-    fn write_into(&self, params: &UrlSearchParams) {
+    /// `query` with this view's keys replaced (other keys are kept).
+    fn write_into(&self, query: &UrlSearchParams) {
         for key in VIEW_KEYS {
-            params.delete(key);
+            query.delete(key);
         }
         let set = |key: &str, value: &str| {
             if !value.trim().is_empty() {
-                params.set(key, value.trim());
+                query.set(key, value.trim());
             }
         };
-        let e = &self.events;
-        set("layer", e.layer.map_or("", EventLayer::as_str));
-        set("operation", e.operation.map_or("", Operation::as_str));
-        set("reasonCode", &e.reason_code);
-        set("entityId", &e.entity_id);
-        set("taskId", &e.task_id);
-        set("workerId", &e.worker_id);
-        match &e.range {
+        match &self.range {
             TimeRange::Any => {}
             TimeRange::Last(p) => set("range", p.key()),
             TimeRange::Custom { from, to } => {
@@ -223,37 +215,37 @@ impl ViewState {
                 set("to", to);
             }
         }
+        let e = &self.events;
+        set("layer", e.layer.map_or("", EventLayer::as_str));
+        set("operation", e.operation.map_or("", Operation::as_str));
+        set("reasonCode", &e.reason_code);
+        set("entityId", &e.entity_id);
+        set("taskId", &e.task_id);
+        set("workerId", &e.worker_id);
         set(
             "taskStatus",
             self.tasks.status.map_or("", TaskStatus::as_str),
         );
         set("stuck", if self.tasks.stuck_only { "true" } else { "" });
     }
-
-    /// The relative link (`?…`) that shows this view; non-view keys of the
-    /// current URL are kept.
-    pub fn href(&self) -> String {
-        let params = current_params();
-        self.write_into(&params);
-        let query = String::from(params.to_string());
-        if query.is_empty() {
-            location_pathname().unwrap_or_default()
-        } else {
-            format!("?{query}")
-        }
-    }
 }
 
 /// The query of the address bar.
-pub fn current_params() -> UrlSearchParams {
+fn current_query() -> UrlSearchParams {
     let search = window().location().search().unwrap_or_default();
     UrlSearchParams::new_with_str(&search)
         .unwrap_or_else(|_| UrlSearchParams::new().expect("URLSearchParams"))
 }
 
+/// One key of the address bar's query (such as `poll`).
+pub fn query_param(key: &str) -> Option<String> {
+    current_query().get(key)
+}
+
 /// The URL-backed view, shared through the context.
 #[derive(Clone, Copy)]
 pub struct UrlView {
+    /// The view the address bar describes; follows back/forward.
     pub state: RwSignal<ViewState>,
 }
 
@@ -261,28 +253,45 @@ impl UrlView {
     /// Reads the address bar and follows back/forward from then on.
     pub fn install() -> Self {
         let view = UrlView {
-            state: RwSignal::new(ViewState::from_params(&current_params())),
+            state: RwSignal::new(ViewState::from_query(&current_query())),
         };
-        let on_popstate = Closure::<dyn Fn()>::new(move || {
-            view.state.set(ViewState::from_params(&current_params()));
+        // Lives as long as the page.
+        let _listener = window_event_listener(leptos::ev::popstate, move |_| {
+            view.state.set(ViewState::from_query(&current_query()));
         });
-        // The listener lives as long as the page.
-        let _ = window()
-            .add_event_listener_with_callback("popstate", on_popstate.as_ref().unchecked_ref());
-        on_popstate.forget();
         view
     }
 
-    /// Shows `next` and records it as a new history entry (a no-op when unchanged).
+    /// The link to `page` showing `next`; the current URL's other keys (such
+    /// as `poll`) are kept. Reactive, so links follow the view.
+    pub fn href(&self, page: Page, next: &ViewState) -> String {
+        self.state.track();
+        url(page.path(), next)
+    }
+
+    /// Shows `next` on the current page as a new history entry (a no-op
+    /// when unchanged). The page keeps its scroll position.
     pub fn navigate(&self, next: ViewState) {
         if self.state.get_untracked() == next {
             return;
         }
-        let href = next.href();
+        let href = url(&window().location().pathname().unwrap_or_default(), &next);
         if let Ok(history) = window().history() {
             let _ = history.push_state_with_url(&JsValue::NULL, "", Some(&href));
         }
         self.state.set(next);
+    }
+}
+
+/// `path?query` showing `view`, keeping the address bar's other keys.
+fn url(path: &str, view: &ViewState) -> String {
+    let query = current_query();
+    view.write_into(&query);
+    let query = String::from(query.to_string());
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
     }
 }
 

@@ -623,7 +623,8 @@ fn all(rows: &[Value], key: &str, expected: &str) -> bool {
 async fn cards_show_workers_breakers_and_the_queue(pool: PgPool) {
     let seeded = seed(&pool).await;
     let b = Browser::open(pool).await;
-    b.goto_signed_in("").await;
+    // A time range, which the queue's links keep (it is the page's, not a panel's).
+    b.goto_signed_in("?range=24h").await;
 
     let overall = b.text("#overall").await;
     assert!(overall.contains("DEGRADED"), "overall card: {overall}");
@@ -689,7 +690,11 @@ async fn cards_show_workers_breakers_and_the_queue(pool: PgPool) {
     b.click("#stuck-summary a").await;
     let stuck_row = format!("return (() => {{ const rows = document.querySelectorAll('#tasks-table tr.task'); return rows.length === 1 && rows[0].dataset.id === '{}'; }})()", seeded.stuck_task);
     b.wait_for("only the stuck task", &stuck_row).await;
-    assert!(b.query().await.contains("stuck=true"));
+    let query = b.query().await;
+    assert!(
+        query.contains("stuck=true") && query.contains("range=24h"),
+        "{query}"
+    );
     assert!(b
         .text("#tasks-table tr.task .stuck-flag")
         .await
@@ -1018,7 +1023,9 @@ async fn load_more_metadata_task_links_and_polling(pool: PgPool) {
         rows.len() == 3 && all(rows, "task", &failed)
     })
     .await;
-    assert!(b.query().await.contains(&format!("taskId={failed}")));
+    let query = b.query().await;
+    assert!(query.contains(&format!("taskId={failed}")), "{query}");
+    assert!(query.contains("poll=1000"), "other keys are kept: {query}");
     assert_eq!(b.value("#f-task").await, failed);
 
     // A failing request shows an error and keeps the data on screen.

@@ -1,23 +1,22 @@
 //! The shell: the header (refresh, last updated, sign out) and either the
-//! sign-in form or the three panels.
+//! sign-in form or the page.
 
 use leptos::prelude::*;
 
-use super::events::EventsPanel;
-use super::signin::SignIn;
-use super::status::StatusPanel;
-use super::tasks::TasksPanel;
+use crate::components::overview::OverviewPage;
+use crate::components::signin::SignIn;
 use crate::poll;
 use crate::session::Session;
 use crate::time;
-use crate::view_state::UrlView;
+use crate::view_state::{self, UrlView};
 
 #[component]
 pub fn App() -> impl IntoView {
+    // Takes a `#token=` fragment out of the address bar first.
     let session = Session::new();
     provide_context(session);
     provide_context(UrlView::install());
-    let every = poll::interval();
+    let every = poll::interval(view_state::query_param("poll").as_deref());
     poll::start(session, every);
     let signed_in = move || session.token.with(Option::is_some);
 
@@ -36,12 +35,10 @@ pub fn App() -> impl IntoView {
                 </div>
             </Show>
         </header>
+        // One page today (`pages::Page::Overview`); a second page is chosen
+        // here from the path the view state follows.
         <Show when=signed_in fallback=|| view! { <SignIn /> }>
-            <main id="dashboard">
-                <StatusPanel />
-                <EventsPanel />
-                <TasksPanel />
-            </main>
+            <OverviewPage />
         </Show>
     }
 }

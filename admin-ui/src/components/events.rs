@@ -5,11 +5,14 @@ use ai_runtime_api::{EventLayer, EventsResponse, Operation, RuntimeEvent};
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use super::loader::{ErrorBanner, Loader};
 use crate::api::Query;
+use crate::components::loader::{ErrorBanner, Loader};
 use crate::session::use_session;
 use crate::time;
 use crate::view_state::{use_view, EventFilters, Preset, TimeRange, ViewState};
+
+/// What the table is filtered by: the event filters and the page's range.
+type Selection = (EventFilters, TimeRange);
 
 /// Events per request.
 const PAGE_SIZE: u32 = 50;
@@ -61,8 +64,9 @@ impl Shown {
     }
 }
 
-fn query(filters: &EventFilters, cursor: Option<String>) -> Query {
-    let mut q = filters.api_query(time::now_ms());
+fn query((filters, range): &Selection, cursor: Option<String>) -> Query {
+    let mut q = filters.api_query();
+    q.extend(range.api_query(time::now_ms()));
     q.push(("limit", PAGE_SIZE.to_string()));
     q.push(("cursor", cursor.unwrap_or_default()));
     q
@@ -72,13 +76,17 @@ fn query(filters: &EventFilters, cursor: Option<String>) -> Query {
 pub fn EventsPanel() -> impl IntoView {
     let session = use_session();
     let view_state = use_view();
-    let filters = Memo::new(move |_| view_state.state.with(|v| v.events.clone()));
+    let filters = Memo::new(move |_| {
+        view_state
+            .state
+            .with(|v| (v.events.clone(), v.range.clone()))
+    });
     let shown = RwSignal::new(None::<Shown>);
     let error = RwSignal::new(None);
     let loader = Loader::new(session, error);
     let more_loader = Loader::new(session, error);
     // The filters the table shows, to tell a poll from a change of filters.
-    let shown_filters = StoredValue::new(None::<EventFilters>);
+    let shown_filters = StoredValue::new(None::<Selection>);
 
     Effect::new(move |_| {
         session.tick.track();
@@ -211,24 +219,33 @@ fn range_key(range: &TimeRange) -> &'static str {
     }
 }
 
-/// The filters as a form: edited as a draft, written to the URL on "Apply".
+/// The filters and the time range as a form: edited as a draft of the
+/// view, written to the URL on "Apply".
 #[component]
-fn FilterForm(filters: Memo<EventFilters>) -> impl IntoView {
+fn FilterForm(filters: Memo<Selection>) -> impl IntoView {
     let view_state = use_view();
-    let draft = RwSignal::new(filters.get_untracked());
+    let draft = RwSignal::new(view_state.state.get_untracked());
     // Back/forward and links change the filters: the form follows.
-    Effect::new(move |_| draft.set(filters.get()));
+    Effect::new(move |_| {
+        let (events, range) = filters.get();
+        draft.update(|d| {
+            d.events = events;
+            d.range = range;
+        });
+    });
 
     let apply = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let events = draft.get_untracked();
+        let ViewState { range, events, .. } = draft.get_untracked();
         view_state.navigate(ViewState {
+            range,
             events,
             ..view_state.state.get_untracked()
         });
     };
     let clear = move |_| {
         view_state.navigate(ViewState {
+            range: TimeRange::Any,
             events: EventFilters::default(),
             ..view_state.state.get_untracked()
         });
@@ -243,10 +260,10 @@ fn FilterForm(filters: Memo<EventFilters>) -> impl IntoView {
                     id=id
                     type="text"
                     prop:value=move || {
-                        let mut d = draft.get();
+                        let mut d = draft.get().events;
                         std::mem::take(field(&mut d))
                     }
-                    on:input=move |ev| draft.update(|d| *field(d) = event_target_value(&ev))
+                    on:input=move |ev| draft.update(|d| *field(&mut d.events) = event_target_value(&ev))
                 />
             </div>
         }
@@ -258,10 +275,7 @@ fn FilterForm(filters: Memo<EventFilters>) -> impl IntoView {
                     from: String::new(),
                     to: String::new(),
                 },
-                k => Preset::ALL
-                    .into_iter()
-                    .find(|p| p.key() == k)
-                    .map_or(TimeRange::Any, TimeRange::Last),
+                k => Preset::from_key(k).map_or(TimeRange::Any, TimeRange::Last),
             }
         })
     };
@@ -292,19 +306,19 @@ fn FilterForm(filters: Memo<EventFilters>) -> impl IntoView {
         <form id="event-filters" class="filters" on:submit=apply aria-label="Event filters">
             <div class="field">
                 <label for="f-layer">"Layer"</label>
-                <select id="f-layer" on:change=move |ev| draft.update(|d| d.layer = event_target_value(&ev).parse().ok())>
-                    <option value="" prop:selected=move || draft.with(|d| d.layer.is_none())>"Any layer"</option>
+                <select id="f-layer" on:change=move |ev| draft.update(|d| d.events.layer = event_target_value(&ev).parse().ok())>
+                    <option value="" prop:selected=move || draft.with(|d| d.events.layer.is_none())>"Any layer"</option>
                     {EventLayer::ALL.iter().map(|&l| view! {
-                        <option value=l.as_str() prop:selected=move || draft.with(|d| d.layer == Some(l))>{l.as_str()}</option>
+                        <option value=l.as_str() prop:selected=move || draft.with(|d| d.events.layer == Some(l))>{l.as_str()}</option>
                     }).collect_view()}
                 </select>
             </div>
             <div class="field">
                 <label for="f-operation">"Operation"</label>
-                <select id="f-operation" on:change=move |ev| draft.update(|d| d.operation = event_target_value(&ev).parse().ok())>
-                    <option value="" prop:selected=move || draft.with(|d| d.operation.is_none())>"Any operation"</option>
+                <select id="f-operation" on:change=move |ev| draft.update(|d| d.events.operation = event_target_value(&ev).parse().ok())>
+                    <option value="" prop:selected=move || draft.with(|d| d.events.operation.is_none())>"Any operation"</option>
                     {Operation::ALL.iter().map(|&o| view! {
-                        <option value=o.as_str() prop:selected=move || draft.with(|d| d.operation == Some(o))>{o.as_str()}</option>
+                        <option value=o.as_str() prop:selected=move || draft.with(|d| d.events.operation == Some(o))>{o.as_str()}</option>
                     }).collect_view()}
                 </select>
             </div>

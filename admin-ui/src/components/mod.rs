@@ -1,18 +1,14 @@
-//! The shell and one component per panel. Each panel owns its data and
-//! error signals and reloads on the session's tick.
+//! The shell, one component per page and one per panel. Each panel owns its
+//! data and error signals and reloads on the session's tick. This module
+//! only declares them: components import each other, never this module.
 
 pub mod app;
 mod events;
 mod health;
 mod loader;
+mod overview;
 mod queue;
 mod signin;
 mod status;
 mod tasks;
-
-/// Brings a panel into view after an in-page link changed the view.
-fn scroll_to(id: &str) {
-    if let Some(el) = leptos::prelude::document().get_element_by_id(id) {
-        el.scroll_into_view();
-    }
-}
+mod view_link;

@@ -4,7 +4,7 @@
 use ai_runtime_api::{QueueSummary, StatusResponse};
 use leptos::prelude::*;
 
-use super::scroll_to;
+use crate::components::view_link::ViewLink;
 use crate::view_state::{use_view, TaskFilters, ViewState};
 
 #[component]
@@ -69,23 +69,13 @@ fn delta_text(delta: i64) -> String {
     }
 }
 
-/// A link that shows the tasks panel with `filters` (a real link: it can be
-/// opened in a new tab or shared).
+/// A link that shows the tasks panel with `filters`.
 #[component]
 fn TasksLink(filters: TaskFilters, children: Children) -> impl IntoView {
     let view_state = use_view();
-    let target = move || ViewState {
+    let to = Signal::derive(move || ViewState {
         tasks: filters.clone(),
         ..view_state.state.get()
-    };
-    let href = {
-        let target = target.clone();
-        move || format!("{}#tasks", target().href())
-    };
-    let on_click = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        view_state.navigate(target());
-        scroll_to("tasks");
-    };
-    view! { <a href=href on:click=on_click>{children()}</a> }
+    });
+    view! { <ViewLink to=to section="tasks">{children()}</ViewLink> }
 }

@@ -3,9 +3,9 @@
 use ai_runtime_api::StatusResponse;
 use leptos::prelude::*;
 
-use super::health::HealthCards;
-use super::loader::{ErrorBanner, Loader};
-use super::queue::QueuePanel;
+use crate::components::health::HealthCards;
+use crate::components::loader::{ErrorBanner, Loader};
+use crate::components::queue::QueuePanel;
 use crate::session::use_session;
 
 #[component]

@@ -4,11 +4,11 @@
 use ai_runtime_api::{TaskStatus, TaskSummary, TasksResponse};
 use leptos::prelude::*;
 
-use super::loader::{ErrorBanner, Loader};
-use super::scroll_to;
+use crate::components::loader::{ErrorBanner, Loader};
+use crate::components::view_link::ViewLink;
 use crate::session::use_session;
 use crate::time;
-use crate::view_state::{use_view, EventFilters, TaskFilters, ViewState};
+use crate::view_state::{use_view, EventFilters, TaskFilters, TimeRange, ViewState};
 
 /// Tasks per request.
 const PAGE_SIZE: u32 = 50;
@@ -112,18 +112,14 @@ pub fn TasksPanel() -> impl IntoView {
 fn TaskRow(task: TaskSummary) -> impl IntoView {
     let view_state = use_view();
     let id = task.id.to_string();
-    let target = {
+    // The event stream of this task, over any time.
+    let events_of_task = {
         let id = id.clone();
-        move || ViewState {
+        Signal::derive(move || ViewState {
+            range: TimeRange::Any,
             events: EventFilters::for_task(id.clone()),
-            ..view_state.state.get_untracked()
-        }
-    };
-    let href = format!("{}#events", target().href());
-    let open_events = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        view_state.navigate(target());
-        scroll_to("events");
+            ..view_state.state.get()
+        })
     };
     let reason = match (&task.reason_code, &task.reason) {
         (Some(code), Some(text)) => format!("{code}: {text}"),
@@ -148,12 +144,14 @@ fn TaskRow(task: TaskSummary) -> impl IntoView {
             time::format_age(time::seconds_since(&e.occurred_at))
         )
     });
+    let title = format!("Events of task {id}");
+    let short_id = id.split('-').next().unwrap_or_default().to_owned();
     view! {
-        <tr class="task" data-id=id.clone() data-status=task.status.as_str() class:stuck=task.stuck>
+        <tr class="task" data-id=id data-status=task.status.as_str() class:stuck=task.stuck>
             <th scope="row">
-                <a class="task-events" href=href on:click=open_events title=format!("Events of task {id}")>
-                    {id.split('-').next().unwrap_or_default().to_owned()}
-                </a>
+                <ViewLink to=events_of_task section="events" attr:class="task-events" attr:title=title>
+                    {short_id}
+                </ViewLink>
             </th>
             <td>{task.kind.clone()}</td>
             <td class="status">{task.status.as_str()}</td>

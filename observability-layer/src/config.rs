@@ -20,6 +20,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::ConnectOptions as _;
 
+use crate::postgres::WRITER_APPLICATION_NAME;
+
 /// Why the layer could not be built. Building never connects: an unreachable
 /// database is not an error (events are dropped and counted instead).
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +81,7 @@ pub(crate) enum Connection {
     Pool(PgPool),
 }
 
-/// Builds a [`RuntimeLayer`](crate::RuntimeLayer) with its guard and handle.
+/// Builds a `RuntimeLayer` with its guard and handle.
 #[must_use]
 #[derive(Default)]
 pub struct RuntimeLayerBuilder {
@@ -252,7 +254,7 @@ impl RuntimeLayerBuilder {
         // connections; its statements are not logged, so the writer's own
         // queries never flood the host's logs.
         Ok(options
-            .application_name(crate::WRITER_APPLICATION_NAME)
+            .application_name(WRITER_APPLICATION_NAME)
             .disable_statement_logging())
     }
 }

@@ -1,0 +1,491 @@
+//! One exporter's delivery: its own thread behind its own bounded queue,
+//! so a dead or slow exporter only ever drops (and counts) its own events
+//! and never holds up the writer or another exporter.
+//!
+//! The thread takes batches off the queue, exports them (several small
+//! batches as one, up to the batch size), and on failure keeps them: an
+//! unavailable exporter is retried after a backoff (50 ms doubling to
+//! `max_backoff`) and the queue is not read meanwhile, so once it is full
+//! the writer drops further batches for this exporter; a rejected batch is
+//! split in halves until the bad events are isolated (each is counted and
+//! skipped). Every attempt is bounded by the operation timeout and the
+//! shutdown deadline. It also upserts the latest status of each worker and
+//! refreshes the statistics stored with them, and answers flushes once
+//! everything queued before them is settled.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+use serde_json::Value;
+
+use crate::batch::Batch;
+use crate::capture::Captured;
+use crate::exporter::{ExportError, Exporter, WorkerStatus};
+use crate::recursion;
+use crate::stats::ExporterCounters;
+use crate::stop::StopReceiver;
+use crate::worker_status::PendingReport;
+
+/// First wait after a failure; it doubles up to `max_backoff`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What the writer sends an exporter, in order.
+pub(crate) enum Message {
+    Batch(Arc<Batch>),
+    /// The latest reports of the workers published since the last ones.
+    Statuses(Arc<Vec<(Arc<str>, PendingReport)>>),
+    /// Answered once everything sent before it is settled.
+    Flush(Sender<()>),
+    /// Nothing follows: finish before the shutdown deadline.
+    Finish,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct DeliverySettings {
+    pub batch_size: usize,
+    /// Events the queue (and the batch in hand) may hold.
+    pub capacity: usize,
+    pub max_backoff: Duration,
+    pub operation_timeout: Duration,
+    pub stats_interval: Duration,
+}
+
+/// The statistics stored beside worker statuses, computed when needed.
+pub(crate) type StatsJson = Arc<dyn Fn() -> Value + Send + Sync>;
+
+/// The writer's end of one exporter's queue.
+pub(crate) struct Outlet {
+    tx: Sender<Message>,
+    /// Events in the queue, for the bound.
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
+    pub counters: Arc<ExporterCounters>,
+    done: Receiver<()>,
+}
+
+impl Outlet {
+    /// Hands a batch over, or drops it (counted) when the queue is full.
+    pub(crate) fn offer(&self, batch: &Arc<Batch>) {
+        let n = batch.len();
+        if self.queued.load(Ordering::Acquire) + n > self.capacity {
+            self.counters.dropped_queue_full(n as u64);
+            return;
+        }
+        // Counted before it is visible, so the taker never goes below zero.
+        self.queued.fetch_add(n, Ordering::AcqRel);
+        if self.tx.send(Message::Batch(Arc::clone(batch))).is_err() {
+            self.queued.fetch_sub(n, Ordering::AcqRel);
+            self.counters.dropped_failing(n as u64);
+        }
+    }
+
+    /// Sends anything but a batch (never refused while the thread runs).
+    pub(crate) fn send(&self, message: Message) {
+        let _ = self.tx.send(message);
+    }
+
+    /// Waits until the delivery thread has ended, at most until `until`.
+    pub(crate) fn wait_done(&self, until: Instant) -> bool {
+        !matches!(
+            self.done.recv_deadline(until),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout)
+        )
+    }
+}
+
+/// Starts `exporter`'s delivery thread.
+pub(crate) fn spawn(
+    exporter: Box<dyn Exporter>,
+    counters: Arc<ExporterCounters>,
+    settings: DeliverySettings,
+    stop: StopReceiver,
+    stats_json: StatsJson,
+) -> std::io::Result<Outlet> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let capacity = settings.capacity;
+    let mut delivery = Delivery {
+        exporter,
+        settings,
+        rx,
+        queued: Arc::clone(&queued),
+        stop,
+        stats_json,
+        counters: Arc::clone(&counters),
+        in_hand: InHand::default(),
+        statuses: HashMap::new(),
+        flush_waiters: Vec::new(),
+        finished: false,
+        retry_at: None,
+        backoff: Duration::ZERO,
+        stats_refreshed_at: Instant::now(),
+    };
+    let name = format!("runtime-events-{}", delivery.exporter.name());
+    std::thread::Builder::new().name(name).spawn(move || {
+        recursion::suppress_current_thread();
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| delivery.run()));
+        if outcome.is_err() {
+            // A bug, not a failing exporter: what it held is lost, counted.
+            delivery.counters.error("exporter delivery panicked".into());
+        }
+        delivery.drop_everything();
+        let _ = done_tx.send(());
+    })?;
+    Ok(Outlet {
+        tx,
+        queued,
+        capacity,
+        counters,
+        done: done_rx,
+    })
+}
+
+/// The delivery thread's state.
+struct Delivery {
+    exporter: Box<dyn Exporter>,
+    settings: DeliverySettings,
+    rx: Receiver<Message>,
+    queued: Arc<AtomicUsize>,
+    stop: StopReceiver,
+    stats_json: StatsJson,
+    counters: Arc<ExporterCounters>,
+    /// Batches taken off the queue and not yet settled.
+    in_hand: InHand,
+    /// The latest unsaved report per worker.
+    statuses: HashMap<Arc<str>, PendingReport>,
+    /// Flushes to answer once `in_hand` and `statuses` are empty; while
+    /// there are any, nothing more is taken off the queue.
+    flush_waiters: Vec<Sender<()>>,
+    /// `Finish` was received (or the writer is gone).
+    finished: bool,
+    /// Set while the exporter is failing: no attempt before it.
+    retry_at: Option<Instant>,
+    backoff: Duration,
+    stats_refreshed_at: Instant,
+}
+
+impl Delivery {
+    fn run(&mut self) {
+        loop {
+            let now = Instant::now();
+            let stop_at = self.stop.requested();
+            if stop_at.is_some_and(|at| now >= at) {
+                return;
+            }
+            if !self.backing_off() {
+                self.take_messages();
+                self.write_statuses();
+                self.export_in_hand();
+                let stats_due = now >= self.stats_refreshed_at + self.settings.stats_interval;
+                if stats_due && !self.backing_off() {
+                    self.refresh_stats();
+                }
+                self.answer_flushes();
+            }
+            let idle = self.in_hand.is_empty() && self.statuses.is_empty();
+            if self.finished && idle {
+                if stop_at.is_some() && !self.backing_off() {
+                    // The statistics as they end, while there is time.
+                    self.refresh_stats();
+                }
+                return;
+            }
+            self.wait();
+        }
+    }
+
+    /// Waits for the end of a backoff, or (with nothing in hand) for a
+    /// message or shutdown; at most until the statistics are due again.
+    fn wait(&mut self) {
+        let mut until = self.stats_refreshed_at + self.settings.stats_interval;
+        if let Some(at) = self.stop.requested() {
+            until = until.min(at);
+        }
+        if let Some(retry) = self.retry_at.filter(|_| self.backing_off()) {
+            // The queue is left to fill meanwhile (and overflow, counted).
+            self.stop.sleep_until(retry.min(until));
+            return;
+        }
+        if !self.in_hand.is_empty() || !self.statuses.is_empty() {
+            return;
+        }
+        let timeout = until.saturating_duration_since(Instant::now());
+        let stopping = self.stop.requested().is_some();
+        let never = crossbeam_channel::never();
+        let wake = if stopping { &never } else { self.stop.wake() };
+        select! {
+            recv(self.rx) -> message => match message {
+                Ok(message) => self.accept(message),
+                Err(_) => self.finished = true,
+            },
+            recv(wake) -> _ => {}
+            default(timeout) => {}
+        }
+    }
+
+    fn backing_off(&self) -> bool {
+        self.retry_at.is_some_and(|at| Instant::now() < at)
+    }
+
+    /// Takes messages while the batch in hand has room, up to a flush.
+    fn take_messages(&mut self) {
+        while self.in_hand.len() < self.settings.batch_size
+            && self.flush_waiters.is_empty()
+            && !self.finished
+        {
+            match self.rx.try_recv() {
+                Ok(message) => self.accept(message),
+                Err(crossbeam_channel::TryRecvError::Empty) => return,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => self.finished = true,
+            }
+        }
+    }
+
+    fn accept(&mut self, message: Message) {
+        match message {
+            Message::Batch(batch) => {
+                self.queued.fetch_sub(batch.len(), Ordering::AcqRel);
+                self.in_hand.push(batch);
+            }
+            Message::Statuses(statuses) => {
+                for (worker, report) in statuses.iter() {
+                    self.statuses.insert(Arc::clone(worker), report.clone());
+                }
+            }
+            Message::Flush(reply) => self.flush_waiters.push(reply),
+            Message::Finish => self.finished = true,
+        }
+    }
+
+    fn answer_flushes(&mut self) {
+        if self.in_hand.is_empty() && self.statuses.is_empty() {
+            for waiter in self.flush_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
+    }
+
+    /// Exports what is in hand, a batch size at a time, until it is all
+    /// settled or an attempt fails.
+    fn export_in_hand(&mut self) {
+        while !self.in_hand.is_empty() && !self.backing_off() {
+            let events = self.in_hand.first(self.settings.batch_size);
+            let deadline = self
+                .stop
+                .deadline(Instant::now() + self.settings.operation_timeout);
+            let result = export_bisecting(&mut *self.exporter, &self.counters, &events, &deadline);
+            let settled = match &result {
+                Ok(()) => events.len(),
+                Err((settled, _)) => *settled,
+            };
+            drop(events);
+            self.in_hand.settle(settled);
+            match result {
+                Ok(()) => {
+                    self.counters.batch();
+                    self.recovered();
+                }
+                Err((_, message)) => self.failed(message),
+            }
+            // A new batch may be due from the queue before the next attempt.
+            self.take_messages();
+        }
+    }
+
+    fn write_statuses(&mut self) {
+        if self.statuses.is_empty() || self.backing_off() {
+            return;
+        }
+        let mut workers: Vec<&Arc<str>> = self.statuses.keys().collect();
+        workers.sort();
+        let statuses: Vec<WorkerStatus<'_>> = workers
+            .iter()
+            .map(|w| WorkerStatus {
+                worker_id: w,
+                report: &self.statuses[*w],
+            })
+            .collect();
+        let stats = (self.stats_json)();
+        let deadline = self
+            .stop
+            .deadline(Instant::now() + self.settings.operation_timeout);
+        let result = self.exporter.upsert_workers(&statuses, &stats, &deadline);
+        drop(statuses);
+        match result {
+            Ok(()) => {
+                self.statuses.clear();
+                self.stats_refreshed_at = Instant::now();
+                self.recovered();
+            }
+            Err(ExportError::Unavailable(message)) => self.failed(message),
+            Err(ExportError::Rejected(message)) => {
+                // Not retried: the next report replaces them.
+                self.counters.error(message);
+                self.statuses.clear();
+            }
+        }
+    }
+
+    fn refresh_stats(&mut self) {
+        self.stats_refreshed_at = Instant::now();
+        let stats = (self.stats_json)();
+        let deadline = self
+            .stop
+            .deadline(Instant::now() + self.settings.operation_timeout);
+        match self.exporter.upsert_workers(&[], &stats, &deadline) {
+            Ok(()) => self.recovered(),
+            Err(ExportError::Unavailable(message)) => self.failed(message),
+            Err(ExportError::Rejected(message)) => self.counters.error(message),
+        }
+    }
+
+    fn failed(&mut self, message: String) {
+        let first = self.backoff.is_zero();
+        self.counters.retried();
+        self.counters.error(message.clone());
+        self.backoff = if first {
+            FIRST_BACKOFF.min(self.settings.max_backoff)
+        } else {
+            (self.backoff * 2).min(self.settings.max_backoff)
+        };
+        self.retry_at = Some(Instant::now() + self.backoff);
+        if first {
+            tracing::warn!(exporter = self.exporter.name(), error = %message,
+                "runtime event export failing; retrying with backoff");
+        }
+    }
+
+    fn recovered(&mut self) {
+        self.retry_at = None;
+        if !self.backoff.is_zero() {
+            self.backoff = Duration::ZERO;
+            tracing::info!(exporter = self.exporter.name(), "runtime event export resumed");
+        }
+    }
+
+    /// At the end: counts what is in hand and everything still queued as
+    /// dropped (waiting for the writer's `Finish`, so nothing it sends is
+    /// missed), then shuts the exporter down.
+    fn drop_everything(&mut self) {
+        let mut lost = self.in_hand.len() as u64;
+        self.in_hand = InHand::default();
+        while !self.finished {
+            match self.rx.recv() {
+                Ok(Message::Batch(batch)) => {
+                    self.queued.fetch_sub(batch.len(), Ordering::AcqRel);
+                    lost += batch.len() as u64;
+                }
+                Ok(Message::Finish) | Err(_) => self.finished = true,
+                Ok(_) => {}
+            }
+        }
+        // `Finish` is the writer's last message; anything behind it is a bug.
+        while let Ok(message) = self.rx.try_recv() {
+            if let Message::Batch(batch) = message {
+                lost += batch.len() as u64;
+            }
+        }
+        self.counters.dropped_failing(lost);
+        self.flush_waiters.clear();
+        self.exporter.shutdown();
+    }
+}
+
+/// Exports `events`, splitting on rejections. On an unavailable exporter,
+/// returns how many leading events were settled (exported or rejected)
+/// before it, and why.
+fn export_bisecting(
+    exporter: &mut dyn Exporter,
+    counters: &ExporterCounters,
+    events: &[&Captured],
+    deadline: &crate::exporter::Deadline,
+) -> Result<(), (usize, String)> {
+    // Ranges still to export, the leftmost on top.
+    let mut ranges = vec![(0, events.len())];
+    while let Some((lo, hi)) = ranges.pop() {
+        match exporter.export(&events[lo..hi], deadline) {
+            Ok(()) => counters.exported((hi - lo) as u64),
+            Err(ExportError::Unavailable(message)) => return Err((lo, message)),
+            Err(ExportError::Rejected(message)) if hi - lo == 1 => {
+                counters.rejected();
+                counters.error(message);
+            }
+            Err(ExportError::Rejected(_)) => {
+                let mid = lo + (hi - lo) / 2;
+                ranges.push((mid, hi));
+                ranges.push((lo, mid));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Batches taken off the queue, in order; the first may be partly settled.
+#[derive(Default)]
+struct InHand {
+    batches: VecDeque<Arc<Batch>>,
+    /// Events of the first batch already settled.
+    skip: usize,
+    /// Unsettled events in all.
+    len: usize,
+}
+
+impl InHand {
+    fn push(&mut self, batch: Arc<Batch>) {
+        self.len += batch.len();
+        self.batches.push_back(batch);
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first (up to) `n` unsettled events.
+    fn first(&self, n: usize) -> Vec<&Captured> {
+        let mut events = Vec::with_capacity(n.min(self.len));
+        let mut skip = self.skip;
+        for batch in &self.batches {
+            for event in batch.iter().skip(skip) {
+                if events.len() == n {
+                    return events;
+                }
+                events.push(&**event);
+            }
+            skip = 0;
+        }
+        events
+    }
+
+    /// Marks the first `n` unsettled events settled; a batch wholly
+    /// settled is let go (its boxes are recycled once no exporter holds it).
+    fn settle(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let Some(front) = self.batches.front() else {
+                break;
+            };
+            let left = front.len() - self.skip;
+            if n < left {
+                self.skip += n;
+                return;
+            }
+            n -= left;
+            self.skip = 0;
+            self.batches.pop_front();
+        }
+        // Empty batches at the front are settled too.
+        while self.batches.front().is_some_and(|b| b.len() == self.skip) {
+            self.batches.pop_front();
+            self.skip = 0;
+        }
+    }
+}

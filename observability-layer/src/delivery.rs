@@ -207,8 +207,10 @@ impl Delivery {
             until = until.min(at);
         }
         if let Some(retry) = self.retry_at.filter(|_| self.backing_off()) {
-            // The queue is left to fill meanwhile (and overflow, counted).
-            self.stop.sleep_until(retry.min(until));
+            // Nothing is attempted before the retry, not even the
+            // statistics; the queue is left to fill meanwhile (and
+            // overflow, counted).
+            self.stop.sleep_until(retry);
             return;
         }
         if !self.in_hand.is_empty() || !self.statuses.is_empty() {
@@ -487,5 +489,182 @@ impl InHand {
             self.batches.pop_front();
             self.skip = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::exporter::fake::{Fake, Script};
+    use crate::spare::SpareBoxes;
+    use crate::stop::{stop_channel, StopSender};
+    use crate::text::Text;
+
+    fn batch(codes: &[&str]) -> Arc<Batch> {
+        let events = codes
+            .iter()
+            .map(|code| {
+                let mut event = Box::new(Captured::empty(
+                    SystemTime::now(),
+                    tracing_core::Level::INFO,
+                    "t",
+                ));
+                event.reason_code = Text::bounded(code, 64);
+                event
+            })
+            .collect();
+        Arc::new(Batch::new(events, Arc::new(SpareBoxes::new(0))))
+    }
+
+    fn settings(batch_size: usize, capacity: usize) -> DeliverySettings {
+        DeliverySettings {
+            batch_size,
+            capacity,
+            max_backoff: Duration::from_millis(120),
+            operation_timeout: Duration::from_secs(10),
+            stats_interval: Duration::from_secs(60),
+        }
+    }
+
+    fn start(name: &'static str, settings: DeliverySettings) -> (Outlet, Arc<Script>, StopSender) {
+        let (fake, script) = Fake::new(name);
+        let (stop, stop_rx) = stop_channel();
+        let counters = Arc::new(ExporterCounters::new(name));
+        let stats: StatsJson = Arc::new(|| serde_json::json!({"n": 1}));
+        let outlet = spawn(fake, counters, settings, stop_rx, stats).unwrap();
+        (outlet, script, stop)
+    }
+
+    /// Sends a flush and waits for its answer.
+    fn flush(outlet: &Outlet) -> bool {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        outlet.send(Message::Flush(reply));
+        answer.recv_timeout(Duration::from_secs(5)).is_ok()
+    }
+
+    fn wait_for(mut f: impl FnMut() -> bool) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !f() {
+            assert!(Instant::now() < until, "timed out");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The exporter's statistics (nothing emitted: only its own counters).
+    fn stats(outlet: &Outlet) -> crate::stats::ExporterStats {
+        let statistics = crate::stats::Statistics {
+            common: Arc::default(),
+            exporters: vec![Arc::clone(&outlet.counters)],
+        };
+        statistics.snapshot(0).exporters.remove(0)
+    }
+
+    fn codes(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("E{i}")).collect()
+    }
+
+    fn strs(codes: &[String]) -> Vec<&str> {
+        codes.iter().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn a_rejected_event_is_isolated_by_splitting_the_batch() {
+        let (outlet, script, _stop) = start("fake", settings(100, 1000));
+        *script.reject_code.lock().unwrap() = Some("E5".into());
+        let all = codes(8);
+        outlet.offer(&batch(&strs(&all)));
+        assert!(flush(&outlet));
+        // 8 refused; halves 0..4 ok, 4..8 refused; 4..6 refused, 4 ok, 5
+        // refused alone (counted); 6..8 ok.
+        assert_eq!(*script.attempts.lock().unwrap(), [8, 4, 4, 2, 1, 1, 2]);
+        let mut expected = all.clone();
+        expected.remove(5);
+        assert_eq!(*script.exported.lock().unwrap(), expected);
+        let s = stats(&outlet);
+        assert_eq!((s.exported, s.rejected, s.retries), (7, 1, 0));
+    }
+
+    #[test]
+    fn an_unavailable_exporter_is_retried_after_a_doubling_backoff() {
+        let (outlet, script, _stop) = start("fake", settings(100, 1000));
+        *script.unavailable_attempts.lock().unwrap() = 3;
+        let started = Instant::now();
+        outlet.offer(&batch(&["A", "B"]));
+        assert!(flush(&outlet));
+        // Waited 50, 100, then 120 ms (the most): the same batch each time.
+        assert!(started.elapsed() >= Duration::from_millis(270), "{:?}", started.elapsed());
+        assert_eq!(*script.attempts.lock().unwrap(), [2, 2, 2, 2]);
+        assert_eq!(*script.exported.lock().unwrap(), ["A", "B"]);
+        let s = stats(&outlet);
+        assert_eq!((s.retries, s.batches), (3, 1));
+    }
+
+    #[test]
+    fn small_batches_queued_meanwhile_are_exported_together() {
+        let (outlet, script, _stop) = start("fake", settings(5, 1000));
+        *script.unavailable_attempts.lock().unwrap() = 1;
+        outlet.offer(&batch(&["A1", "A2"]));
+        wait_for(|| script.attempts.lock().unwrap().len() == 1);
+        // Queued during the backoff; taken up to the batch size after it.
+        outlet.offer(&batch(&["B1", "B2"]));
+        outlet.offer(&batch(&["C1", "C2"]));
+        assert!(flush(&outlet));
+        assert_eq!(*script.attempts.lock().unwrap(), [2, 5, 1]);
+        assert_eq!(
+            *script.exported.lock().unwrap(),
+            ["A1", "A2", "B1", "B2", "C1", "C2"]
+        );
+    }
+
+    #[test]
+    fn a_hanging_exporter_drops_its_own_events_and_keeps_the_deadline() {
+        let (dead, dead_script, mut dead_stop) = start("dead", settings(5, 10));
+        let (alive, alive_script, _alive_stop) = start("alive", settings(5, 10));
+        dead_script.hang.store(true, Ordering::Relaxed);
+        let batches: Vec<_> = (0..10)
+            .map(|b| batch(&strs(&(0..5).map(|i| format!("E{b}.{i}")).collect::<Vec<_>>())))
+            .collect();
+        dead.offer(&batches[0]);
+        wait_for(|| dead_script.attempts.lock().unwrap().len() == 1);
+        for b in &batches {
+            if !Arc::ptr_eq(b, &batches[0]) {
+                dead.offer(b);
+            }
+            alive.offer(b);
+            // The live exporter keeps up, whatever the dead one does.
+            assert!(flush(&alive));
+        }
+        assert_eq!(stats(&alive).exported, 50);
+        // One batch in hand, two queued (10 events), seven dropped.
+        assert_eq!(stats(&dead).dropped_queue_full, 35);
+
+        let started = Instant::now();
+        let deadline = Duration::from_millis(100);
+        dead_stop.stop(started + deadline);
+        dead.send(Message::Finish);
+        assert!(dead.wait_done(started + Duration::from_secs(5)));
+        let took = started.elapsed();
+        assert!(took < deadline + Duration::from_millis(150), "took {took:?}");
+        // What it held and what was queued is counted: 0 + 35 + 15 = 50.
+        let s = stats(&dead);
+        assert_eq!((s.dropped_failing, s.exported), (15, 0));
+        assert!(dead_script.shut_down.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn statuses_are_upserted_and_statistics_refreshed() {
+        let mut s = settings(5, 10);
+        s.stats_interval = Duration::from_millis(20);
+        let (outlet, script, _stop) = start("fake", s);
+        let report = PendingReport {
+            report: crate::worker_status::WorkerReport::new(ai_runtime_vocab::WorkerState::Running),
+            at: chrono::Utc::now(),
+        };
+        outlet.send(Message::Statuses(Arc::new(vec![("w-1".into(), report)])));
+        assert!(flush(&outlet));
+        assert_eq!(*script.upserted.lock().unwrap(), ["w-1"]);
+        wait_for(|| *script.refreshes.lock().unwrap() >= 2);
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use uuid::Uuid;
 
 use crate::emitter::Emitter;
@@ -87,12 +87,20 @@ impl SinkHandle {
         let until = Instant::now() + timeout;
         let exporters = self.parts.statistics.exporters.len();
         let (reply, answers) = crossbeam_channel::unbounded();
-        if self.parts.control.send(Control::Flush(reply)).is_err() {
-            // The writer has stopped: everything is settled one way or another.
-            let stats = self.stats();
-            return stats.settled() >= stats.emitted;
+        let _ = self.parts.control.send(Control::Flush(reply));
+        for _ in 0..exporters {
+            match answers.recv_deadline(until) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Timeout) => return false,
+                Err(RecvTimeoutError::Disconnected) => {
+                    // The writer (or an exporter) has stopped: no answer
+                    // will come, and what it held is counted as dropped.
+                    let stats = self.stats();
+                    return stats.settled() >= stats.emitted;
+                }
+            }
         }
-        (0..exporters).all(|_| answers.recv_deadline(until).is_ok())
+        true
     }
 }
 

@@ -140,3 +140,121 @@ pub(crate) fn start(
         SinkHandle { parts },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The whole pipeline against fake exporters, without a database.
+
+    use std::time::{Duration, Instant};
+
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+    use crate::exporter::fake::Fake;
+    use crate::worker_status::WorkerReport;
+
+    fn settings() -> Settings {
+        Settings {
+            batch_size: 4,
+            flush_interval: Duration::from_millis(50),
+            shutdown_deadline: Duration::from_millis(300),
+            max_backoff: Duration::from_millis(20),
+            ..Settings::default()
+        }
+    }
+
+    fn emit(dispatch: &tracing::Dispatch, codes: &[&str]) {
+        tracing::dispatcher::with_default(dispatch, || {
+            for code in codes {
+                tracing::info!(layer = "worker", operation = "TASK", reason_code = *code);
+            }
+        });
+    }
+
+    fn wait_for(mut f: impl FnMut() -> bool) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !f() {
+            if Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        true
+    }
+
+    #[test]
+    fn batches_are_cut_by_size_then_by_interval() {
+        let (fake, script) = Fake::new("fake");
+        let (layer, guard, handle) = start(settings(), vec![fake]).unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let started = Instant::now();
+        emit(&dispatch, &["A", "B", "C", "D", "E", "F", "G", "H", "I", "J"]);
+        assert!(wait_for(|| script.exported.lock().unwrap().len() == 10));
+        // Two full batches at once, the rest after the flush interval.
+        assert_eq!(*script.attempts.lock().unwrap(), [4, 4, 2]);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        let stats = guard.shutdown();
+        assert_eq!((stats.emitted, stats.written, stats.batches), (10, 10, 3));
+        assert_eq!(handle.recent_events().len(), 10);
+    }
+
+    #[test]
+    fn flush_hands_over_a_partial_batch_and_waits_for_every_exporter() {
+        let mut s = settings();
+        s.flush_interval = Duration::from_secs(60);
+        let (first, first_script) = Fake::new("first");
+        let (second, second_script) = Fake::new("second");
+        let (layer, _guard, handle) = start(s, vec![first, second]).unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        emit(&dispatch, &["A", "B"]);
+        handle.worker("w-1").publish(WorkerReport::new(ai_runtime_vocab::WorkerState::Running));
+        assert!(handle.flush(Duration::from_secs(5)));
+        for script in [&first_script, &second_script] {
+            // The report's change event, then the two.
+            assert_eq!(script.exported.lock().unwrap().len(), 3);
+            assert_eq!(*script.upserted.lock().unwrap(), ["w-1"]);
+        }
+        let stats = handle.exporter_stats();
+        assert_eq!(stats.len(), 2);
+        assert!(stats.iter().all(|e| e.exported == 3 && e.settled() == e.emitted));
+    }
+
+    #[test]
+    fn every_exporter_accounts_for_every_event() {
+        let mut s = settings();
+        s.channel_capacity = 8;
+        let (flaky, flaky_script) = Fake::new("flaky");
+        *flaky_script.unavailable_attempts.lock().unwrap() = 3;
+        *flaky_script.reject_code.lock().unwrap() = Some("BAD".into());
+        let (dead, dead_script) = Fake::new("dead");
+        dead_script.hang.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (layer, guard, handle) = start(s, vec![flaky, dead]).unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        // Faster than the writer polls: some are dropped on the channel.
+        let codes: Vec<&str> = (0..2000).map(|i| if i == 7 { "BAD" } else { "OK" }).collect();
+        emit(&dispatch, &codes);
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info!(layer = "nope", operation = "TASK", reason_code = "X");
+        });
+        let stats = guard.shutdown();
+        assert_eq!(stats.emitted, 2001);
+        assert_eq!(stats.invalid_by_reason.get("unknown_layer"), Some(&1));
+        assert_eq!(stats.settled(), stats.emitted, "{stats:?}");
+        assert_eq!(stats.exporters.len(), 2);
+        for e in &stats.exporters {
+            assert_eq!(e.settled(), e.emitted, "{e:?}");
+        }
+        let (flaky, dead) = (&stats.exporters[0], &stats.exporters[1]);
+        assert!(flaky.retries >= 3 && flaky.exported > 0, "{flaky:?}");
+        assert_eq!(dead.exported, 0);
+        assert!(dead.dropped_queue_full + dead.dropped_failing > 0, "{dead:?}");
+        // The dead exporter did not hold the flaky one back.
+        assert_eq!(flaky.dropped_failing, 0, "{flaky:?}");
+        assert_eq!(
+            flaky.exported + flaky.rejected + flaky.dropped_queue_full,
+            stats.emitted - stats.dropped_channel_full - 1
+        );
+        // After shutdown there is nothing left to wait for.
+        assert!(handle.flush(Duration::from_millis(10)));
+    }
+}

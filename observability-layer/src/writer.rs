@@ -81,6 +81,9 @@ pub(crate) fn spawn(mut writer: Writer) -> std::io::Result<Receiver<()>> {
                 writer.emitter.counters.dropped_leftover(lost);
                 writer.finish(Instant::now());
             }
+            // Everything the writer holds goes first (the control channel:
+            // a flush sent after this sees it closed).
+            drop(writer);
             drop(done_tx);
         })?;
     Ok(done_rx)

@@ -50,7 +50,10 @@ impl EventClock {
 
     #[inline]
     fn since_origin_ns(&self) -> u64 {
-        self.clock.now().saturating_duration_since(self.origin).as_nanos() as u64
+        self.clock
+            .now()
+            .saturating_duration_since(self.origin)
+            .as_nanos() as u64
     }
 
     /// Measures the wall-clock origin again if it is a second old. Called

@@ -127,8 +127,7 @@ pub(crate) fn spawn(
     let name = format!("runtime-events-{}", delivery.exporter.name());
     std::thread::Builder::new().name(name).spawn(move || {
         recursion::suppress_current_thread();
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| delivery.run()));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| delivery.run()));
         if outcome.is_err() {
             // A bug, not a failing exporter: what it held is lost, counted.
             delivery.counters.error("exporter delivery panicked".into());
@@ -366,7 +365,10 @@ impl Delivery {
         self.retry_at = None;
         if !self.backoff.is_zero() {
             self.backoff = Duration::ZERO;
-            tracing::info!(exporter = self.exporter.name(), "runtime event export resumed");
+            tracing::info!(
+                exporter = self.exporter.name(),
+                "runtime event export resumed"
+            );
         }
     }
 
@@ -529,7 +531,7 @@ mod tests {
     }
 
     fn start(name: &'static str, settings: DeliverySettings) -> (Outlet, Arc<Script>, StopSender) {
-        let (fake, script) = Fake::new(name);
+        let (fake, script) = Fake::boxed(name);
         let (stop, stop_rx) = stop_channel();
         let counters = Arc::new(ExporterCounters::new(name));
         let stats: StatsJson = Arc::new(|| serde_json::json!({"n": 1}));
@@ -594,7 +596,11 @@ mod tests {
         outlet.offer(&batch(&["A", "B"]));
         assert!(flush(&outlet));
         // Waited 50, 100, then 120 ms (the most): the same batch each time.
-        assert!(started.elapsed() >= Duration::from_millis(270), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(270),
+            "{:?}",
+            started.elapsed()
+        );
         assert_eq!(*script.attempts.lock().unwrap(), [2, 2, 2, 2]);
         assert_eq!(*script.exported.lock().unwrap(), ["A", "B"]);
         let s = stats(&outlet);
@@ -624,7 +630,11 @@ mod tests {
         let (alive, alive_script, _alive_stop) = start("alive", settings(5, 10));
         dead_script.hang.store(true, Ordering::Relaxed);
         let batches: Vec<_> = (0..10)
-            .map(|b| batch(&strs(&(0..5).map(|i| format!("E{b}.{i}")).collect::<Vec<_>>())))
+            .map(|b| {
+                batch(&strs(
+                    &(0..5).map(|i| format!("E{b}.{i}")).collect::<Vec<_>>(),
+                ))
+            })
             .collect();
         dead.offer(&batches[0]);
         wait_for(|| dead_script.attempts.lock().unwrap().len() == 1);
@@ -637,6 +647,7 @@ mod tests {
             assert!(flush(&alive));
         }
         assert_eq!(stats(&alive).exported, 50);
+        assert_eq!(alive_script.exported.lock().unwrap().len(), 50);
         // One batch in hand, two queued (10 events), seven dropped.
         assert_eq!(stats(&dead).dropped_queue_full, 35);
 
@@ -646,7 +657,10 @@ mod tests {
         dead.send(Message::Finish);
         assert!(dead.wait_done(started + Duration::from_secs(5)));
         let took = started.elapsed();
-        assert!(took < deadline + Duration::from_millis(150), "took {took:?}");
+        assert!(
+            took < deadline + Duration::from_millis(150),
+            "took {took:?}"
+        );
         // What it held and what was queued is counted: 0 + 35 + 15 = 50.
         let s = stats(&dead);
         assert_eq!((s.dropped_failing, s.exported), (15, 0));

@@ -82,8 +82,8 @@ impl Deadline {
                     None => until,
                 };
                 match first_of(shutdown.changed(), tokio::time::sleep_until(at.into())).await {
-                    None => return,              // `at` passed
-                    Some(Ok(())) => continue,    // a shutdown deadline was announced
+                    None => return,           // `at` passed
+                    Some(Ok(())) => continue, // a shutdown deadline was announced
                     Some(Err(_)) => {
                         // The guard is gone without announcing one.
                         tokio::time::sleep_until(until.into()).await;
@@ -145,7 +145,7 @@ pub(crate) mod fake {
     }
 
     impl Fake {
-        pub(crate) fn new(name: &'static str) -> (Box<dyn Exporter>, Arc<Script>) {
+        pub(crate) fn boxed(name: &'static str) -> (Box<dyn Exporter>, Arc<Script>) {
             let script = Arc::new(Script::default());
             let fake = Fake {
                 name,

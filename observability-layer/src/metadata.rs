@@ -126,7 +126,9 @@ mod tests {
     #[test]
     fn host_fields_named_like_the_layers_keys_are_kept() {
         let mut event = Captured::empty(SystemTime::now(), tracing_core::Level::INFO, "host");
-        event.fields.push("level", FieldValue::Str(Text::bounded("debug-ish", 100)));
+        event
+            .fields
+            .push("level", FieldValue::Str(Text::bounded("debug-ish", 100)));
         event.fields.push("target", FieldValue::I64(7));
         event.fields.push("truncated", FieldValue::Bool(false));
         let json = Value::Object(to_map(&event));

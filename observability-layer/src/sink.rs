@@ -184,11 +184,14 @@ mod tests {
 
     #[test]
     fn batches_are_cut_by_size_then_by_interval() {
-        let (fake, script) = Fake::new("fake");
+        let (fake, script) = Fake::boxed("fake");
         let (layer, guard, handle) = start(settings(), vec![fake]).unwrap();
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
         let started = Instant::now();
-        emit(&dispatch, &["A", "B", "C", "D", "E", "F", "G", "H", "I", "J"]);
+        emit(
+            &dispatch,
+            &["A", "B", "C", "D", "E", "F", "G", "H", "I", "J"],
+        );
         assert!(wait_for(|| script.exported.lock().unwrap().len() == 10));
         // Two full batches at once, the rest after the flush interval.
         assert_eq!(*script.attempts.lock().unwrap(), [4, 4, 2]);
@@ -202,12 +205,14 @@ mod tests {
     fn flush_hands_over_a_partial_batch_and_waits_for_every_exporter() {
         let mut s = settings();
         s.flush_interval = Duration::from_secs(60);
-        let (first, first_script) = Fake::new("first");
-        let (second, second_script) = Fake::new("second");
+        let (first, first_script) = Fake::boxed("first");
+        let (second, second_script) = Fake::boxed("second");
         let (layer, _guard, handle) = start(s, vec![first, second]).unwrap();
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
         emit(&dispatch, &["A", "B"]);
-        handle.worker("w-1").publish(WorkerReport::new(ai_runtime_vocab::WorkerState::Running));
+        handle
+            .worker("w-1")
+            .publish(WorkerReport::new(ai_runtime_vocab::WorkerState::Running));
         assert!(handle.flush(Duration::from_secs(5)));
         for script in [&first_script, &second_script] {
             // The report's change event, then the two.
@@ -216,22 +221,28 @@ mod tests {
         }
         let stats = handle.exporter_stats();
         assert_eq!(stats.len(), 2);
-        assert!(stats.iter().all(|e| e.exported == 3 && e.settled() == e.emitted));
+        assert!(stats
+            .iter()
+            .all(|e| e.exported == 3 && e.settled() == e.emitted));
     }
 
     #[test]
     fn every_exporter_accounts_for_every_event() {
         let mut s = settings();
         s.channel_capacity = 8;
-        let (flaky, flaky_script) = Fake::new("flaky");
+        let (flaky, flaky_script) = Fake::boxed("flaky");
         *flaky_script.unavailable_attempts.lock().unwrap() = 3;
         *flaky_script.reject_code.lock().unwrap() = Some("BAD".into());
-        let (dead, dead_script) = Fake::new("dead");
-        dead_script.hang.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (dead, dead_script) = Fake::boxed("dead");
+        dead_script
+            .hang
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let (layer, guard, handle) = start(s, vec![flaky, dead]).unwrap();
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
         // Faster than the writer polls: some are dropped on the channel.
-        let codes: Vec<&str> = (0..2000).map(|i| if i == 7 { "BAD" } else { "OK" }).collect();
+        let codes: Vec<&str> = (0..2000)
+            .map(|i| if i == 7 { "BAD" } else { "OK" })
+            .collect();
         emit(&dispatch, &codes);
         tracing::dispatcher::with_default(&dispatch, || {
             tracing::info!(layer = "nope", operation = "TASK", reason_code = "X");
@@ -247,7 +258,10 @@ mod tests {
         let (flaky, dead) = (&stats.exporters[0], &stats.exporters[1]);
         assert!(flaky.retries >= 3 && flaky.exported > 0, "{flaky:?}");
         assert_eq!(dead.exported, 0);
-        assert!(dead.dropped_queue_full + dead.dropped_failing > 0, "{dead:?}");
+        assert!(
+            dead.dropped_queue_full + dead.dropped_failing > 0,
+            "{dead:?}"
+        );
         // The dead exporter did not hold the flaky one back.
         assert_eq!(flaky.dropped_failing, 0, "{flaky:?}");
         assert_eq!(

@@ -314,7 +314,11 @@ impl Statistics {
     }
 }
 
-fn snapshot(common: &Counters, exporters: &[Arc<ExporterCounters>], live_leftover: u64) -> SinkStats {
+fn snapshot(
+    common: &Counters,
+    exporters: &[Arc<ExporterCounters>],
+    live_leftover: u64,
+) -> SinkStats {
     let mut invalid_by_reason = BTreeMap::new();
     let mut invalid = 0;
     for reason in InvalidReason::ALL {

@@ -74,7 +74,9 @@ pub(crate) fn spawn(mut writer: Writer) -> std::io::Result<Receiver<()>> {
                 // dropped) rather than let the channel fill silently.
                 writer.emitter.close();
                 for outlet in &writer.outlets {
-                    outlet.counters.error("runtime event writer panicked".into());
+                    outlet
+                        .counters
+                        .error("runtime event writer panicked".into());
                 }
                 let lost = writer.pending.len() as u64;
                 writer.pending.clear();
@@ -108,7 +110,9 @@ impl Writer {
                 (poll * 2).min(self.flush_interval.min(MAX_POLL_INTERVAL))
             };
             let wait = match self.oldest_at {
-                Some(at) => poll.min((at + self.flush_interval).saturating_duration_since(Instant::now())),
+                Some(at) => {
+                    poll.min((at + self.flush_interval).saturating_duration_since(Instant::now()))
+                }
                 None => poll,
             };
             select! {
@@ -144,7 +148,9 @@ impl Writer {
     /// Cuts a batch when a full one is pending or the oldest event has
     /// waited the flush interval.
     fn cut_due(&mut self, now: Instant) {
-        let old = self.oldest_at.is_some_and(|at| now >= at + self.flush_interval);
+        let old = self
+            .oldest_at
+            .is_some_and(|at| now >= at + self.flush_interval);
         if self.pending.len() >= self.batch_size || (old && !self.pending.is_empty()) {
             self.cut_all();
         }

@@ -82,6 +82,11 @@ impl Outlet {
         }
     }
 
+    /// The count of events in the queue, kept current.
+    pub(crate) fn queue_gauge(&self) -> Arc<AtomicUsize> {
+        Arc::clone(&self.queued)
+    }
+
     /// Sends anything but a batch (never refused while the thread runs).
     pub(crate) fn send(&self, message: Message) {
         let _ = self.tx.send(message);
@@ -133,6 +138,11 @@ pub(crate) fn spawn(
             delivery.counters.error("exporter delivery panicked".into());
         }
         delivery.drop_everything();
+        let exporter = &mut delivery.exporter;
+        let shut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| exporter.shutdown()));
+        if shut.is_err() {
+            delivery.counters.error("exporter shutdown panicked".into());
+        }
         let _ = done_tx.send(());
     })?;
     Ok(Outlet {
@@ -374,7 +384,7 @@ impl Delivery {
 
     /// At the end: counts what is in hand and everything still queued as
     /// dropped (waiting for the writer's `Finish`, so nothing it sends is
-    /// missed), then shuts the exporter down.
+    /// missed).
     fn drop_everything(&mut self) {
         let mut lost = self.in_hand.len() as u64;
         self.in_hand = InHand::default();
@@ -396,7 +406,6 @@ impl Delivery {
         }
         self.counters.dropped_failing(lost);
         self.flush_waiters.clear();
-        self.exporter.shutdown();
     }
 }
 

@@ -3,6 +3,7 @@
 //! reporters. Flush and shutdown are messages to the writer's thread (and,
 //! through it, every exporter's), answered on a reply channel.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ use crate::writer::Control;
 pub(crate) struct Parts {
     pub sink_id: Uuid,
     pub emitter: Arc<Emitter>,
+    /// Events in the primary exporter's queue.
+    pub primary_queue: Option<Arc<AtomicUsize>>,
     pub statistics: Statistics,
     pub recorder: Arc<Recorder>,
     pub board: Arc<Board>,
@@ -73,9 +76,12 @@ impl SinkHandle {
         self.parts.sink_id
     }
 
-    /// Events waiting in the channel for the writer.
+    /// Events waiting for the primary exporter: in the channel to the
+    /// writer and in that exporter's queue (a host may slow down while it
+    /// is high; beyond the capacity, events are dropped).
     pub fn queued(&self) -> usize {
-        self.parts.emitter.queued()
+        let exporter = self.parts.primary_queue.as_ref();
+        self.parts.emitter.queued() + exporter.map_or(0, |q| q.load(Ordering::Acquire))
     }
 
     /// Asks the writer to hand over everything now and waits, at most

@@ -151,10 +151,10 @@ impl Exporter for PostgresExporter {
     fn shutdown(&mut self) {
         if let Some(conn) = self.conn.take() {
             // Closing politely needs the server; a dead one is not waited for.
-            let _ = self.runtime.block_on(tokio::time::timeout(
-                std::time::Duration::from_millis(20),
-                conn.close(),
-            ));
+            let close = async {
+                tokio::time::timeout(std::time::Duration::from_millis(20), conn.close()).await
+            };
+            let _ = self.runtime.block_on(close);
         }
     }
 }

@@ -94,6 +94,7 @@ pub(crate) fn start(
             .map_err(BuildError::Spawn)?,
         );
     }
+    let primary_queue = outlets.first().map(|o| o.queue_gauge());
     let (control, control_rx) = crossbeam_channel::unbounded();
     let (reports_published, reports_rx) = crossbeam_channel::bounded(1);
     let board = Arc::new(Board::default());
@@ -114,11 +115,13 @@ pub(crate) fn start(
         flush_interval: settings.flush_interval,
         pending: Vec::new(),
         oldest_at: None,
+        flushes: Vec::new(),
     })
     .map_err(BuildError::Spawn)?;
     let parts = Arc::new(Parts {
         sink_id,
         emitter: Arc::clone(&emitter),
+        primary_queue,
         statistics,
         recorder,
         board,

@@ -58,6 +58,16 @@ pub(crate) struct Writer {
     pub pending: Vec<Box<Captured>>,
     /// When the oldest pending event arrived.
     pub oldest_at: Option<Instant>,
+    /// Flushes waiting for the events queued before them to be taken.
+    pub flushes: Vec<PendingFlush>,
+}
+
+/// A flush request: `left` more events must be taken off the channel (the
+/// ones queued when it came), then everything pending is handed over and
+/// the request forwarded to every exporter.
+pub(crate) struct PendingFlush {
+    left: usize,
+    reply: Sender<()>,
 }
 
 /// Starts the writer thread; the returned channel disconnects when it has
@@ -103,6 +113,7 @@ impl Writer {
             let taken = self.accept_available();
             self.hand_over_reports();
             self.cut_due(Instant::now());
+            self.forward_flushes();
             // Busy: look again soon. Idle: back off up to the flush interval.
             poll = if taken > 0 {
                 MIN_POLL_INTERVAL
@@ -117,7 +128,10 @@ impl Writer {
             };
             select! {
                 recv(self.control) -> control => match control {
-                    Ok(Control::Flush(reply)) => self.flush(reply),
+                    Ok(Control::Flush(reply)) => self.flushes.push(PendingFlush {
+                        left: self.events.len(),
+                        reply,
+                    }),
                     // Every handle is gone: only the guard can stop us now.
                     Err(_) => self.stop.sleep_until(Instant::now() + wait),
                 },
@@ -142,16 +156,22 @@ impl Writer {
             self.pending.push(event);
             taken += 1;
         }
+        for flush in &mut self.flushes {
+            flush.left = flush.left.saturating_sub(taken);
+        }
         taken
     }
 
     /// Cuts a batch when a full one is pending or the oldest event has
     /// waited the flush interval.
+    /// A flush whose events have all been taken makes the rest due too.
     fn cut_due(&mut self, now: Instant) {
         let old = self
             .oldest_at
             .is_some_and(|at| now >= at + self.flush_interval);
-        if self.pending.len() >= self.batch_size || (old && !self.pending.is_empty()) {
+        let flushing = self.flushes.iter().any(|f| f.left == 0);
+        if self.pending.len() >= self.batch_size || ((old || flushing) && !self.pending.is_empty())
+        {
             self.cut_all();
         }
     }
@@ -200,21 +220,20 @@ impl Writer {
         }
     }
 
-    /// Hands over everything emitted before the request; each exporter
-    /// answers `reply` once it has settled it.
-    fn flush(&mut self, reply: Sender<()>) {
-        // Only what is queued now: later events are not waited for.
-        let queued = self.events.len();
-        for _ in 0..queued {
-            let Some(event) = self.events.try_recv() else {
-                break;
-            };
-            self.pending.push(event);
+    /// Once everything queued before a flush is handed over, forwards it
+    /// (behind the batches) to every exporter, which answers once it has
+    /// settled them.
+    fn forward_flushes(&mut self) {
+        if !self.pending.is_empty() || self.flushes.iter().all(|f| f.left > 0) {
+            return;
         }
-        self.cut_all();
         self.hand_over_reports();
-        for outlet in &self.outlets {
-            outlet.send(Message::Flush(reply.clone()));
+        let (done, waiting): (Vec<_>, Vec<_>) = self.flushes.drain(..).partition(|f| f.left == 0);
+        self.flushes = waiting;
+        for flush in done {
+            for outlet in &self.outlets {
+                outlet.send(Message::Flush(flush.reply.clone()));
+            }
         }
     }
 

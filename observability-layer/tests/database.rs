@@ -87,6 +87,11 @@ async fn rows_land_with_the_right_columns(pool: PgPool) {
     let stats = guard.shutdown();
     assert_eq!((stats.emitted, stats.written), (2, 2));
     assert!(stats.batches >= 1);
+    // A clean run, down to closing the connection at shutdown.
+    assert_eq!(stats.last_error, None, "{stats:?}");
+    assert_eq!(stats.exporters.len(), 1);
+    assert_eq!(stats.exporters[0].name, "postgres");
+    assert_eq!(stats.exporters[0].exported, 2);
     assert_balanced(&stats);
 }
 

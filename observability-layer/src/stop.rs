@@ -46,6 +46,15 @@ impl StopSender {
     }
 }
 
+impl Drop for StopSender {
+    /// Dropped without a deadline (the sink failed to start): stop now.
+    fn drop(&mut self) {
+        if self.wake.is_some() {
+            self.stop(Instant::now());
+        }
+    }
+}
+
 impl StopReceiver {
     /// The shutdown deadline, once announced.
     pub(crate) fn requested(&self) -> Option<Instant> {

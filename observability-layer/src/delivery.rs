@@ -677,6 +677,29 @@ mod tests {
     }
 
     #[test]
+    fn events_in_hand_are_settled_across_batches() {
+        let mut in_hand = InHand::default();
+        in_hand.push(batch(&["A", "B", "C"]));
+        in_hand.push(batch(&[]));
+        in_hand.push(batch(&["D", "E"]));
+        let first = |h: &InHand, n| -> Vec<String> {
+            h.first(n)
+                .iter()
+                .map(|e| e.reason_code.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(first(&in_hand, 4), ["A", "B", "C", "D"]);
+        in_hand.settle(2);
+        assert_eq!(first(&in_hand, 10), ["C", "D", "E"]);
+        // Settling past the first batch lets it (and the empty one) go.
+        in_hand.settle(2);
+        assert_eq!((in_hand.len(), in_hand.batches.len()), (1, 1));
+        assert_eq!(first(&in_hand, 10), ["E"]);
+        in_hand.settle(1);
+        assert!(in_hand.is_empty() && in_hand.batches.is_empty());
+    }
+
+    #[test]
     fn statuses_are_upserted_and_statistics_refreshed() {
         let mut s = settings(5, 10);
         s.stats_interval = Duration::from_millis(20);

@@ -250,6 +250,11 @@ async fn statistics_are_persisted_in_worker_metadata(pool: PgPool) {
     assert_eq!(sink["droppedChannelFull"], 0);
     assert_eq!(sink["droppedDatabase"], 0);
     assert!(sink["batches"].as_u64().unwrap() >= 1);
+    // Each exporter's own figures, by name, for the dashboard.
+    let postgres = &sink["exporters"]["postgres"];
+    assert_eq!(postgres["exported"], 11, "{sink}");
+    assert_eq!(postgres["droppedQueueFull"], 0);
+    assert_eq!(postgres["droppedFailing"], 0);
     assert_eq!(sink["lastError"], Value::Null);
     assert_balanced(&guard.shutdown());
 }

@@ -69,11 +69,18 @@ pub(crate) struct Outlet {
 impl Outlet {
     /// Hands a batch over, or drops it (counted) when the queue is full.
     pub(crate) fn offer(&self, batch: &Arc<Batch>) {
-        let n = batch.len();
-        if self.queued.load(Ordering::Acquire) + n > self.capacity {
-            self.counters.dropped_queue_full(n as u64);
+        if self.queued.load(Ordering::Acquire) + batch.len() > self.capacity {
+            self.counters.dropped_queue_full(batch.len() as u64);
             return;
         }
+        self.hand_over(batch);
+    }
+
+    /// Hands a batch over whatever the queue holds: at shutdown, the last
+    /// of the channel (memory that was already in use) gets its chance
+    /// before the deadline.
+    pub(crate) fn hand_over(&self, batch: &Arc<Batch>) {
+        let n = batch.len();
         // Counted before it is visible, so the taker never goes below zero.
         self.queued.fetch_add(n, Ordering::AcqRel);
         if self.tx.send(Message::Batch(Arc::clone(batch))).is_err() {

@@ -178,6 +178,11 @@ impl Writer {
 
     /// Fans out everything pending, a batch size at a time.
     fn cut_all(&mut self) {
+        self.cut_all_to(Outlet::offer);
+    }
+
+    /// Fans out everything pending with `give` (offer, or hand over).
+    fn cut_all_to(&mut self, give: fn(&Outlet, &Arc<Batch>)) {
         while !self.pending.is_empty() {
             let n = self.pending.len().min(self.batch_size);
             let rest = self.pending.split_off(n);
@@ -186,7 +191,7 @@ impl Writer {
             self.record_newest(&events);
             let batch = Arc::new(Batch::new(events, Arc::clone(&self.spare)));
             for outlet in &self.outlets {
-                outlet.offer(&batch);
+                give(outlet, &batch);
             }
         }
         self.oldest_at = None;
@@ -249,7 +254,7 @@ impl Writer {
         }
         self.hand_over_reports();
         if Instant::now() < deadline {
-            self.cut_all();
+            self.cut_all_to(Outlet::hand_over);
         } else {
             let lost = self.pending.len() as u64;
             self.pending.clear();

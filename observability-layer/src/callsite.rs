@@ -1,11 +1,10 @@
 //! Per-callsite decisions, made once. A callsite's field names are static,
 //! so whether it is a runtime event, which field fills which column, and
 //! which fields are credentials are decided the first time it is seen and
-//! kept in a lock-free table keyed by the callsite's `Metadata` address.
-//! An ordinary event then costs one hash and one load.
+//! kept in a table of `OnceLock` slots keyed by the callsite's `Metadata`
+//! address. An ordinary event then costs one hash and one load.
 
-use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::OnceLock;
 
 use tracing_core::Metadata;
 
@@ -33,7 +32,13 @@ pub(crate) enum Role {
 
 /// Targets whose events never become runtime events: the writer's own
 /// logging and the libraries it drives.
-const IGNORED_TARGETS: &[&str] = &["sqlx", "tokio", "observability_layer::writer"];
+const IGNORED_TARGETS: &[&str] = &[
+    "sqlx",
+    "tokio",
+    "observability_layer::writer",
+    "observability_layer::delivery",
+    "observability_layer::postgres",
+];
 
 pub(crate) struct Plan {
     key: usize,
@@ -94,7 +99,9 @@ fn key(meta: &'static Metadata<'static>) -> usize {
 const SLOTS: usize = 4096;
 const PROBES: usize = 8;
 
-static TABLE: [AtomicPtr<Plan>; SLOTS] = [const { AtomicPtr::new(ptr::null_mut()) }; SLOTS];
+/// A slot is set once, to the plan of the first callsite that hashes (or
+/// probes) to it, and then only read.
+static TABLE: [OnceLock<Plan>; SLOTS] = [const { OnceLock::new() }; SLOTS];
 
 /// A plan for `meta`, from the table or computed.
 pub(crate) enum PlanRef {
@@ -119,14 +126,10 @@ pub(crate) fn plan(meta: &'static Metadata<'static>) -> PlanRef {
     let start = slot_of(key);
     for probe in 0..PROBES {
         let slot = &TABLE[(start + probe) % SLOTS];
-        let current = slot.load(Ordering::Acquire);
-        if current.is_null() {
-            return insert(meta, slot);
-        }
-        // SAFETY: every non-null pointer in the table comes from
-        // `Box::into_raw` in `insert` and is never freed (plans live as long
-        // as the callsites they describe, which are 'static).
-        let plan: &'static Plan = unsafe { &*current };
+        let plan = match slot.get() {
+            Some(plan) => plan,
+            None => insert(meta, slot),
+        };
         if plan.key == key {
             return PlanRef::Cached(plan);
         }
@@ -134,19 +137,11 @@ pub(crate) fn plan(meta: &'static Metadata<'static>) -> PlanRef {
     PlanRef::Computed(Box::new(Plan::new(meta)))
 }
 
+/// Fills an empty slot with `meta`'s plan; another thread may fill it
+/// first (with its own callsite's plan), which the caller then skips.
 #[cold]
-fn insert(meta: &'static Metadata<'static>, slot: &AtomicPtr<Plan>) -> PlanRef {
-    let fresh = Box::into_raw(Box::new(Plan::new(meta)));
-    match slot.compare_exchange(ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
-        // SAFETY: just leaked into the table; never freed (see `plan`).
-        Ok(_) => PlanRef::Cached(unsafe { &*fresh }),
-        Err(_) => {
-            // Another thread filled the slot first; ours was never shared.
-            // SAFETY: `fresh` came from `Box::into_raw` above and was not published.
-            let mine = unsafe { Box::from_raw(fresh) };
-            PlanRef::Computed(mine)
-        }
-    }
+fn insert(meta: &'static Metadata<'static>, slot: &'static OnceLock<Plan>) -> &'static Plan {
+    slot.get_or_init(|| Plan::new(meta))
 }
 
 fn slot_of(key: usize) -> usize {

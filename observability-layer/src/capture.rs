@@ -73,7 +73,7 @@ impl FieldList {
 
 /// A runtime event, filled in place on the emitting thread: short strings
 /// and the first fields are inline, and the box itself is recycled (see
-/// `Shared::fresh_event`), so a typical event allocates nothing and the
+/// `Emitter::fresh_event`), so a typical event allocates nothing and the
 /// channel moves a pointer. Valid once [`EventVisitor::finish`] accepted it.
 #[derive(Debug, Clone)]
 pub(crate) struct Captured {

@@ -5,7 +5,7 @@
 //! | `AI_RUNTIME_EVENTS_DATABASE_URL` | where events are written | `DATABASE_URL` |
 //! | `DATABASE_URL` | fallback for the above | none: `build` fails without a database |
 //! | `AI_RUNTIME_AGENT_TYPE` | `ai_worker_status.agent_type` of reported workers | `rust_service` |
-//! | `AI_RUNTIME_EVENTS_CHANNEL_CAPACITY` | events queued between the layer and the writer, per channel shard (emitting threads are spread over 4 shards) | 32768 |
+//! | `AI_RUNTIME_EVENTS_CHANNEL_CAPACITY` | events queued between the layer and the writer, per channel shard (emitting threads are spread over 4 shards); also each exporter's queue | 32768 |
 //! | `AI_RUNTIME_EVENTS_BATCH_SIZE` | rows per insert | 5000 |
 //! | `AI_RUNTIME_EVENTS_FLUSH_INTERVAL_MS` | longest wait before a partial batch is written | 200 |
 //! | `AI_RUNTIME_EVENTS_SHUTDOWN_DEADLINE_MS` | how long the guard may flush at shutdown | 3000 |
@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::ConnectOptions as _;
+
+use crate::postgres::WRITER_APPLICATION_NAME;
 
 /// Why the layer could not be built. Building never connects: an unreachable
 /// database is not an error (events are dropped and counted instead).
@@ -79,7 +81,7 @@ pub(crate) enum Connection {
     Pool(PgPool),
 }
 
-/// Builds a [`RuntimeLayer`](crate::RuntimeLayer) with its guard and handle.
+/// Builds a `RuntimeLayer` with its guard and handle.
 #[must_use]
 #[derive(Default)]
 pub struct RuntimeLayerBuilder {
@@ -109,7 +111,8 @@ impl RuntimeLayerBuilder {
     }
 
     /// Events queued between the layer and the writer, per channel shard
-    /// (emitting threads are spread over 4 shards); beyond it, dropped and counted.
+    /// (emitting threads are spread over 4 shards), and in each exporter's
+    /// queue; beyond it, dropped and counted.
     pub fn channel_capacity(mut self, capacity: usize) -> Self {
         self.settings.channel_capacity = capacity;
         self
@@ -252,7 +255,7 @@ impl RuntimeLayerBuilder {
         // connections; its statements are not logged, so the writer's own
         // queries never flood the host's logs.
         Ok(options
-            .application_name(crate::WRITER_APPLICATION_NAME)
+            .application_name(WRITER_APPLICATION_NAME)
             .disable_statement_logging())
     }
 }

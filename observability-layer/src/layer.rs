@@ -3,7 +3,6 @@
 //! captures fields, inherits ids from enclosing spans (innermost wins) and
 //! `try_send`s to the writer. No I/O, no JSON, no waiting.
 
-use std::cell::Cell;
 use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
@@ -13,44 +12,22 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::callsite::plan;
 use crate::capture::{EventVisitor, SpanIds, SpanIdsVisitor};
-use crate::clock;
+use crate::clock::EventClock;
 use crate::config::RuntimeLayerBuilder;
+use crate::emitter::Emitter;
+use crate::recursion::guarded;
 use crate::scope::ScopeIds;
-use crate::sink::Shared;
 
 /// The layer. Add it to a `tracing_subscriber::registry()` with `.with(layer)`.
 pub struct RuntimeLayer {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) emitter: Arc<Emitter>,
+    pub(crate) clock: Arc<EventClock>,
     pub(crate) scopes: ScopeIds,
 }
 
 impl RuntimeLayer {
     pub fn builder() -> RuntimeLayerBuilder {
         RuntimeLayerBuilder::default()
-    }
-}
-
-thread_local! {
-    /// Set on the writer thread for its whole life, and on any thread while
-    /// the layer is capturing, so that nothing the writer logs (or a value's
-    /// `Debug` impl logs) ever becomes a runtime event.
-    static SUPPRESSED: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks the current thread as never producing runtime events.
-pub(crate) fn suppress_current_thread() {
-    let _ = SUPPRESSED.try_with(|s| s.set(true));
-}
-
-/// Runs `f` unless the thread is suppressed; suppresses re-entry while it runs.
-#[inline]
-fn guarded(f: impl FnOnce()) {
-    // `try_with`: while a thread is exiting its thread-locals may be gone;
-    // the event is then skipped rather than panicking the host.
-    let entered = SUPPRESSED.try_with(|s| !s.replace(true)).unwrap_or(false);
-    if entered {
-        f();
-        let _ = SUPPRESSED.try_with(|s| s.set(false));
     }
 }
 
@@ -77,7 +54,7 @@ where
             attrs.record(&mut SpanIdsVisitor {
                 plan: &plan,
                 ids: &mut ids,
-                max_value_bytes: self.shared.limits.max_value_bytes,
+                max_value_bytes: self.emitter.limits.max_value_bytes,
             });
             if let Some(span) = ctx.span(id) {
                 span.extensions_mut().insert(ids);
@@ -100,7 +77,7 @@ where
                 values.record(&mut SpanIdsVisitor {
                     plan: &plan,
                     ids,
-                    max_value_bytes: self.shared.limits.max_value_bytes,
+                    max_value_bytes: self.emitter.limits.max_value_bytes,
                 });
             }
             drop(extensions);
@@ -123,19 +100,15 @@ where
             return;
         }
         guarded(|| {
-            let mut captured = self
-                .shared
-                .fresh_event(clock::now(), *meta.level(), meta.target());
-            let mut visitor = EventVisitor::new(&plan, self.shared.limits, &mut captured);
+            let mut captured =
+                self.emitter
+                    .fresh_event(self.clock.now(), *meta.level(), meta.target());
+            let mut visitor = EventVisitor::new(&plan, self.emitter.limits, &mut captured);
             event.record(&mut visitor);
             self.scopes.with(event, &ctx, |ids| visitor.inherit(ids));
             match visitor.finish() {
-                Ok(()) => self.shared.emit(captured),
-                Err(reason) => {
-                    self.shared.counters.emitted();
-                    self.shared.counters.invalid(reason);
-                    self.shared.recycle(captured);
-                }
+                Ok(()) => self.emitter.emit(captured),
+                Err(reason) => self.emitter.invalid(captured, reason),
             }
         });
     }
@@ -151,7 +124,7 @@ mod tests {
     fn a_suppressed_thread_never_produces_runtime_events() {
         // The writer thread marks itself this way, so whatever it (or sqlx,
         // or tokio) logs cannot come back to it as runtime events.
-        let (layer, guard, handle) = crate::RuntimeLayer::builder()
+        let (layer, guard, handle) = super::RuntimeLayer::builder()
             .database_url("postgres://postgres@127.0.0.1:1/x")
             .shutdown_deadline(Duration::from_millis(100))
             .build()
@@ -161,13 +134,46 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 tracing::dispatcher::with_default(&dispatch, || {
-                    super::suppress_current_thread();
+                    crate::recursion::suppress_current_thread();
                     emit();
                 })
             });
             s.spawn(|| tracing::dispatcher::with_default(&dispatch, emit));
         });
         assert_eq!(handle.stats().emitted, 1);
+        assert_eq!(guard.shutdown().emitted, 1);
+    }
+
+    #[test]
+    fn a_panicking_debug_impl_does_not_mute_the_thread() {
+        struct Explodes;
+        impl std::fmt::Debug for Explodes {
+            fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                panic!("Debug impl panicked")
+            }
+        }
+        let (layer, guard, handle) = super::RuntimeLayer::builder()
+            .database_url("postgres://postgres@127.0.0.1:1/x")
+            .flush_interval(Duration::from_millis(10))
+            .shutdown_deadline(Duration::from_millis(100))
+            .build()
+            .unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let panicked = std::panic::catch_unwind(|| {
+                tracing::info!(layer = "worker", operation = "HEARTBEAT", reason_code = "X",
+                    value = ?Explodes);
+            });
+            assert!(panicked.is_err());
+            tracing::info!(layer = "worker", operation = "HEARTBEAT", reason_code = "Y");
+        });
+        // The first event never got past its capture; the second proves
+        // the thread was not left muted.
+        let seen = (0..500).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            handle.recent_events().iter().any(|e| e.reason_code == "Y")
+        });
+        assert!(seen, "the event after the panic was not captured");
         assert_eq!(guard.shutdown().emitted, 1);
     }
 }

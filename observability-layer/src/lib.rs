@@ -35,97 +35,57 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The modules, in the order an event travels: [`layer`](crate::RuntimeLayer)
+//! The modules, in the order an event travels: [`layer`](RuntimeLayer)
 //! (hot path), `callsite` (what a callsite's fields are for, decided once),
-//! `capture` and `text` (what is copied, bounded), `redact`, `channel`
-//! (sharded per emitting thread), `spare` (event boxes for reuse), `writer`
-//! (batching, retries, shutdown) and `rows` (the SQL), `recorder`, `stats`,
-//! `worker_status`; `sink` holds what they share, `config` the builder. See
-//! the crate README for the convention.
+//! `capture` and `text` (what is copied, bounded), `redact`, `clock`,
+//! `emitter` (hands the event over), `channel` (sharded per emitting
+//! thread), `writer` (batches, fans out), `batch` (shared by the
+//! exporters, its boxes recycled through `spare`), `delivery` (one thread
+//! and queue per exporter: retries, backoff, splitting, deadlines),
+//! `exporter` (the interface) and `postgres` (the first exporter, with
+//! `metadata`); `recorder`, `stats`, `worker_status`; `handle` (handle,
+//! guard, reporters), `stop`, `recursion`, `config` (the builder) and `sink`
+//! (assembles them). See the crate README for the convention.
 
+mod batch;
 mod callsite;
 mod capture;
 mod channel;
 mod clock;
 pub mod config;
+mod delivery;
+mod emitter;
+mod exporter;
+mod handle;
 mod layer;
 mod macros;
+mod metadata;
+mod postgres;
 pub mod reason_codes;
 mod recorder;
+mod recursion;
 pub mod redact;
-mod rows;
 mod scope;
 mod sink;
 mod spare;
 mod stats;
+mod stop;
 mod text;
 mod worker_status;
 mod writer;
 
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
-
 pub use ai_runtime_vocab::{EventLayer, Operation, WorkerState};
 pub use config::{BuildError, RuntimeLayerBuilder};
+pub use handle::{SinkGuard, SinkHandle, WorkerReporter};
 pub use layer::RuntimeLayer;
+pub use postgres::WRITER_APPLICATION_NAME;
 pub use recorder::RecordedEvent;
-pub use sink::{SinkGuard, SinkHandle};
-pub use stats::{InvalidReason, SinkStats};
-pub use worker_status::{WorkerReport, WorkerReporter};
-
-/// `application_name` of the writer's database connections.
-pub const WRITER_APPLICATION_NAME: &str = "observability-layer-writer";
+pub use stats::{ExporterStats, InvalidReason, SinkStats};
+pub use worker_status::WorkerReport;
 
 #[doc(hidden)]
 pub mod __private {
     pub use tracing;
-}
-
-impl RuntimeLayerBuilder {
-    /// Starts the writer thread and returns the layer, the guard that stops
-    /// the writer (flushing within the shutdown deadline) and a handle to the
-    /// statistics. Never connects: an unreachable database is not an error.
-    pub fn build(self) -> Result<(RuntimeLayer, SinkGuard, SinkHandle), BuildError> {
-        let options = self.resolve()?;
-        let settings = self.settings;
-        clock::use_tsc_if_trusted();
-        let (events_tx, events_rx) = channel::sharded(settings.channel_capacity);
-        let (wake_tx, wake_rx) = crossbeam_channel::bounded(1);
-        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-        let shared = Arc::new(sink::Shared {
-            sink_id: uuid::Uuid::new_v4(),
-            limits: capture::Limits {
-                max_value_bytes: settings.max_value_bytes,
-                max_metadata_bytes: settings.max_metadata_bytes,
-            },
-            counters: stats::Counters::default(),
-            recorder: recorder::Recorder::new(settings.recorder_capacity),
-            board: worker_status::Board::default(),
-            closed: AtomicBool::new(false),
-            events: events_tx,
-            leftovers: events_rx.clone(),
-            // As many spare boxes as one channel shard holds: a full shard's
-            // worth is recycled without touching the allocator again.
-            spare: spare::SpareBoxes::new(settings.channel_capacity),
-            wake: wake_tx,
-            flush_requested: AtomicBool::new(false),
-            shutdown_at: Mutex::new(None),
-            settings,
-        });
-        writer::spawn(Arc::clone(&shared), events_rx, wake_rx, options, done_tx)
-            .map_err(BuildError::Spawn)?;
-        Ok((
-            RuntimeLayer {
-                shared: Arc::clone(&shared),
-                scopes: scope::ScopeIds::default(),
-            },
-            SinkGuard {
-                shared: Arc::clone(&shared),
-                done: Some(done_rx),
-            },
-            SinkHandle { shared },
-        ))
-    }
 }
 
 #[cfg(test)]

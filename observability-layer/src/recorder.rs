@@ -1,7 +1,7 @@
 //! A bounded ring of the most recent valid runtime events, readable in
-//! process whatever the database does. The writer fills it as it takes
-//! events off the channel (sharing them with its queue, no copy), so the
-//! emitting thread pays nothing for it; reading converts them.
+//! process whatever the exporters do. The writer fills it from each batch
+//! it fans out (the same stream the exporters read), so the emitting thread
+//! pays nothing for it; reading converts them.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::capture::Captured;
-use crate::rows::metadata_json;
+use crate::metadata;
 
 /// A runtime event as it is (or would be) written to `ai_runtime_events`.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,11 +71,6 @@ impl Recorder {
 
 impl From<&Captured> for RecordedEvent {
     fn from(event: &Captured) -> Self {
-        // The same object the writer stores in `metadata`.
-        let metadata = match serde_json::from_str(&metadata_json(event)) {
-            Ok(Value::Object(map)) => map,
-            _ => Map::new(),
-        };
         RecordedEvent {
             layer: event.layer,
             operation: event.operation,
@@ -84,7 +79,8 @@ impl From<&Captured> for RecordedEvent {
             task_id: event.task_id,
             persona_id: event.persona_id,
             worker_id: event.worker_id.as_ref().map(|w| w.as_str().to_owned()),
-            metadata,
+            // The same object the Postgres exporter stores in `metadata`.
+            metadata: metadata::to_map(event),
             occurred_at: event.occurred_at.max(SystemTime::UNIX_EPOCH).into(),
         }
     }

@@ -1,234 +1,277 @@
-//! What the layer, the writer, the handle and the guard share, and the
-//! guard and handle themselves.
+//! Assembles a sink: the emitting side, the writer thread, one delivery
+//! thread per exporter, and the handle and guard over them.
+//!
+//! ```text
+//! host threads --try_send--> channel (4 shards) --> writer --Arc<Batch>--> queue --> delivery --> exporter (Postgres)
+//!   (layer: capture,            bounded              batches, recorder,       bounded    retry, backoff,
+//!    emitter)                                        worker reports           per exporter  split, deadlines
+//! ```
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
 
-use crossbeam_channel::{Receiver, Sender};
-use tracing_core::Level;
 use uuid::Uuid;
 
-use crate::capture::{Captured, Limits};
-use crate::channel::{home_shard, Inbox, Outbox};
-use crate::config::Settings;
-use crate::recorder::{RecordedEvent, Recorder};
+use crate::capture::Limits;
+use crate::channel;
+use crate::clock::EventClock;
+use crate::config::{BuildError, RuntimeLayerBuilder, Settings};
+use crate::delivery::{self, DeliverySettings, StatsJson};
+use crate::emitter::Emitter;
+use crate::exporter::Exporters;
+use crate::handle::{Parts, SinkGuard, SinkHandle};
+use crate::layer::RuntimeLayer;
+use crate::postgres::PostgresExporter;
+use crate::recorder::Recorder;
+use crate::scope::ScopeIds;
 use crate::spare::SpareBoxes;
-use crate::stats::{Counters, SinkStats};
-use crate::worker_status::{Board, WorkerReporter};
+use crate::stats::{ExporterCounters, Statistics};
+use crate::stop::stop_channel;
+use crate::worker_status::Board;
+use crate::writer::{self, Writer};
 
-/// Boxes taken from the spare stacks at a time.
-const STASH_REFILL: usize = 32;
-
-thread_local! {
-    /// Event boxes this thread took from a sink's spare queue and has not
-    /// used yet (boxes are interchangeable between sinks). Boxed because
-    /// each one travels alone through the channel.
-    #[allow(clippy::vec_box)]
-    static STASH: RefCell<Vec<Box<Captured>>> = const { RefCell::new(Vec::new()) };
+impl RuntimeLayerBuilder {
+    /// Starts the writer thread and returns the layer, the guard that stops
+    /// the writer (flushing within the shutdown deadline) and a handle to the
+    /// statistics. Never connects: an unreachable database is not an error.
+    pub fn build(self) -> Result<(RuntimeLayer, SinkGuard, SinkHandle), BuildError> {
+        let options = self.resolve()?;
+        let settings = self.settings;
+        let postgres = PostgresExporter::new(options, settings.agent_type.clone())
+            .map_err(BuildError::Spawn)?;
+        start(settings, vec![Box::new(postgres)])
+    }
 }
 
-pub(crate) struct Shared {
-    pub sink_id: Uuid,
-    pub settings: Settings,
-    pub limits: Limits,
-    pub counters: Counters,
-    pub recorder: Recorder,
-    pub board: Board,
-    /// Set once the writer has stopped: later events are dropped at once.
-    pub closed: AtomicBool,
-    /// The channel to the writer (sending side).
-    pub events: Outbox,
-    /// A second receiving side, only to count events that raced past `closed`.
-    pub leftovers: Inbox,
-    /// Boxes of written events, for reuse by the emitting threads.
-    pub spare: SpareBoxes,
-    /// Wakes the writer; a full channel means a wake-up is already pending.
-    pub wake: Sender<()>,
-    pub flush_requested: AtomicBool,
-    pub shutdown_at: Mutex<Option<Instant>>,
+/// Starts a sink over `exporters` (the first is the primary one).
+pub(crate) fn start(
+    settings: Settings,
+    exporters: Exporters,
+) -> Result<(RuntimeLayer, SinkGuard, SinkHandle), BuildError> {
+    let sink_id = Uuid::new_v4();
+    let (events, inbox) = channel::sharded(settings.channel_capacity);
+    // As many spare boxes as one channel shard holds: a full shard's worth
+    // is recycled without touching the allocator again.
+    let spare = Arc::new(SpareBoxes::new(settings.channel_capacity));
+    let limits = Limits {
+        max_value_bytes: settings.max_value_bytes,
+        max_metadata_bytes: settings.max_metadata_bytes,
+    };
+    let emitter = Arc::new(Emitter::new(
+        limits,
+        events,
+        inbox.clone(),
+        Arc::clone(&spare),
+    ));
+    let statistics = Statistics {
+        common: Arc::clone(&emitter.counters),
+        exporters: exporters
+            .iter()
+            .map(|e| Arc::new(ExporterCounters::new(e.name())))
+            .collect(),
+    };
+    let stats_json: StatsJson = {
+        let statistics = statistics.clone();
+        Arc::new(move || statistics.snapshot(0).to_metadata(sink_id))
+    };
+    let (stop, stop_rx) = stop_channel();
+    let delivery_settings = DeliverySettings {
+        batch_size: settings.batch_size,
+        capacity: settings.channel_capacity.max(settings.batch_size),
+        max_backoff: settings.max_backoff,
+        operation_timeout: settings.operation_timeout,
+        stats_interval: settings.stats_interval,
+    };
+    let mut outlets = Vec::with_capacity(exporters.len());
+    for (exporter, counters) in exporters.into_iter().zip(&statistics.exporters) {
+        outlets.push(
+            delivery::spawn(
+                exporter,
+                Arc::clone(counters),
+                delivery_settings.clone(),
+                stop_rx.clone(),
+                Arc::clone(&stats_json),
+            )
+            .map_err(BuildError::Spawn)?,
+        );
+    }
+    let primary_queue = outlets.first().map(|o| o.queue_gauge());
+    let (control, control_rx) = crossbeam_channel::unbounded();
+    let (reports_published, reports_rx) = crossbeam_channel::bounded(1);
+    let board = Arc::new(Board::default());
+    let recorder = Arc::new(Recorder::new(settings.recorder_capacity));
+    let clock = Arc::new(EventClock::new());
+    let done = writer::spawn(Writer {
+        emitter: Arc::clone(&emitter),
+        events: inbox,
+        control: control_rx,
+        reports_published: reports_rx,
+        board: Arc::clone(&board),
+        recorder: Arc::clone(&recorder),
+        clock: Arc::clone(&clock),
+        spare,
+        outlets,
+        stop: stop_rx,
+        batch_size: settings.batch_size,
+        flush_interval: settings.flush_interval,
+        pending: Vec::new(),
+        oldest_at: None,
+        flushes: Vec::new(),
+    })
+    .map_err(BuildError::Spawn)?;
+    let parts = Arc::new(Parts {
+        sink_id,
+        emitter: Arc::clone(&emitter),
+        primary_queue,
+        statistics,
+        recorder,
+        board,
+        control,
+        reports_published,
+    });
+    Ok((
+        RuntimeLayer {
+            emitter,
+            clock,
+            scopes: ScopeIds::default(),
+        },
+        SinkGuard {
+            parts: Arc::clone(&parts),
+            stop,
+            shutdown_deadline: settings.shutdown_deadline,
+            done: Some(done),
+        },
+        SinkHandle { parts },
+    ))
 }
 
-impl Shared {
-    /// An empty event, in a recycled box when one is spare. Boxes come from
-    /// a small per-thread stash, refilled a few at a time from the spare
-    /// stack of the thread's shard (one lock per refill, never waited for).
-    /// The stack is LIFO, so the boxes reused are the ones this thread
-    /// filled most recently, still in its cache.
-    #[inline]
-    pub(crate) fn fresh_event(
-        &self,
-        occurred_at: SystemTime,
-        level: Level,
-        target: &'static str,
-    ) -> Box<Captured> {
-        let home = home_shard();
-        let reused = STASH
-            .try_with(|stash| {
-                let mut stash = stash.borrow_mut();
-                if stash.is_empty() {
-                    self.spare.take(home, STASH_REFILL, &mut stash);
-                }
-                stash.pop()
-            })
-            .ok()
-            .flatten();
-        let mut event = match reused {
-            Some(mut event) => {
-                event.reset(occurred_at, level, target);
-                event
-            }
-            None => Box::new(Captured::empty(occurred_at, level, target)),
-        };
-        event.home = home;
-        event
+#[cfg(test)]
+mod tests {
+    //! The whole pipeline against fake exporters, without a database.
+
+    use std::time::{Duration, Instant};
+
+    use tracing_subscriber::prelude::*;
+
+    use super::*;
+    use crate::exporter::fake::Fake;
+    use crate::worker_status::WorkerReport;
+
+    fn settings() -> Settings {
+        Settings {
+            batch_size: 4,
+            flush_interval: Duration::from_millis(50),
+            shutdown_deadline: Duration::from_millis(300),
+            max_backoff: Duration::from_millis(20),
+            ..Settings::default()
+        }
     }
 
-    /// Keeps an unsent box for this thread's next event.
-    #[inline]
-    pub(crate) fn recycle(&self, event: Box<Captured>) {
-        // Dropped instead when the stash is full or already gone (thread exit).
-        let _ = STASH.try_with(move |stash| {
-            let mut stash = stash.borrow_mut();
-            if stash.len() < 2 * STASH_REFILL {
-                stash.push(event);
+    fn emit(dispatch: &tracing::Dispatch, codes: &[&str]) {
+        tracing::dispatcher::with_default(dispatch, || {
+            for code in codes {
+                tracing::info!(layer = "worker", operation = "TASK", reason_code = *code);
             }
         });
     }
 
-    /// Returns written (or dropped) events' boxes for reuse. Called by the writer.
-    pub(crate) fn recycle_all(&self, events: impl IntoIterator<Item = Box<Captured>>) {
-        self.spare.put_all(events);
-    }
-
-    /// Counts a runtime event and hands it to the writer, never blocking.
-    #[inline]
-    pub(crate) fn emit(&self, event: Box<Captured>) {
-        self.counters.emitted();
-        if self.closed.load(Ordering::Relaxed) {
-            self.counters.dropped_channel_full();
-            self.recycle(event);
-            return;
-        }
-        if let Err(event) = self.events.try_send(event) {
-            self.counters.dropped_channel_full();
-            self.recycle(event);
-        }
-    }
-
-    pub(crate) fn wake_writer(&self) {
-        let _ = self.wake.try_send(());
-    }
-
-    pub(crate) fn stats(&self) -> SinkStats {
-        let mut stats = self.counters.snapshot();
-        if self.closed.load(Ordering::Acquire) {
-            stats.dropped_database += self.leftovers.len() as u64;
-        }
-        stats
-    }
-}
-
-/// Reads the sink's statistics and recent events; hands out worker reporters.
-/// Cheap to clone.
-#[derive(Clone)]
-pub struct SinkHandle {
-    pub(crate) shared: Arc<Shared>,
-}
-
-impl SinkHandle {
-    /// The counters now.
-    pub fn stats(&self) -> SinkStats {
-        self.shared.stats()
-    }
-
-    /// The most recent valid runtime events, oldest first, whether or not
-    /// they reached the database.
-    pub fn recent_events(&self) -> Vec<RecordedEvent> {
-        self.shared.recorder.recent()
-    }
-
-    /// A reporter for `worker_id`'s row in `ai_worker_status`.
-    pub fn worker(&self, worker_id: &str) -> WorkerReporter {
-        WorkerReporter::new(worker_id, Arc::clone(&self.shared))
-    }
-
-    /// This sink instance's id (`metadata.sink.sinkId` of reported workers).
-    pub fn sink_id(&self) -> Uuid {
-        self.shared.sink_id
-    }
-
-    /// Events waiting in the channel for the writer.
-    pub fn queued(&self) -> usize {
-        self.shared.events.len()
-    }
-
-    /// Asks the writer to write everything now and waits, at most `timeout`,
-    /// until every event emitted and every report published before the call
-    /// is settled (written, dropped or invalid). Returns whether it was.
-    /// Meant for tests and lifecycle points, never the hot path.
-    pub fn flush(&self, timeout: Duration) -> bool {
-        let until = Instant::now() + timeout;
-        let events = self.shared.counters.snapshot().emitted;
-        let reports = self.shared.board.published();
-        let mut next_request = Instant::now();
-        loop {
-            // Re-asked now and then: the writer may take a request before
-            // everything asked for has reached it.
-            if Instant::now() >= next_request {
-                self.shared.flush_requested.store(true, Ordering::Release);
-                self.shared.wake_writer();
-                next_request += Duration::from_millis(10);
-            }
-            let done =
-                self.shared.stats().settled() >= events && self.shared.board.settled() >= reports;
-            if done {
-                return true;
-            }
-            if Instant::now() >= until || self.shared.closed.load(Ordering::Acquire) {
-                return done;
+    fn wait_for(mut f: impl FnMut() -> bool) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !f() {
+            if Instant::now() >= until {
+                return false;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-    }
-}
-
-/// Stops the writer when dropped (or on [`shutdown`](Self::shutdown)): what
-/// is queued is written within the shutdown deadline, the rest is counted as
-/// dropped, and the call returns on time even when the database is dead.
-/// It blocks the calling thread for at most the deadline (plus 50 ms); in
-/// async code, call it from `spawn_blocking` or at the end of `main`.
-#[must_use = "dropping the guard stops the writer"]
-pub struct SinkGuard {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) done: Option<Receiver<()>>,
-}
-
-impl SinkGuard {
-    /// Flushes and stops the writer; returns the final statistics.
-    pub fn shutdown(mut self) -> SinkStats {
-        self.stop();
-        self.shared.stats()
+        true
     }
 
-    fn stop(&mut self) {
-        let Some(done) = self.done.take() else {
-            return;
-        };
-        let deadline = self.shared.settings.shutdown_deadline;
-        let at = Instant::now() + deadline;
-        if let Ok(mut slot) = self.shared.shutdown_at.lock() {
-            *slot = Some(at);
+    #[test]
+    fn batches_are_cut_by_size_then_by_interval() {
+        let (fake, script) = Fake::boxed("fake");
+        let (layer, guard, handle) = start(settings(), vec![fake]).unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let started = Instant::now();
+        emit(
+            &dispatch,
+            &["A", "B", "C", "D", "E", "F", "G", "H", "I", "J"],
+        );
+        assert!(wait_for(|| script.exported.lock().unwrap().len() == 10));
+        // Two full batches at once, the rest after the flush interval.
+        assert_eq!(*script.attempts.lock().unwrap(), [4, 4, 2]);
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        let stats = guard.shutdown();
+        assert_eq!((stats.emitted, stats.written, stats.batches), (10, 10, 3));
+        assert_eq!(handle.recent_events().len(), 10);
+    }
+
+    #[test]
+    fn flush_hands_over_a_partial_batch_and_waits_for_every_exporter() {
+        let mut s = settings();
+        s.flush_interval = Duration::from_secs(60);
+        let (first, first_script) = Fake::boxed("first");
+        let (second, second_script) = Fake::boxed("second");
+        let (layer, _guard, handle) = start(s, vec![first, second]).unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        emit(&dispatch, &["A", "B"]);
+        handle
+            .worker("w-1")
+            .publish(WorkerReport::new(ai_runtime_vocab::WorkerState::Running));
+        assert!(handle.flush(Duration::from_secs(5)));
+        for script in [&first_script, &second_script] {
+            // The report's change event, then the two.
+            assert_eq!(script.exported.lock().unwrap().len(), 3);
+            assert_eq!(*script.upserted.lock().unwrap(), ["w-1"]);
         }
-        self.shared.wake_writer();
-        // The writer bounds all its work by `at`; the margin covers one wake-up.
-        let _ = done.recv_timeout(deadline + Duration::from_millis(50));
+        let stats = handle.exporter_stats();
+        assert_eq!(stats.len(), 2);
+        assert!(stats
+            .iter()
+            .all(|e| e.exported == 3 && e.settled() == e.emitted));
     }
-}
 
-impl Drop for SinkGuard {
-    fn drop(&mut self) {
-        self.stop();
+    #[test]
+    fn every_exporter_accounts_for_every_event() {
+        let mut s = settings();
+        s.channel_capacity = 8;
+        let (flaky, flaky_script) = Fake::boxed("flaky");
+        *flaky_script.unavailable_attempts.lock().unwrap() = 3;
+        *flaky_script.reject_code.lock().unwrap() = Some("BAD".into());
+        let (dead, dead_script) = Fake::boxed("dead");
+        dead_script
+            .hang
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let (layer, guard, handle) = start(s, vec![flaky, dead]).unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        // Faster than the writer polls: some are dropped on the channel.
+        let codes: Vec<&str> = (0..2000)
+            .map(|i| if i == 7 { "BAD" } else { "OK" })
+            .collect();
+        emit(&dispatch, &codes);
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info!(layer = "nope", operation = "TASK", reason_code = "X");
+        });
+        let stats = guard.shutdown();
+        assert_eq!(stats.emitted, 2001);
+        assert_eq!(stats.invalid_by_reason.get("unknown_layer"), Some(&1));
+        assert_eq!(stats.settled(), stats.emitted, "{stats:?}");
+        assert_eq!(stats.exporters.len(), 2);
+        for e in &stats.exporters {
+            assert_eq!(e.settled(), e.emitted, "{e:?}");
+        }
+        let (flaky, dead) = (&stats.exporters[0], &stats.exporters[1]);
+        assert!(flaky.retries >= 3 && flaky.exported > 0, "{flaky:?}");
+        assert_eq!(dead.exported, 0);
+        assert!(
+            dead.dropped_queue_full + dead.dropped_failing > 0,
+            "{dead:?}"
+        );
+        // The dead exporter did not hold the flaky one back.
+        assert_eq!(flaky.dropped_failing, 0, "{flaky:?}");
+        assert_eq!(
+            flaky.exported + flaky.rejected + flaky.dropped_queue_full,
+            stats.emitted - stats.dropped_channel_full - 1
+        );
+        // After shutdown there is nothing left to wait for.
+        assert!(handle.flush(Duration::from_millis(10)));
     }
 }

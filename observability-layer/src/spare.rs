@@ -18,8 +18,9 @@ use crate::channel::SHARDS;
 pub(crate) struct SpareBoxes {
     #[allow(clippy::vec_box)] // each box travels alone through the channel
     stacks: [CachePadded<Mutex<Vec<Box<Captured>>>>; SHARDS],
-    /// Boxes in all stacks. Only the writer adds (and it alone checks the
-    /// limit), emitting threads only take, so the limit is never exceeded.
+    /// Boxes in all stacks. Emitting threads only take; boxes come back
+    /// from whichever thread lets go of a batch last (a delivery thread),
+    /// so two returning at once may exceed the limit by a box or two.
     count: CachePadded<AtomicUsize>,
     limit: usize,
 }
@@ -49,7 +50,7 @@ impl SpareBoxes {
     }
 
     /// Returns boxes to their home stacks, up to the limit; the rest are
-    /// freed. Called by the writer only.
+    /// freed.
     pub(crate) fn put_all(&self, events: impl IntoIterator<Item = Box<Captured>>) {
         // Each stack is locked once, when its first box comes back.
         let mut stacks: [Option<MutexGuard<_>>; SHARDS] = Default::default();

@@ -68,6 +68,8 @@ impl Text {
         match self {
             // SAFETY: `buf[..len]` is only ever filled by copying whole `&str`s
             // cut at char boundaries (`bounded`, `Builder::write_str`).
+            // Checked `from_utf8` here measured 2,378 instead of 2,055
+            // instructions per event (callgrind, `profile-emit 1`).
             Text::Inline { len, buf } => unsafe {
                 std::str::from_utf8_unchecked(&buf[..*len as usize])
             },

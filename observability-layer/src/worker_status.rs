@@ -1,10 +1,10 @@
-//! Worker status reporting. A publication never blocks: it replaces the
-//! worker's pending report (so the writer upserts only the latest one per
-//! worker) and, when the status or the circuit changed, emits one `worker`
-//! HEARTBEAT runtime event. Plain heartbeats only upsert `ai_worker_status`.
+//! Worker status reports. A publication never blocks: it replaces the
+//! worker's pending report on the board (so the exporters upsert only the
+//! latest one per worker) and, when the status or the circuit changed,
+//! gives the `worker` HEARTBEAT runtime event to emit. Plain heartbeats only
+//! upsert `ai_worker_status`.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use crate::capture::{Captured, FieldValue};
 use crate::reason_codes;
-use crate::sink::Shared;
 use crate::text::Text;
 
 /// One publication of a worker's state (a row of `ai_worker_status`).
@@ -45,43 +44,6 @@ impl WorkerReport {
     }
 }
 
-/// Publishes one worker's status. Cheap to clone, `Send + Sync`, never blocks.
-#[derive(Clone)]
-pub struct WorkerReporter {
-    worker_id: Arc<str>,
-    shared: Arc<Shared>,
-}
-
-impl WorkerReporter {
-    pub(crate) fn new(worker_id: &str, shared: Arc<Shared>) -> Self {
-        WorkerReporter {
-            worker_id: worker_id.into(),
-            shared,
-        }
-    }
-
-    pub fn worker_id(&self) -> &str {
-        &self.worker_id
-    }
-
-    /// Publishes `report` as of now (call at a fixed interval and at every
-    /// lifecycle boundary: start, task start/end, breaker change, stop).
-    pub fn publish(&self, report: WorkerReport) {
-        let change = self.shared.board.publish(&self.worker_id, report);
-        if let Some(event) = change {
-            self.shared.emit(event);
-        }
-        self.shared.wake_writer();
-    }
-
-    /// Re-publishes the last report with a fresh heartbeat; no-op before the first.
-    pub fn heartbeat(&self) {
-        if let Some(last) = self.shared.board.last(&self.worker_id) {
-            self.publish(last);
-        }
-    }
-}
-
 /// A report waiting for the writer.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingReport {
@@ -93,22 +55,23 @@ pub(crate) struct PendingReport {
 struct BoardState {
     pending: HashMap<Arc<str>, PendingReport>,
     last: HashMap<Arc<str>, WorkerReport>,
-    published: u64,
 }
 
 /// The latest report per worker, shared by reporters and the writer.
 #[derive(Default)]
 pub(crate) struct Board {
     state: Mutex<BoardState>,
-    settled: AtomicU64,
 }
 
 impl Board {
     /// Stores the report; returns the change event to emit, if any.
-    fn publish(&self, worker_id: &Arc<str>, report: WorkerReport) -> Option<Box<Captured>> {
+    pub(crate) fn publish(
+        &self,
+        worker_id: &Arc<str>,
+        report: WorkerReport,
+    ) -> Option<Box<Captured>> {
         let now = SystemTime::now();
         let mut state = self.state.lock().ok()?;
-        state.published += 1;
         let previous = state.last.insert(Arc::clone(worker_id), report.clone());
         state.pending.insert(
             Arc::clone(worker_id),
@@ -121,29 +84,16 @@ impl Board {
         change_event(worker_id, previous.as_ref(), &report, now)
     }
 
-    fn last(&self, worker_id: &str) -> Option<WorkerReport> {
+    pub(crate) fn last(&self, worker_id: &str) -> Option<WorkerReport> {
         self.state.lock().ok()?.last.get(worker_id).cloned()
     }
 
-    /// Takes the pending reports and the publication count they cover.
-    pub(crate) fn take(&self) -> (Vec<(Arc<str>, PendingReport)>, u64) {
+    /// Takes the pending reports.
+    pub(crate) fn take(&self) -> Vec<(Arc<str>, PendingReport)> {
         match self.state.lock() {
-            Ok(mut state) => (state.pending.drain().collect(), state.published),
-            Err(_) => (Vec::new(), 0),
+            Ok(mut state) if !state.pending.is_empty() => state.pending.drain().collect(),
+            _ => Vec::new(),
         }
-    }
-
-    pub(crate) fn published(&self) -> u64 {
-        self.state.lock().map(|s| s.published).unwrap_or(0)
-    }
-
-    /// Publications up to `count` are settled (upserted or given up).
-    pub(crate) fn settle(&self, count: u64) {
-        self.settled.fetch_max(count, Ordering::AcqRel);
-    }
-
-    pub(crate) fn settled(&self) -> u64 {
-        self.settled.load(Ordering::Acquire)
     }
 }
 
@@ -237,11 +187,10 @@ mod tests {
         board.publish(&a, WorkerReport::new(WorkerState::Running));
         board.publish(&a, WorkerReport::new(WorkerState::Stopped));
         board.publish(&b, WorkerReport::new(WorkerState::Idle));
-        let (mut taken, published) = board.take();
+        let mut taken = board.take();
         taken.sort_by(|x, y| x.0.cmp(&y.0));
-        assert_eq!(published, 3);
         assert_eq!(taken.len(), 2);
         assert_eq!(taken[0].1.report.status, WorkerState::Stopped);
-        assert!(board.take().0.is_empty());
+        assert!(board.take().is_empty());
     }
 }

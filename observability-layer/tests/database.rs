@@ -87,6 +87,11 @@ async fn rows_land_with_the_right_columns(pool: PgPool) {
     let stats = guard.shutdown();
     assert_eq!((stats.emitted, stats.written), (2, 2));
     assert!(stats.batches >= 1);
+    // A clean run, down to closing the connection at shutdown.
+    assert_eq!(stats.last_error, None, "{stats:?}");
+    assert_eq!(stats.exporters.len(), 1);
+    assert_eq!(stats.exporters[0].name, "postgres");
+    assert_eq!(stats.exporters[0].exported, 2);
     assert_balanced(&stats);
 }
 
@@ -245,6 +250,11 @@ async fn statistics_are_persisted_in_worker_metadata(pool: PgPool) {
     assert_eq!(sink["droppedChannelFull"], 0);
     assert_eq!(sink["droppedDatabase"], 0);
     assert!(sink["batches"].as_u64().unwrap() >= 1);
+    // Each exporter's own figures, by name, for the dashboard.
+    let postgres = &sink["exporters"]["postgres"];
+    assert_eq!(postgres["exported"], 11, "{sink}");
+    assert_eq!(postgres["droppedQueueFull"], 0);
+    assert_eq!(postgres["droppedFailing"], 0);
     assert_eq!(sink["lastError"], Value::Null);
     assert_balanced(&guard.shutdown());
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use ai_runtime_api::{
-    DegradedFlag, DegradedKind, OverallHealth, ProviderRoute, QueueCount, QueueSummary,
+    CountScope, DegradedFlag, DegradedKind, OverallHealth, ProviderRoute, QueueCount, QueueSummary,
     StatusResponse, TaskStatus, WorkerState, WorkerStatus,
 };
 use chrono::{DateTime, Utc};
@@ -51,7 +51,7 @@ pub async fn compute(
         .bind(status_names())
         .fetch_all(&mut *tx)
         .await?;
-    let transitions: Vec<(Option<String>, String, i64)> = sqlx::query_as(DELTAS_SQL)
+    let transitions: Vec<Transitions> = sqlx::query_as(DELTAS_SQL)
         .bind(window_minutes as f64 * 60.0)
         // Planned for the actual window each time: a generic plan expects a
         // third of the table and runs parallel workers, slower on 2 cores.
@@ -59,6 +59,7 @@ pub async fn compute(
         .fetch_all(&mut *tx)
         .await?;
     let deltas = trend_deltas(&transitions);
+    let finished = entries(&transitions);
     let stuck: (i64, i64) = sqlx::query_as(STUCK_SQL)
         .bind(thresholds.stuck_pending_after.as_secs_f64())
         .fetch_one(&mut *tx)
@@ -74,7 +75,7 @@ pub async fn compute(
         .collect::<Result<Vec<_>, _>>()?;
     let queue = QueueSummary {
         window_minutes,
-        counts: queue_counts(&counts, &deltas),
+        counts: queue_counts(&counts, &finished, &deltas),
         stuck_running: stuck.0,
         stuck_pending: stuck.1,
     };
@@ -86,9 +87,10 @@ pub const WORKERS_SQL: &str = "select worker_id, agent_type, status, circuit_ope
      extract(epoch from now() - last_heartbeat)::float8 as age_seconds \
      from public.ai_worker_status order by worker_id";
 
-/// One count per status in `$1`, each an index-only count of that status's
-/// range of the `(status, …)` index: a third faster than one `group by
-/// status` over the whole index, which compares every entry's status.
+/// One count per status in `$1` (the active ones: finished tasks are counted
+/// over the window, from their transitions, so that this stays cheap as
+/// months of them pile up), each an index-only count of that status's range
+/// of the `(status, …)` index.
 pub const COUNTS_SQL: &str = "select s.status, \
      (select count(*) from public.persona_tasks t where t.status = s.status) \
      from unnest($1::text[]) as s(status)";
@@ -111,14 +113,33 @@ pub const STUCK_SQL: &str = "select \
      (select count(*) from public.persona_tasks \
        where status = 'PENDING' and scheduled_at < now() - make_interval(secs => $1))";
 
-/// The six statuses, the parameter of [`COUNTS_SQL`].
+/// The active statuses, the parameter of [`COUNTS_SQL`].
 pub fn status_names() -> Vec<&'static str> {
-    TaskStatus::ALL.iter().map(|s| s.as_str()).collect()
+    TaskStatus::ALL
+        .iter()
+        .filter(|s| CountScope::of(**s) == CountScope::Current)
+        .map(|s| s.as_str())
+        .collect()
+}
+
+/// `(from_status, to_status, count)` within the window.
+type Transitions = (Option<String>, String, i64);
+
+/// Entries per status within the window: the tasks that reached it.
+fn entries(transitions: &[Transitions]) -> Vec<(String, i64)> {
+    let mut entries: BTreeMap<&str, i64> = BTreeMap::new();
+    for (_, to, n) in transitions {
+        *entries.entry(to).or_default() += n;
+    }
+    entries
+        .into_iter()
+        .map(|(s, n)| (s.to_owned(), n))
+        .collect()
 }
 
 /// Entries minus exits per status: each transition adds one to its
 /// `to_status` and takes one from its `from_status` (none for a new task).
-fn trend_deltas(transitions: &[(Option<String>, String, i64)]) -> Vec<(String, i64)> {
+fn trend_deltas(transitions: &[Transitions]) -> Vec<(String, i64)> {
     let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
     for (from, to, n) in transitions {
         *deltas.entry(to).or_default() += n;
@@ -129,7 +150,13 @@ fn trend_deltas(transitions: &[(Option<String>, String, i64)]) -> Vec<(String, i
     deltas.into_iter().map(|(s, n)| (s.to_owned(), n)).collect()
 }
 
-fn queue_counts(counts: &[(String, i64)], deltas: &[(String, i64)]) -> Vec<QueueCount> {
+/// Active statuses with their current counts, finished ones with the tasks
+/// that reached them within the window; each with its delta.
+fn queue_counts(
+    current: &[(String, i64)],
+    finished: &[(String, i64)],
+    deltas: &[(String, i64)],
+) -> Vec<QueueCount> {
     let lookup = |rows: &[(String, i64)], status: TaskStatus| {
         rows.iter()
             .find(|(s, _)| s == status.as_str())
@@ -137,10 +164,18 @@ fn queue_counts(counts: &[(String, i64)], deltas: &[(String, i64)]) -> Vec<Queue
     };
     TaskStatus::ALL
         .iter()
-        .map(|&status| QueueCount {
-            status,
-            count: lookup(counts, status),
-            delta: lookup(deltas, status),
+        .map(|&status| {
+            let scope = CountScope::of(status);
+            let count = match scope {
+                CountScope::Current => lookup(current, status),
+                CountScope::Window => lookup(finished, status),
+            };
+            QueueCount {
+                status,
+                count,
+                scope,
+                delta: lookup(deltas, status),
+            }
         })
         .collect()
 }

@@ -138,11 +138,16 @@ pub fn render_text(report: &Report) -> String {
         .as_ref()
         .map_or("none".to_owned(), |r| format!("{}/{}", r.provider, r.model));
     let _ = writeln!(out, "\nActive route: {route}");
-    let _ = writeln!(out, "\nQueue (trend over {} min):", s.queue.window_minutes);
+    let window = s.queue.window_minutes;
+    let _ = writeln!(out, "\nQueue (trend over {window} min):");
     for c in &s.queue.counts {
+        let scope = match c.scope {
+            ai_runtime_api::CountScope::Current => "now".to_owned(),
+            ai_runtime_api::CountScope::Window => format!("finished in the last {window} min"),
+        };
         let _ = writeln!(
             out,
-            "  {:<10} {:>8} ({:+})",
+            "  {:<10} {:>8} ({:+})  {scope}",
             c.status.as_str(),
             c.count,
             c.delta

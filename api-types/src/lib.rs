@@ -133,9 +133,36 @@ pub struct QueueSummary {
 #[serde(rename_all = "camelCase")]
 pub struct QueueCount {
     pub status: TaskStatus,
+    /// What `count` counts: see `scope`.
     pub count: i64,
+    pub scope: CountScope,
     /// Tasks that entered this status minus tasks that left it within the window.
     pub delta: i64,
+}
+
+/// What a queue count counts. Active statuses are counted exactly; finished
+/// ones over the trend window, so that a count's cost does not grow with the
+/// months of finished tasks behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CountScope {
+    /// Every task in this status now (PENDING, RUNNING, IN_REVIEW).
+    Current,
+    /// The tasks that reached this status within the trend window (DONE,
+    /// SKIPPED, FAILED).
+    Window,
+}
+
+impl CountScope {
+    /// Active statuses are counted as they are now; finished ones over the window.
+    pub const fn of(status: TaskStatus) -> CountScope {
+        if status.is_terminal() {
+            CountScope::Window
+        } else {
+            CountScope::Current
+        }
+    }
 }
 
 // ------------------------------------------------------------- events ---

@@ -205,7 +205,8 @@ pub async fn generate(
     }
     // Events of the last `event_days` belong to the tasks of those days.
     tasks.sort_unstable_by_key(|t| t.created_at);
-    let first_recent = tasks.partition_point(|t| now - t.created_at > Duration::days(scale.event_days));
+    let first_recent =
+        tasks.partition_point(|t| now - t.created_at > Duration::days(scale.event_days));
 
     // ---- events, in chunks
     let recent = &tasks[first_recent..];

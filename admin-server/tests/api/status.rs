@@ -310,3 +310,129 @@ async fn no_running_worker_is_degraded(pool: PgPool) {
     assert!(body["degraded"].as_array().unwrap().is_empty());
     server.stop().await;
 }
+
+/// Queue counts against a model: tasks walk random paths through the
+/// statuses at random times over the last three hours (a seeded generator,
+/// so a failure reproduces). Active statuses count the tasks in them now;
+/// finished ones count the tasks that reached them within the window; every
+/// delta is entries minus exits within the window.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn queue_counts_follow_a_model_of_the_transitions(pool: PgPool) {
+    use std::collections::BTreeMap;
+
+    const NEXT: &[(&str, &[&str])] = &[
+        ("PENDING", &["RUNNING"]),
+        (
+            "RUNNING",
+            &["DONE", "FAILED", "SKIPPED", "IN_REVIEW", "PENDING"],
+        ),
+        ("IN_REVIEW", &["DONE", "SKIPPED"]),
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut roll = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    // (task's final status, its transitions as (from, to, seconds ago)).
+    let mut tasks = Vec::new();
+    for _ in 0..60 {
+        let mut at = 3 * 3600 - roll(3600) as i64;
+        let mut status = "PENDING";
+        let mut path = vec![(None, "PENDING", at)];
+        while let Some((_, next)) = NEXT.iter().find(|(s, _)| *s == status) {
+            if roll(4) == 0 {
+                break; // stays where it is
+            }
+            let to = next[roll(next.len() as u64) as usize];
+            at -= 1 + roll(at.max(2) as u64 / 2) as i64;
+            path.push((Some(status), to, at.max(1)));
+            status = to;
+        }
+        tasks.push((status, path));
+    }
+    for (status, path) in &tasks {
+        let id = insert_task(
+            &pool,
+            Task {
+                status,
+                ..Task::default()
+            },
+        )
+        .await;
+        for (from, to, seconds_ago) in path {
+            insert_transition(&pool, id, *from, to, ago(*seconds_ago)).await;
+        }
+    }
+    upsert_worker(&pool, Worker::default()).await;
+    let server = server::start(pool).await;
+
+    for window in [15_i64, 60, 240] {
+        let mut count: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut delta: BTreeMap<&str, i64> = BTreeMap::new();
+        for (status, path) in &tasks {
+            if matches!(*status, "PENDING" | "RUNNING" | "IN_REVIEW") {
+                *count.entry(status).or_default() += 1;
+            }
+            for (from, to, _) in path.iter().filter(|t| t.2 < window * 60) {
+                *delta.entry(to).or_default() += 1;
+                if let Some(from) = from {
+                    *delta.entry(from).or_default() -= 1;
+                }
+                if matches!(*to, "DONE" | "FAILED" | "SKIPPED") {
+                    *count.entry(to).or_default() += 1;
+                }
+            }
+        }
+        let body = server.ok(&format!("status?window={window}")).await;
+        for status in [
+            "PENDING",
+            "RUNNING",
+            "IN_REVIEW",
+            "DONE",
+            "SKIPPED",
+            "FAILED",
+        ] {
+            let entry = queue_entry(&body, status);
+            let scope = if matches!(status, "DONE" | "FAILED" | "SKIPPED") {
+                "WINDOW"
+            } else {
+                "CURRENT"
+            };
+            assert_eq!(entry["scope"], scope, "{status}");
+            assert_eq!(
+                entry["count"],
+                count.get(status).copied().unwrap_or(0),
+                "{status} count over {window} min: {entry}"
+            );
+            assert_eq!(
+                entry["delta"],
+                delta.get(status).copied().unwrap_or(0),
+                "{status} delta over {window} min: {entry}"
+            );
+        }
+    }
+    server.stop().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn a_task_finished_before_the_window_is_not_counted(pool: PgPool) {
+    let old = insert_task(
+        &pool,
+        Task {
+            status: "DONE",
+            ..Task::default()
+        },
+    )
+    .await;
+    insert_transition(&pool, old, Some("RUNNING"), "DONE", ago(3600)).await;
+    upsert_worker(&pool, Worker::default()).await;
+    let server = server::start(pool).await;
+    let body = server.ok("status").await;
+    assert_eq!(queue_entry(&body, "DONE")["count"], 0, "{body}");
+    assert_eq!(queue_entry(&body, "DONE")["scope"], "WINDOW");
+    let hours = server.ok("status?window=120").await;
+    assert_eq!(queue_entry(&hours, "DONE")["count"], 1, "{hours}");
+    server.stop().await;
+}

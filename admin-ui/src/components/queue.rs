@@ -1,7 +1,9 @@
 //! The queue panel: counts of the six statuses with their trend over the
 //! window, and the stuck tasks, each linked to the tasks panel filtered.
+//! Active statuses count the tasks in them now; finished ones count the tasks
+//! that finished within the window, and say so.
 
-use ai_runtime_api::{QueueSummary, StatusResponse};
+use ai_runtime_api::{CountScope, QueueSummary, StatusResponse};
 use leptos::prelude::*;
 
 use crate::components::view_link::ViewLink;
@@ -28,10 +30,14 @@ fn QueueTable(queue: QueueSummary) -> impl IntoView {
                 status: Some(c.status),
                 stuck_only: false,
             };
+            let scope = match c.scope {
+                CountScope::Current => "now".to_owned(),
+                CountScope::Window => format!("in the last {}", window_text(queue.window_minutes)),
+            };
             view! {
                 <tr data-status=status>
                     <th scope="row"><TasksLink filters=filters>{status}</TasksLink></th>
-                    <td class="count">{c.count}</td>
+                    <td class="count">{c.count}" "<span class="scope">{scope}</span></td>
                     <td class="delta">{delta_text(c.delta)}</td>
                 </tr>
             }
@@ -57,6 +63,15 @@ fn QueueTable(queue: QueueSummary) -> impl IntoView {
                 queue.stuck_running, queue.stuck_pending
             )}
         </p>
+    }
+}
+
+/// `15 min`, `24 h`: the trend window in words.
+fn window_text(minutes: i64) -> String {
+    if minutes % 60 == 0 {
+        format!("{} h", minutes / 60)
+    } else {
+        format!("{minutes} min")
     }
 }
 

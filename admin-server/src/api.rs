@@ -17,23 +17,19 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::{require_admin, AdminGuard};
 use crate::config::AppConfig;
 use crate::error::ApiFailure;
-use crate::json_body::JsonBody;
 use crate::params::{
     window_minutes, EventFilter, EventsQuery, StatusQuery, TaskFilter, TasksQuery,
 };
 use crate::{events, status, tasks};
 
 #[derive(Clone)]
-pub struct ApiState {
-    pub pool: PgPool,
-    pub config: Arc<AppConfig>,
+struct ApiState {
+    pool: PgPool,
+    config: Arc<AppConfig>,
 }
 
-pub fn router(config: Arc<AppConfig>, pool: PgPool) -> Router {
-    let guard = Arc::new(AdminGuard::new(
-        config.admin_token.as_deref(),
-        config.jwt_secret.as_deref(),
-    ));
+pub(crate) fn router(config: Arc<AppConfig>, pool: PgPool) -> Router {
+    let guard = Arc::new(AdminGuard::new(&config));
     let routes = Router::new()
         .route("/status", get(get_status))
         .route("/events", get(get_events))
@@ -107,7 +103,7 @@ async fn get_status(
 async fn get_events(
     State(state): State<ApiState>,
     q: Result<Query<EventsQuery>, QueryRejection>,
-) -> Result<JsonBody, ApiFailure> {
+) -> Result<Response, ApiFailure> {
     let filter = EventFilter::try_from(query(q)?)?;
     events::page(&state.pool, &filter).await
 }
@@ -130,7 +126,7 @@ async fn get_events(
 async fn get_tasks(
     State(state): State<ApiState>,
     q: Result<Query<TasksQuery>, QueryRejection>,
-) -> Result<JsonBody, ApiFailure> {
+) -> Result<Response, ApiFailure> {
     let filter = TaskFilter::try_from(query(q)?)?;
     tasks::page(&state.pool, &filter, &state.config.thresholds).await
 }
@@ -157,7 +153,7 @@ async fn not_found() -> ApiFailure {
     modifiers(&BearerAuth),
     tags((name = "runtime", description = "Runtime status, events and tasks"))
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct BearerAuth;
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 /// Which listing a cursor belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CursorKind {
+pub(crate) enum CursorKind {
     Events,
     Tasks,
 }
@@ -29,22 +29,22 @@ impl CursorKind {
 
 /// The sort key of the last row of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub at: DateTime<Utc>,
-    pub id: Uuid,
+pub(crate) struct Cursor {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) id: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a cursor this endpoint issued; pass back `nextCursor` unchanged")]
-pub struct BadCursor;
+pub(crate) struct BadCursor;
 
 impl Cursor {
-    pub fn encode(&self, kind: CursorKind) -> String {
+    pub(crate) fn encode(&self, kind: CursorKind) -> String {
         let raw = format!("{}:{}:{}", kind.tag(), self.at.timestamp_micros(), self.id);
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    pub fn decode(kind: CursorKind, text: &str) -> Result<Cursor, BadCursor> {
+    pub(crate) fn decode(kind: CursorKind, text: &str) -> Result<Cursor, BadCursor> {
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| BadCursor)?;
         let raw = String::from_utf8(bytes).map_err(|_| BadCursor)?;
         let mut parts = raw.split(':');

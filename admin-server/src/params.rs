@@ -11,92 +11,92 @@ use uuid::Uuid;
 use crate::cursor::{Cursor, CursorKind};
 use crate::error::ApiFailure;
 
-pub use ai_runtime_api::{DEFAULT_LIMIT, DEFAULT_WINDOW_MINUTES, MAX_LIMIT, MAX_WINDOW_MINUTES};
+use ai_runtime_api::{DEFAULT_LIMIT, DEFAULT_WINDOW_MINUTES, MAX_LIMIT, MAX_WINDOW_MINUTES};
 const MAX_TEXT_LEN: usize = 512;
 
 /// `GET /events` query parameters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-pub struct EventsQuery {
+pub(crate) struct EventsQuery {
     /// Only events of this layer.
     #[param(value_type = Option<EventLayer>)]
-    pub layer: Option<String>,
+    pub(crate) layer: Option<String>,
     /// Only events of this operation.
     #[param(value_type = Option<Operation>)]
-    pub operation: Option<String>,
+    pub(crate) operation: Option<String>,
     /// Only events with this reason code (exact match).
-    pub reason_code: Option<String>,
+    pub(crate) reason_code: Option<String>,
     /// Only events about this entity (exact match).
-    pub entity_id: Option<String>,
+    pub(crate) entity_id: Option<String>,
     /// Only events of this task.
     #[param(value_type = Option<Uuid>)]
-    pub task_id: Option<String>,
+    pub(crate) task_id: Option<String>,
     /// Only events of this worker.
-    pub worker_id: Option<String>,
+    pub(crate) worker_id: Option<String>,
     /// Only events that occurred at or after this instant (RFC 3339).
     #[param(value_type = Option<DateTime<Utc>>)]
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Only events that occurred at or before this instant (RFC 3339).
     #[param(value_type = Option<DateTime<Utc>>)]
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// `nextCursor` of the previous page.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// `GET /tasks` query parameters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-pub struct TasksQuery {
+pub(crate) struct TasksQuery {
     /// Only tasks in this status.
     #[param(value_type = Option<TaskStatus>)]
-    pub status: Option<String>,
+    pub(crate) status: Option<String>,
     /// Only stuck (`true`) or only not stuck (`false`) tasks.
     #[param(value_type = Option<bool>)]
-    pub stuck: Option<String>,
+    pub(crate) stuck: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
-    pub limit: Option<String>,
+    pub(crate) limit: Option<String>,
     /// `nextCursor` of the previous page.
-    pub cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 /// `GET /status` query parameters.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusQuery {
+pub(crate) struct StatusQuery {
     /// The trend window in minutes, 1 to 10080 (default 15).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 10080)]
-    pub window: Option<String>,
+    pub(crate) window: Option<String>,
 }
 
 /// Validated events filters.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct EventFilter {
-    pub layer: Option<EventLayer>,
-    pub operation: Option<Operation>,
-    pub reason_code: Option<String>,
-    pub entity_id: Option<String>,
-    pub task_id: Option<Uuid>,
-    pub worker_id: Option<String>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-    pub limit: i64,
-    pub after: Option<Cursor>,
+pub(crate) struct EventFilter {
+    pub(crate) layer: Option<EventLayer>,
+    pub(crate) operation: Option<Operation>,
+    pub(crate) reason_code: Option<String>,
+    pub(crate) entity_id: Option<String>,
+    pub(crate) task_id: Option<Uuid>,
+    pub(crate) worker_id: Option<String>,
+    pub(crate) from: Option<DateTime<Utc>>,
+    pub(crate) to: Option<DateTime<Utc>>,
+    pub(crate) limit: i64,
+    pub(crate) after: Option<Cursor>,
 }
 
 /// Validated tasks filters.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct TaskFilter {
-    pub status: Option<TaskStatus>,
-    pub stuck: Option<bool>,
-    pub limit: i64,
-    pub after: Option<Cursor>,
+pub(crate) struct TaskFilter {
+    pub(crate) status: Option<TaskStatus>,
+    pub(crate) stuck: Option<bool>,
+    pub(crate) limit: i64,
+    pub(crate) after: Option<Cursor>,
 }
 
 impl TryFrom<EventsQuery> for EventFilter {
@@ -145,7 +145,7 @@ impl TryFrom<TasksQuery> for TaskFilter {
 }
 
 /// The validated `window` of `GET /status`, in minutes.
-pub fn window_minutes(q: StatusQuery) -> Result<i64, ApiFailure> {
+pub(crate) fn window_minutes(q: StatusQuery) -> Result<i64, ApiFailure> {
     let Some(raw) = q.window else {
         return Ok(DEFAULT_WINDOW_MINUTES);
     };

@@ -37,7 +37,7 @@ struct Args {
     database_url: String,
     #[arg(long, env = "ADMIN_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    #[arg(long, env = "ADMIN_UI_DIR", default_value = admin_server::config::DEFAULT_UI_DIR)]
+    #[arg(long, env = "ADMIN_UI_DIR", default_value = admin_server::DEFAULT_UI_DIR)]
     ui_dir: PathBuf,
     /// Simulated workers.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "Open the dashboard:\n\n    http://{address}{}#token={token}\n",
-        admin_server::ui::UI_BASE
+        admin_server::UI_BASE
     );
     println!("Health from the command line: cargo run -p admin-server --bin ai-runtime-verify -- --database-url {}", args.database_url);
     println!("Press Ctrl-C to stop.\n");

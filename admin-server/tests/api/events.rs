@@ -3,13 +3,12 @@
 
 use std::collections::HashSet;
 
-use admin_server::cursor::{Cursor, CursorKind};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::fixtures::{insert_event, Event};
+use crate::fixtures::{insert_event, insert_task, Event, Task};
 use crate::server::{self, TestServer};
 
 /// One inserted event, as the test remembers it.
@@ -222,12 +221,14 @@ async fn paging_is_stable_while_events_arrive(pool: PgPool) {
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn bad_parameters_are_named(pool: PgPool) {
+    // A genuine cursor of the tasks endpoint, which this one must refuse.
+    insert_task(&pool, Task::default()).await;
+    insert_task(&pool, Task::default()).await;
     let server = server::start(pool).await;
-    let tasks_cursor = Cursor {
-        at: Utc::now(),
-        id: Uuid::new_v4(),
-    }
-    .encode(CursorKind::Tasks);
+    let tasks_cursor = server.ok("tasks?limit=1").await["nextCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let cases = [
         ("events?layer=providers", "layer"),
         ("events?layer=", "layer"),

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use ai_runtime_api::{ApiError, EventsResponse, StatusResponse, TasksResponse, API_BASE};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::routing::get;
@@ -18,7 +17,7 @@ use crate::auth::{require_admin, AdminGuard};
 use crate::config::AppConfig;
 use crate::error::ApiFailure;
 use crate::params::{
-    window_minutes, EventFilter, EventsQuery, StatusQuery, TaskFilter, TasksQuery,
+    window_minutes, EventFilter, EventsQuery, NulRule, Params, StatusQuery, TaskFilter, TasksQuery,
 };
 use crate::{events, status, tasks};
 
@@ -53,13 +52,6 @@ async fn no_store(mut response: Response) -> Response {
     response
 }
 
-/// A query string serde could not even split into parameters.
-fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, ApiFailure> {
-    parsed
-        .map(|Query(q)| q)
-        .map_err(|e| ApiFailure::BadRequest(e.body_text()))
-}
-
 /// The runtime's health: workers, queue with trend deltas, degraded flags.
 #[utoipa::path(
     get,
@@ -77,9 +69,9 @@ fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, ApiFailure> {
 )]
 async fn get_status(
     State(state): State<ApiState>,
-    q: Result<Query<StatusQuery>, QueryRejection>,
+    Params(q): Params<StatusQuery>,
 ) -> Result<Json<StatusResponse>, ApiFailure> {
-    let window = window_minutes(query(q)?)?;
+    let window = window_minutes(q)?;
     let mut conn = state.pool.acquire().await?;
     let status = status::compute(&mut conn, &state.config.thresholds, window).await?;
     Ok(Json(status))
@@ -102,9 +94,9 @@ async fn get_status(
 )]
 async fn get_events(
     State(state): State<ApiState>,
-    q: Result<Query<EventsQuery>, QueryRejection>,
+    Params(q): Params<EventsQuery>,
 ) -> Result<Response, ApiFailure> {
-    let filter = EventFilter::try_from(query(q)?)?;
+    let filter = EventFilter::try_from(q)?;
     events::page(&state.pool, &filter).await
 }
 
@@ -125,9 +117,9 @@ async fn get_events(
 )]
 async fn get_tasks(
     State(state): State<ApiState>,
-    q: Result<Query<TasksQuery>, QueryRejection>,
+    Params(q): Params<TasksQuery>,
 ) -> Result<Response, ApiFailure> {
-    let filter = TaskFilter::try_from(query(q)?)?;
+    let filter = TaskFilter::try_from(q)?;
     tasks::page(&state.pool, &filter, &state.config.thresholds).await
 }
 
@@ -150,7 +142,7 @@ async fn not_found() -> ApiFailure {
     ),
     paths(get_status, get_events, get_tasks),
     components(schemas(ApiError)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &NulRule),
     tags((name = "runtime", description = "Runtime status, events and tasks"))
 )]
 pub(crate) struct ApiDoc;

@@ -11,6 +11,10 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// The earliest `timestamptz` (4714-11-24 00:00 BC, UTC) in microseconds
+/// since the Unix epoch.
+const POSTGRES_MIN_MICROS: i64 = -210_866_803_200_000_000;
+
 /// Which listing a cursor belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CursorKind {
@@ -57,6 +61,11 @@ impl Cursor {
             return Err(BadCursor);
         }
         let micros: i64 = micros.parse().map_err(|_| BadCursor)?;
+        // Only instants Postgres can compare with: chrono's range reaches
+        // further back than `timestamptz`'s.
+        if micros < POSTGRES_MIN_MICROS {
+            return Err(BadCursor);
+        }
         let at = DateTime::from_timestamp_micros(micros).ok_or(BadCursor)?;
         let id = Uuid::parse_str(id).map_err(|_| BadCursor)?;
         // Only hyphenated lowercase, as encode writes it.
@@ -99,5 +108,11 @@ mod tests {
         }
         let huge = URL_SAFE_NO_PAD.encode(format!("e1:{}:{}", i64::MAX, Uuid::nil()));
         assert_eq!(Cursor::decode(CursorKind::Events, &huge), Err(BadCursor));
+        // Within chrono's range, before Postgres's.
+        let ancient =
+            URL_SAFE_NO_PAD.encode(format!("e1:{}:{}", POSTGRES_MIN_MICROS - 1, Uuid::nil()));
+        assert_eq!(Cursor::decode(CursorKind::Events, &ancient), Err(BadCursor));
+        let earliest = URL_SAFE_NO_PAD.encode(format!("e1:{POSTGRES_MIN_MICROS}:{}", Uuid::nil()));
+        assert!(Cursor::decode(CursorKind::Events, &earliest).is_ok());
     }
 }

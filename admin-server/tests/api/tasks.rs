@@ -232,6 +232,11 @@ async fn bad_parameters_are_named(pool: PgPool) {
         ("status?window=0", "window"),
         ("status?window=abc", "window"),
         ("status?window=100000", "window"),
+        // NUL, which no text column holds (issue 18).
+        ("tasks?status=%00", "status"),
+        ("tasks?stuck=true%00", "stuck"),
+        ("tasks?cursor=a%00", "cursor"),
+        ("status?window=%0015", "window"),
     ] {
         server.bad(query, parameter).await;
     }

@@ -22,7 +22,6 @@ mod status;
 mod stuck;
 mod tasks;
 mod ui;
-/// `ai-runtime-verify`'s report, over the same status computation as `GET /status`.
 pub mod verify;
 
 use std::sync::Arc;

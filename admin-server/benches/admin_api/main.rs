@@ -18,6 +18,15 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
+const USAGE: &str = "\
+cargo bench -p admin-server --bench admin_api -- [OPTIONS]
+
+  --samples N            timed requests per shape after a warm-up (default 200)
+  --datasets a,b         uniform, skewed (default both)
+  --endpoints a,b        events, tasks, status (default all)
+  --client lean|reqwest  the HTTP client that times the server (default lean)
+  --regenerate           generate the data sets again";
+
 struct Args {
     datasets: Vec<String>,
     regenerate: bool,
@@ -43,6 +52,10 @@ fn parse_args() -> anyhow::Result<Args> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--bench" => {} // passed by `cargo bench`
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             "--samples" => args.measure.samples = it.next().context("--samples N")?.parse()?,
             "--datasets" => args.datasets = list(it.next(), "--datasets")?,
             "--endpoints" => {

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use ai_runtime_api::{ApiError, EventsResponse, StatusResponse, TasksResponse, API_BASE};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::routing::get;
@@ -17,30 +16,32 @@ use utoipa::{Modify, OpenApi};
 use crate::auth::{require_admin, AdminGuard};
 use crate::config::AppConfig;
 use crate::error::ApiFailure;
-use crate::json_body::JsonBody;
 use crate::params::{
-    window_minutes, EventFilter, EventsQuery, StatusQuery, TaskFilter, TasksQuery,
+    window_minutes, EventFilter, EventsQuery, NulRule, Params, StatusQuery, TaskFilter, TasksQuery,
 };
+use crate::status_cache::StatusCache;
 use crate::{events, status, tasks};
 
 #[derive(Clone)]
-pub struct ApiState {
-    pub pool: PgPool,
-    pub config: Arc<AppConfig>,
+struct ApiState {
+    pool: PgPool,
+    config: Arc<AppConfig>,
+    status: Arc<StatusCache>,
 }
 
-pub fn router(config: Arc<AppConfig>, pool: PgPool) -> Router {
-    let guard = Arc::new(AdminGuard::new(
-        config.admin_token.as_deref(),
-        config.jwt_secret.as_deref(),
-    ));
+pub(crate) fn router(config: Arc<AppConfig>, pool: PgPool) -> Router {
+    let guard = Arc::new(AdminGuard::new(&config));
     let routes = Router::new()
         .route("/status", get(get_status))
         .route("/events", get(get_events))
         .route("/tasks", get(get_tasks))
         .route("/openapi.json", get(get_openapi))
         .fallback(not_found)
-        .with_state(ApiState { pool, config });
+        .with_state(ApiState {
+            pool,
+            status: Arc::new(StatusCache::new(config.status_ttl)),
+            config,
+        });
     Router::new().nest(
         API_BASE,
         routes
@@ -57,14 +58,9 @@ async fn no_store(mut response: Response) -> Response {
     response
 }
 
-/// A query string serde could not even split into parameters.
-fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, ApiFailure> {
-    parsed
-        .map(|Query(q)| q)
-        .map_err(|e| ApiFailure::BadRequest(e.body_text()))
-}
-
 /// The runtime's health: workers, queue with trend deltas, degraded flags.
+/// Computed once per trend window and refresh interval (2 s) for all
+/// callers: `generatedAt` says when.
 #[utoipa::path(
     get,
     path = "/api/admin/ai/runtime/status",
@@ -81,12 +77,15 @@ fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, ApiFailure> {
 )]
 async fn get_status(
     State(state): State<ApiState>,
-    q: Result<Query<StatusQuery>, QueryRejection>,
+    Params(q): Params<StatusQuery>,
 ) -> Result<Json<StatusResponse>, ApiFailure> {
-    let window = window_minutes(query(q)?)?;
-    let mut conn = state.pool.acquire().await?;
-    let status = status::compute(&mut conn, &state.config.thresholds, window).await?;
-    Ok(Json(status))
+    let window = window_minutes(q)?;
+    let compute = async {
+        let mut conn = state.pool.acquire().await?;
+        status::compute(&mut conn, &state.config.thresholds, window).await
+    };
+    let status = state.status.get(window, compute).await?;
+    Ok(Json(StatusResponse::clone(&status)))
 }
 
 /// Runtime events, newest first, keyset-paginated.
@@ -106,9 +105,9 @@ async fn get_status(
 )]
 async fn get_events(
     State(state): State<ApiState>,
-    q: Result<Query<EventsQuery>, QueryRejection>,
-) -> Result<JsonBody, ApiFailure> {
-    let filter = EventFilter::try_from(query(q)?)?;
+    Params(q): Params<EventsQuery>,
+) -> Result<Response, ApiFailure> {
+    let filter = EventFilter::try_from(q)?;
     events::page(&state.pool, &filter).await
 }
 
@@ -129,9 +128,9 @@ async fn get_events(
 )]
 async fn get_tasks(
     State(state): State<ApiState>,
-    q: Result<Query<TasksQuery>, QueryRejection>,
-) -> Result<JsonBody, ApiFailure> {
-    let filter = TaskFilter::try_from(query(q)?)?;
+    Params(q): Params<TasksQuery>,
+) -> Result<Response, ApiFailure> {
+    let filter = TaskFilter::try_from(q)?;
     tasks::page(&state.pool, &filter, &state.config.thresholds).await
 }
 
@@ -154,10 +153,10 @@ async fn not_found() -> ApiFailure {
     ),
     paths(get_status, get_events, get_tasks),
     components(schemas(ApiError)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &NulRule),
     tags((name = "runtime", description = "Runtime status, events and tasks"))
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct BearerAuth;
 

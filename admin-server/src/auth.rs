@@ -1,6 +1,8 @@
 //! The admin guard: every `/api/...` request carries `Authorization: Bearer
 //! <token>`, where the token is the static admin token or an admin HS256 JWT.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
@@ -8,45 +10,58 @@ use axum::response::Response;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::config::AppConfig;
 use crate::error::ApiFailure;
-use crate::jwt;
+use crate::jwt::{JwtError, JwtVerifier};
 
 /// Decides whether a bearer token belongs to an admin.
-pub struct AdminGuard {
+pub(crate) struct AdminGuard {
     // Hashing first makes the comparison constant-time in the length too.
     static_token_digest: Option<[u8; 32]>,
-    jwt_secret: Option<Vec<u8>>,
+    jwt: Option<JwtVerifier>,
 }
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     #[error("missing `Authorization: Bearer <token>` header")]
     Missing,
     #[error("the Authorization header is not `Bearer <token>`")]
     NotBearer,
     #[error("{0}")]
-    Jwt(#[from] jwt::JwtError),
+    Jwt(#[from] JwtError),
     #[error("the token is neither the admin token nor a JWT")]
     Unknown,
     #[error("the token is valid but its `app_metadata` does not mark an admin")]
     NotAdmin,
 }
 
+impl AuthError {
+    /// Whether a token was presented and refused (RFC 6750's
+    /// `invalid_token`), rather than none presented at all.
+    fn token_presented(&self) -> bool {
+        matches!(self, AuthError::Jwt(_) | AuthError::Unknown)
+    }
+}
+
 impl AdminGuard {
-    pub fn new(admin_token: Option<&str>, jwt_secret: Option<&str>) -> Self {
+    pub(crate) fn new(config: &AppConfig) -> Self {
+        let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         AdminGuard {
-            static_token_digest: admin_token
-                .filter(|t| !t.is_empty())
+            static_token_digest: non_empty(&config.admin_token)
                 .map(|t| Sha256::digest(t.as_bytes()).into()),
-            jwt_secret: jwt_secret
-                .filter(|s| !s.is_empty())
-                .map(|s| s.as_bytes().to_vec()),
+            jwt: non_empty(&config.jwt_secret).map(|secret| {
+                JwtVerifier::new(
+                    secret.as_bytes(),
+                    non_empty(&config.jwt_audience).as_deref(),
+                    non_empty(&config.jwt_issuer).as_deref(),
+                )
+            }),
         }
     }
 
     /// Checks an `Authorization` header value.
-    pub fn check(&self, authorization: Option<&[u8]>, now: i64) -> Result<(), AuthError> {
+    fn check(&self, authorization: Option<&[u8]>) -> Result<(), AuthError> {
         let header = authorization.ok_or(AuthError::Missing)?;
         let header = std::str::from_utf8(header).map_err(|_| AuthError::NotBearer)?;
         let token = match header.split_once(' ') {
@@ -62,10 +77,9 @@ impl AdminGuard {
                 return Ok(());
             }
         }
-        match &self.jwt_secret {
-            Some(secret) if token.matches('.').count() == 2 => {
-                let claims = jwt::verify_hs256(token, secret, now)?;
-                if jwt::is_admin(&claims) {
+        match &self.jwt {
+            Some(verifier) if token.matches('.').count() == 2 => {
+                if verifier.is_admin(token)? {
                     Ok(())
                 } else {
                     Err(AuthError::NotAdmin)
@@ -77,16 +91,19 @@ impl AdminGuard {
 }
 
 /// Middleware: refuses the request unless it carries an admin's token.
-pub async fn require_admin(
-    State(guard): State<std::sync::Arc<AdminGuard>>,
+pub(crate) async fn require_admin(
+    State(guard): State<Arc<AdminGuard>>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiFailure> {
     let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    match guard.check(header, chrono::Utc::now().timestamp()) {
+    match guard.check(header) {
         Ok(()) => Ok(next.run(request).await),
         Err(AuthError::NotAdmin) => Err(ApiFailure::Forbidden(AuthError::NotAdmin.to_string())),
-        Err(other) => Err(ApiFailure::Unauthorized(other.to_string())),
+        Err(other) => Err(ApiFailure::Unauthorized {
+            message: other.to_string(),
+            invalid_token: other.token_presented(),
+        }),
     }
 }
 
@@ -94,27 +111,41 @@ pub async fn require_admin(
 mod tests {
     use super::*;
 
+    fn guard(admin_token: &str, jwt_secret: &str) -> AdminGuard {
+        AdminGuard::new(&AppConfig {
+            admin_token: Some(admin_token.into()),
+            jwt_secret: Some(jwt_secret.into()),
+            ..AppConfig::default()
+        })
+    }
+
     #[test]
     fn static_token_and_schemes() {
-        let guard = AdminGuard::new(Some("s3cret"), None);
-        assert_eq!(guard.check(Some(b"Bearer s3cret"), 0), Ok(()));
-        assert_eq!(guard.check(Some(b"bearer s3cret"), 0), Ok(()));
+        let guard = guard("s3cret", "");
+        assert_eq!(guard.check(Some(b"Bearer s3cret")), Ok(()));
+        assert_eq!(guard.check(Some(b"bearer s3cret")), Ok(()));
+        assert_eq!(guard.check(Some(b"Bearer s3cre")), Err(AuthError::Unknown));
         assert_eq!(
-            guard.check(Some(b"Bearer s3cre"), 0),
-            Err(AuthError::Unknown)
-        );
-        assert_eq!(
-            guard.check(Some(b"Basic s3cret"), 0),
+            guard.check(Some(b"Basic s3cret")),
             Err(AuthError::NotBearer)
         );
-        assert_eq!(guard.check(Some(b"Bearer "), 0), Err(AuthError::NotBearer));
-        assert_eq!(guard.check(None, 0), Err(AuthError::Missing));
+        assert_eq!(guard.check(Some(b"Bearer ")), Err(AuthError::NotBearer));
+        assert_eq!(guard.check(None), Err(AuthError::Missing));
     }
 
     #[test]
     fn empty_configuration_refuses_everything() {
-        let guard = AdminGuard::new(Some(""), Some(""));
-        assert_eq!(guard.check(Some(b"Bearer "), 0), Err(AuthError::NotBearer));
-        assert_eq!(guard.check(Some(b"Bearer x"), 0), Err(AuthError::Unknown));
+        let guard = guard("", "");
+        assert_eq!(guard.check(Some(b"Bearer ")), Err(AuthError::NotBearer));
+        assert_eq!(guard.check(Some(b"Bearer x")), Err(AuthError::Unknown));
+        assert_eq!(guard.check(Some(b"Bearer a.b.c")), Err(AuthError::Unknown));
+    }
+
+    #[test]
+    fn only_a_refused_token_is_an_invalid_token() {
+        assert!(!AuthError::Missing.token_presented());
+        assert!(!AuthError::NotBearer.token_presented());
+        assert!(AuthError::Unknown.token_presented());
+        assert!(AuthError::Jwt(JwtError::Expired).token_presented());
     }
 }

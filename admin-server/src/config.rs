@@ -13,9 +13,18 @@ pub struct AppConfig {
     pub admin_token: Option<String>,
     /// The HS256 secret of admin JWTs (`SUPABASE_JWT_SECRET`).
     pub jwt_secret: Option<String>,
+    /// When set, a JWT's `aud` must be this (`ADMIN_JWT_AUDIENCE`, e.g.
+    /// `authenticated`); otherwise any audience is accepted.
+    pub jwt_audience: Option<String>,
+    /// When set, a JWT's `iss` must be this (`ADMIN_JWT_ISSUER`, e.g.
+    /// `https://<project>.supabase.co/auth/v1`).
+    pub jwt_issuer: Option<String>,
     /// The dashboard's built files (`ADMIN_UI_DIR`), served at `/admin/ai/runtime`.
     pub ui_dir: PathBuf,
     pub thresholds: Thresholds,
+    /// How long one computed status serves every caller of the same trend
+    /// window (dashboards, verify, scrapes): one computation per interval.
+    pub status_ttl: Duration,
 }
 
 impl Default for AppConfig {
@@ -23,8 +32,11 @@ impl Default for AppConfig {
         AppConfig {
             admin_token: None,
             jwt_secret: None,
+            jwt_audience: None,
+            jwt_issuer: None,
             ui_dir: PathBuf::from(DEFAULT_UI_DIR),
             thresholds: Thresholds::default(),
+            status_ttl: crate::status_cache::DEFAULT_TTL,
         }
     }
 }
@@ -39,6 +51,8 @@ impl fmt::Debug for AppConfig {
         f.debug_struct("AppConfig")
             .field("admin_token", &set(&self.admin_token))
             .field("jwt_secret", &set(&self.jwt_secret))
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_issuer", &self.jwt_issuer)
             .field("ui_dir", &self.ui_dir)
             .field("thresholds", &self.thresholds)
             .finish()

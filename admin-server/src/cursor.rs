@@ -11,9 +11,13 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// The earliest `timestamptz` (4714-11-24 00:00 BC, UTC) in microseconds
+/// since the Unix epoch.
+const POSTGRES_MIN_MICROS: i64 = -210_866_803_200_000_000;
+
 /// Which listing a cursor belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CursorKind {
+pub(crate) enum CursorKind {
     Events,
     Tasks,
 }
@@ -29,22 +33,22 @@ impl CursorKind {
 
 /// The sort key of the last row of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub at: DateTime<Utc>,
-    pub id: Uuid,
+pub(crate) struct Cursor {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) id: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a cursor this endpoint issued; pass back `nextCursor` unchanged")]
-pub struct BadCursor;
+pub(crate) struct BadCursor;
 
 impl Cursor {
-    pub fn encode(&self, kind: CursorKind) -> String {
+    pub(crate) fn encode(&self, kind: CursorKind) -> String {
         let raw = format!("{}:{}:{}", kind.tag(), self.at.timestamp_micros(), self.id);
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    pub fn decode(kind: CursorKind, text: &str) -> Result<Cursor, BadCursor> {
+    pub(crate) fn decode(kind: CursorKind, text: &str) -> Result<Cursor, BadCursor> {
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| BadCursor)?;
         let raw = String::from_utf8(bytes).map_err(|_| BadCursor)?;
         let mut parts = raw.split(':');
@@ -57,6 +61,11 @@ impl Cursor {
             return Err(BadCursor);
         }
         let micros: i64 = micros.parse().map_err(|_| BadCursor)?;
+        // Only instants Postgres can compare with: chrono's range reaches
+        // further back than `timestamptz`'s.
+        if micros < POSTGRES_MIN_MICROS {
+            return Err(BadCursor);
+        }
         let at = DateTime::from_timestamp_micros(micros).ok_or(BadCursor)?;
         let id = Uuid::parse_str(id).map_err(|_| BadCursor)?;
         // Only hyphenated lowercase, as encode writes it.
@@ -99,5 +108,11 @@ mod tests {
         }
         let huge = URL_SAFE_NO_PAD.encode(format!("e1:{}:{}", i64::MAX, Uuid::nil()));
         assert_eq!(Cursor::decode(CursorKind::Events, &huge), Err(BadCursor));
+        // Within chrono's range, before Postgres's.
+        let ancient =
+            URL_SAFE_NO_PAD.encode(format!("e1:{}:{}", POSTGRES_MIN_MICROS - 1, Uuid::nil()));
+        assert_eq!(Cursor::decode(CursorKind::Events, &ancient), Err(BadCursor));
+        let earliest = URL_SAFE_NO_PAD.encode(format!("e1:{POSTGRES_MIN_MICROS}:{}", Uuid::nil()));
+        assert!(Cursor::decode(CursorKind::Events, &earliest).is_ok());
     }
 }

@@ -6,11 +6,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use serde::Serialize;
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgTypeInfo, PgValueRef};
+use sqlx::{Decode, PgPool, Postgres, Type};
 
 use crate::error::ApiFailure;
 
+/// The server's pool over `database_url`: connects on first use.
 pub fn lazy_pool(database_url: &str) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(database_url)?
         .application_name("admin-server")
@@ -31,11 +34,38 @@ pub fn pool_options() -> PgPoolOptions {
 
 /// A vocabulary value read from the database (its CHECK constraints make a
 /// failure here a schema bug, hence 500).
-pub fn parse_db<T>(text: &str) -> Result<T, ApiFailure>
+pub(crate) fn parse_db<T>(text: &str) -> Result<T, ApiFailure>
 where
-    T: std::str::FromStr,
+    T: FromStr,
     T::Err: std::fmt::Display,
 {
     text.parse::<T>()
         .map_err(|e| ApiFailure::Internal(format!("database holds an {e}")))
+}
+
+/// A vocabulary value (`EventLayer`, `TaskStatus`, ...) decoded from a text
+/// column, for rows read with `sqlx::FromRow`; serialized as the value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(transparent)]
+pub(crate) struct Vocab<T>(pub T);
+
+impl<T> Type<Postgres> for Vocab<T> {
+    fn type_info() -> PgTypeInfo {
+        <&str as Type<Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &PgTypeInfo) -> bool {
+        <&str as Type<Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r, T> Decode<'r, Postgres> for Vocab<T>
+where
+    T: FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        let text = <&str as Decode<Postgres>>::decode(value)?;
+        Ok(Vocab(text.parse()?))
+    }
 }

@@ -1,7 +1,7 @@
 //! Every way a request can fail, and the JSON response each one becomes.
 
 use ai_runtime_api::ApiError;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
@@ -14,8 +14,13 @@ pub enum ApiFailure {
     /// 400 without a single parameter to blame (e.g. an unparsable query string).
     #[error("bad request: {0}")]
     BadRequest(String),
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
+    /// 401 with `WWW-Authenticate: Bearer` (RFC 6750), plus
+    /// `error="invalid_token"` when a token was presented but refused.
+    #[error("unauthorized: {message}")]
+    Unauthorized {
+        message: String,
+        invalid_token: bool,
+    },
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("not found: {0}")]
@@ -29,17 +34,17 @@ pub enum ApiFailure {
 }
 
 impl ApiFailure {
-    pub fn bad(parameter: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn bad(parameter: &str, message: impl Into<String>) -> Self {
         ApiFailure::BadParameter {
             parameter: parameter.to_owned(),
             message: message.into(),
         }
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ApiFailure::BadParameter { .. } | ApiFailure::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiFailure::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiFailure::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiFailure::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiFailure::NotFound(_) => StatusCode::NOT_FOUND,
             ApiFailure::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -47,13 +52,13 @@ impl ApiFailure {
         }
     }
 
-    pub fn body(&self) -> ApiError {
+    pub(crate) fn body(&self) -> ApiError {
         let (error, parameter, message) = match self {
             ApiFailure::BadParameter { parameter, message } => {
                 ("bad_parameter", Some(parameter.clone()), message.clone())
             }
             ApiFailure::BadRequest(m) => ("bad_parameter", None, m.clone()),
-            ApiFailure::Unauthorized(m) => ("unauthorized", None, m.clone()),
+            ApiFailure::Unauthorized { message, .. } => ("unauthorized", None, message.clone()),
             ApiFailure::Forbidden(m) => ("forbidden", None, m.clone()),
             ApiFailure::NotFound(m) => ("not_found", None, m.clone()),
             ApiFailure::Unavailable(_) => (
@@ -83,7 +88,7 @@ impl From<sqlx::Error> for ApiFailure {
 
 /// Whether a database error means "cannot reach the database right now"
 /// rather than "this query is wrong".
-pub fn is_outage(error: &sqlx::Error) -> bool {
+fn is_outage(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -114,6 +119,18 @@ impl IntoResponse for ApiFailure {
             ApiFailure::Internal(e) => tracing::error!(error = %e, "internal error"),
             _ => {}
         }
-        (self.status(), Json(self.body())).into_response()
+        let mut response = (self.status(), Json(self.body())).into_response();
+        if let ApiFailure::Unauthorized { invalid_token, .. } = self {
+            let challenge = if invalid_token {
+                r#"Bearer error="invalid_token""#
+            } else {
+                "Bearer"
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
     }
 }

@@ -1,189 +1,238 @@
-//! HS256 JSON Web Tokens, verified by hand: the header must say `HS256`
-//! (anything else, `none` included, is refused), the signature must match,
-//! and `exp` must be in the future.
+//! Admin JWTs, verified by `jsonwebtoken`: HS256 only (the header's `alg`
+//! must say so; `none`, `HS512`, RS* ... are refused), a signature made with
+//! the configured secret, an `exp` in the future and an `nbf`, when present,
+//! in the past (both with [`LEEWAY_SECONDS`] of clock skew), and, when
+//! configured, the expected `aud` and `iss`.
 //!
 //! An admin is a token whose claims carry `app_metadata.role == "admin"` or
 //! `app_metadata.roles` containing `"admin"`. `app_metadata` is the claim
 //! Supabase fills from `auth.users.raw_app_meta_data`, which only the service
 //! role can write, so users cannot make themselves admins.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
 use serde_json::Value;
-use sha2::Sha256;
 
-type HmacSha256 = Hmac<Sha256>;
+/// Clock skew tolerated between the token's issuer and this server.
+pub(crate) const LEEWAY_SECONDS: u64 = 30;
 
 /// Why a token was refused. The messages never contain the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JwtError {
-    #[error("the token is not a JWT (expected three base64url parts)")]
+pub(crate) enum JwtError {
+    #[error("the token is not a well-formed HS256 JWT")]
     Malformed,
-    #[error("the token's algorithm `{0}` is not accepted (only HS256)")]
-    Algorithm(String),
+    #[error("the token's algorithm is not accepted (only HS256)")]
+    Algorithm,
     #[error("the token's signature does not match")]
     Signature,
-    #[error("the token has no numeric `exp` claim")]
-    MissingExpiry,
+    #[error("the token has no `{0}` claim")]
+    MissingClaim(String),
     #[error("the token has expired")]
     Expired,
     #[error("the token is not valid yet (`nbf`)")]
     NotYetValid,
+    #[error("the token's audience (`aud`) is not this server's")]
+    Audience,
+    #[error("the token's issuer (`iss`) is not the expected one")]
+    Issuer,
 }
 
-/// Verifies `token` against `secret` at `now` (seconds since the epoch) and
-/// returns its claims.
-pub fn verify_hs256(token: &str, secret: &[u8], now: i64) -> Result<Value, JwtError> {
-    let mut parts = token.split('.');
-    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed);
-    };
-    let header = decode_json(header_b64)?;
-    match header.get("alg").and_then(Value::as_str) {
-        Some("HS256") => {}
-        Some(other) => return Err(JwtError::Algorithm(truncate(other))),
-        None => return Err(JwtError::Algorithm("(missing)".to_owned())),
-    }
-    let signature = decode(signature_b64)?;
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length");
-    mac.update(header_b64.as_bytes());
-    mac.update(b".");
-    mac.update(claims_b64.as_bytes());
-    // Constant-time comparison.
-    mac.verify_slice(&signature)
-        .map_err(|_| JwtError::Signature)?;
+/// What the server reads from a verified token.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    // Read loosely: a claim of another shape is "not an admin", not a
+    // malformed token.
+    #[serde(default)]
+    app_metadata: Value,
+}
 
-    let claims = decode_json(claims_b64)?;
-    let exp = claims
-        .get("exp")
-        .and_then(Value::as_f64)
-        .ok_or(JwtError::MissingExpiry)?;
-    if exp <= now as f64 {
-        return Err(JwtError::Expired);
-    }
-    if let Some(nbf) = claims.get("nbf").and_then(Value::as_f64) {
-        if nbf > now as f64 {
-            return Err(JwtError::NotYetValid);
+/// Verifies admin JWTs against one secret and the optional `aud`/`iss`.
+pub(crate) struct JwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl JwtVerifier {
+    pub(crate) fn new(secret: &[u8], audience: Option<&str>, issuer: Option<&str>) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        // A configured claim must also be present: jsonwebtoken only
+        // compares the claims a token carries.
+        let mut required = vec!["exp"];
+        match audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            // Supabase tokens carry `aud: authenticated`; unless an audience
+            // is configured, any is accepted.
+            None => validation.validate_aud = false,
+        }
+        if let Some(issuer) = issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
+        JwtVerifier {
+            key: DecodingKey::from_secret(secret),
+            validation,
         }
     }
-    Ok(claims)
+
+    /// Verifies `token` and says whether it belongs to an admin.
+    pub(crate) fn is_admin(&self, token: &str) -> Result<bool, JwtError> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| JwtError::from(e.into_kind()))?
+            .claims;
+        Ok(is_admin(&claims.app_metadata))
+    }
 }
 
-/// Whether verified claims mark an admin (see the module documentation).
-pub fn is_admin(claims: &Value) -> bool {
-    let Some(meta) = claims.get("app_metadata") else {
-        return false;
-    };
-    let by_role = meta.get("role").and_then(Value::as_str) == Some("admin");
-    let by_roles = meta
+impl From<ErrorKind> for JwtError {
+    fn from(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => JwtError::Algorithm,
+            ErrorKind::InvalidSignature => JwtError::Signature,
+            ErrorKind::MissingRequiredClaim(claim) => JwtError::MissingClaim(claim),
+            ErrorKind::ExpiredSignature => JwtError::Expired,
+            ErrorKind::ImmatureSignature => JwtError::NotYetValid,
+            ErrorKind::InvalidAudience => JwtError::Audience,
+            ErrorKind::InvalidIssuer => JwtError::Issuer,
+            _ => JwtError::Malformed,
+        }
+    }
+}
+
+/// Whether `app_metadata` marks an admin (see the module documentation).
+fn is_admin(app_metadata: &Value) -> bool {
+    let by_role = app_metadata.get("role").and_then(Value::as_str) == Some("admin");
+    let by_roles = app_metadata
         .get("roles")
         .and_then(Value::as_array)
         .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some("admin")));
     by_role || by_roles
 }
 
-/// Signs `claims` with HS256. For tests and local tooling; the server only verifies.
-pub fn sign_hs256(claims: &Value, secret: &[u8]) -> String {
-    sign_with_header(
-        &serde_json::json!({"alg": "HS256", "typ": "JWT"}),
-        claims,
-        secret,
-    )
-}
-
-/// Signs with an arbitrary header (tests use it to forge `alg` values).
-pub fn sign_with_header(header: &Value, claims: &Value, secret: &[u8]) -> String {
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts any key length");
-    mac.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{signing_input}.{signature}")
-}
-
-fn decode(part: &str) -> Result<Vec<u8>, JwtError> {
-    // Some issuers pad; the JWT spec does not, so accept both.
-    URL_SAFE_NO_PAD
-        .decode(part.trim_end_matches('='))
-        .map_err(|_| JwtError::Malformed)
-}
-
-fn decode_json(part: &str) -> Result<Value, JwtError> {
-    let value: Value = serde_json::from_slice(&decode(part)?).map_err(|_| JwtError::Malformed)?;
-    if value.is_object() {
-        Ok(value)
-    } else {
-        Err(JwtError::Malformed)
-    }
-}
-
-// An attacker controls `alg`; keep what we echo short.
-fn truncate(s: &str) -> String {
-    s.chars().take(20).collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
     use serde_json::json;
 
-    const SECRET: &[u8] = b"test-secret";
-    const NOW: i64 = 1_800_000_000;
+    use super::*;
 
-    fn admin_claims() -> Value {
-        json!({"sub": "u1", "exp": NOW + 60, "app_metadata": {"role": "admin"}})
+    const SECRET: &[u8] = b"test-secret";
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    fn sign(header: Header, claims: &Value, secret: &[u8]) -> String {
+        encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    fn hs256(claims: Value) -> String {
+        sign(Header::new(Algorithm::HS256), &claims, SECRET)
+    }
+
+    fn admin_claims(exp: i64) -> Value {
+        json!({"sub": "u1", "exp": exp, "app_metadata": {"role": "admin"}})
     }
 
     #[test]
-    fn accepts_a_signed_unexpired_token() {
-        let token = sign_hs256(&admin_claims(), SECRET);
-        let claims = verify_hs256(&token, SECRET, NOW).unwrap();
-        assert!(is_admin(&claims));
+    fn accepts_a_signed_unexpired_admin_token() {
+        let verifier = JwtVerifier::new(SECRET, None, None);
+        assert_eq!(
+            verifier.is_admin(&hs256(admin_claims(now() + 60))),
+            Ok(true)
+        );
+        let user = json!({"exp": now() + 60, "app_metadata": {"role": "user"}});
+        assert_eq!(verifier.is_admin(&hs256(user)), Ok(false));
     }
 
     #[test]
     fn refuses_wrong_secret_expired_and_other_algorithms() {
-        let token = sign_hs256(&admin_claims(), SECRET);
+        let verifier = JwtVerifier::new(SECRET, None, None);
+        let other_secret = sign(
+            Header::new(Algorithm::HS256),
+            &admin_claims(now() + 60),
+            b"other",
+        );
+        assert_eq!(verifier.is_admin(&other_secret), Err(JwtError::Signature));
+        let expired = hs256(admin_claims(now() - LEEWAY_SECONDS as i64 - 5));
+        assert_eq!(verifier.is_admin(&expired), Err(JwtError::Expired));
+        let hs512 = sign(
+            Header::new(Algorithm::HS512),
+            &admin_claims(now() + 60),
+            SECRET,
+        );
+        assert_eq!(verifier.is_admin(&hs512), Err(JwtError::Algorithm));
+        // `alg: none` with an empty signature.
+        let signed = hs256(admin_claims(now() + 60));
+        let claims = signed.split('.').nth(1).unwrap();
+        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{claims}.");
+        assert!(verifier.is_admin(&none).is_err());
+        assert_eq!(verifier.is_admin("a.b"), Err(JwtError::Malformed));
+        let no_exp = hs256(json!({"app_metadata": {"role": "admin"}}));
         assert_eq!(
-            verify_hs256(&token, b"other", NOW),
-            Err(JwtError::Signature)
+            verifier.is_admin(&no_exp),
+            Err(JwtError::MissingClaim("exp".into()))
+        );
+    }
+
+    #[test]
+    fn tolerates_a_little_clock_skew() {
+        let verifier = JwtVerifier::new(SECRET, None, None);
+        let just_expired = hs256(admin_claims(now() - 5));
+        assert_eq!(verifier.is_admin(&just_expired), Ok(true));
+        let soon_valid = hs256(json!({"exp": now() + 60, "nbf": now() + 5,
+            "app_metadata": {"role": "admin"}}));
+        assert_eq!(verifier.is_admin(&soon_valid), Ok(true));
+        let later = hs256(json!({"exp": now() + 600, "nbf": now() + 300,
+            "app_metadata": {"role": "admin"}}));
+        assert_eq!(verifier.is_admin(&later), Err(JwtError::NotYetValid));
+    }
+
+    #[test]
+    fn audience_and_issuer_are_checked_when_configured() {
+        let token = |aud: &str, iss: &str| {
+            hs256(json!({"exp": now() + 60, "aud": aud, "iss": iss,
+                "app_metadata": {"role": "admin"}}))
+        };
+        let open = JwtVerifier::new(SECRET, None, None);
+        assert_eq!(open.is_admin(&token("anyone", "anywhere")), Ok(true));
+        let strict = JwtVerifier::new(SECRET, Some("authenticated"), Some("https://x/auth/v1"));
+        assert_eq!(
+            strict.is_admin(&token("authenticated", "https://x/auth/v1")),
+            Ok(true)
         );
         assert_eq!(
-            verify_hs256(&token, SECRET, NOW + 60),
-            Err(JwtError::Expired)
+            strict.is_admin(&token("other", "https://x/auth/v1")),
+            Err(JwtError::Audience)
         );
-        let none = sign_with_header(&json!({"alg": "none"}), &admin_claims(), SECRET);
-        let unsigned = format!("{}.", none.rsplit_once('.').unwrap().0);
         assert_eq!(
-            verify_hs256(&unsigned, SECRET, NOW),
-            Err(JwtError::Algorithm("none".into()))
+            strict.is_admin(&token("authenticated", "https://evil/auth/v1")),
+            Err(JwtError::Issuer)
         );
-        let hs512 = sign_with_header(&json!({"alg": "HS512"}), &admin_claims(), SECRET);
+        // A configured claim the token lacks is missing, not skipped.
+        let without = hs256(admin_claims(now() + 60));
         assert!(matches!(
-            verify_hs256(&hs512, SECRET, NOW),
-            Err(JwtError::Algorithm(_))
+            strict.is_admin(&without),
+            Err(JwtError::MissingClaim(_))
         ));
-        assert_eq!(verify_hs256("a.b", SECRET, NOW), Err(JwtError::Malformed));
-        let no_exp = sign_hs256(&json!({"app_metadata": {"role": "admin"}}), SECRET);
+        let audience_only = JwtVerifier::new(SECRET, Some("authenticated"), None);
         assert_eq!(
-            verify_hs256(&no_exp, SECRET, NOW),
-            Err(JwtError::MissingExpiry)
+            audience_only.is_admin(&without),
+            Err(JwtError::MissingClaim("aud".into()))
         );
     }
 
     #[test]
     fn admin_claim_forms() {
-        assert!(is_admin(
-            &json!({"app_metadata": {"roles": ["editor", "admin"]}})
-        ));
-        assert!(!is_admin(&json!({"app_metadata": {"role": "editor"}})));
-        assert!(!is_admin(&json!({"user_metadata": {"role": "admin"}})));
-        assert!(!is_admin(&json!({"role": "admin"})));
+        assert!(is_admin(&json!({"roles": ["editor", "admin"]})));
+        assert!(!is_admin(&json!({"role": "editor"})));
+        assert!(!is_admin(&json!({"roles": "admin"})));
+        assert!(!is_admin(&Value::Null));
     }
 }

@@ -3,23 +3,26 @@
 //! `ai-runtime-verify` shares.
 //!
 //! Run it in-process (tests do): `admin_server::app(config, pool)` is the
-//! whole server as an axum [`Router`].
+//! whole server as an axum [`Router`]. The public API is what the binaries,
+//! the demo, the tests and the benchmark use: [`app`], [`serve`],
+//! [`AppConfig`], [`lazy_pool`] and the [`verify`] report; the rest is
+//! private to the crate.
 
-pub mod api;
-pub mod auth;
-pub mod config;
-pub mod cursor;
-pub mod db;
-pub mod error;
-pub mod events;
-pub mod json_body;
-pub mod jwt;
-pub mod page;
-pub mod params;
-pub mod status;
-pub mod tasks;
-pub mod timestamp;
-pub mod ui;
+mod api;
+mod auth;
+mod config;
+mod cursor;
+mod db;
+mod error;
+mod events;
+mod jwt;
+mod page;
+mod params;
+mod status;
+mod status_cache;
+mod stuck;
+mod tasks;
+mod ui;
 pub mod verify;
 
 use std::sync::Arc;
@@ -29,8 +32,10 @@ use sqlx::PgPool;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use config::{AppConfig, Thresholds};
+pub use config::{AppConfig, Thresholds, DEFAULT_UI_DIR};
+pub use db::{lazy_pool, pool_options};
 pub use error::ApiFailure;
+pub use ui::UI_BASE;
 
 /// Serves `router` on `listener` until `shutdown` resolves, with
 /// TCP_NODELAY on every connection (small JSON responses go out at once).

@@ -10,12 +10,13 @@ use ai_runtime_api::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::config::Thresholds;
 use crate::db::parse_db;
 use crate::error::ApiFailure;
+use crate::stuck::Stuck;
 
 #[derive(sqlx::FromRow)]
 struct WorkerRow {
@@ -33,7 +34,7 @@ struct WorkerRow {
 
 /// Computes the status at the database's `now()` with a trend window of
 /// `window_minutes`.
-pub async fn compute(
+pub(crate) async fn compute(
     conn: &mut PgConnection,
     thresholds: &Thresholds,
     window_minutes: i64,
@@ -60,8 +61,8 @@ pub async fn compute(
         .await?;
     let deltas = trend_deltas(&transitions);
     let finished = entries(&transitions);
-    let stuck: (i64, i64) = sqlx::query_as(STUCK_SQL)
-        .bind(thresholds.stuck_pending_after.as_secs_f64())
+    let stuck: (i64, i64) = stuck_counts_query(thresholds)
+        .build_query_as()
         .fetch_one(&mut *tx)
         .await?;
     let last_event_at: Option<DateTime<Utc>> = sqlx::query_scalar(LAST_EVENT_SQL)
@@ -82,7 +83,7 @@ pub async fn compute(
     Ok(assemble(now, workers, queue, last_event_at))
 }
 
-pub const WORKERS_SQL: &str = "select worker_id, agent_type, status, circuit_open, \
+const WORKERS_SQL: &str = "select worker_id, agent_type, status, circuit_open, \
      circuit_reason, last_heartbeat, current_task_id, metadata, updated_at, \
      extract(epoch from now() - last_heartbeat)::float8 as age_seconds \
      from public.ai_worker_status order by worker_id";
@@ -91,30 +92,33 @@ pub const WORKERS_SQL: &str = "select worker_id, agent_type, status, circuit_ope
 /// over the window, from their transitions, so that this stays cheap as
 /// months of them pile up), each an index-only count of that status's range
 /// of the `(status, …)` index.
-pub const COUNTS_SQL: &str = "select s.status, \
+const COUNTS_SQL: &str = "select s.status, \
      (select count(*) from public.persona_tasks t where t.status = s.status) \
      from unnest($1::text[]) as s(status)";
 
-pub const LAST_EVENT_SQL: &str = "select max(occurred_at) from public.ai_runtime_events";
+const LAST_EVENT_SQL: &str = "select max(occurred_at) from public.ai_runtime_events";
 
 /// Transitions within the window, counted per `(from_status, to_status)`
 /// pair (at most a few dozen rows); `trend_deltas` turns them into entries
 /// minus exits. Grouping the pairs reads each index entry once; expanding
 /// every transition into an entry and an exit row first took twice as long.
-pub const DELTAS_SQL: &str = "select from_status, to_status, count(*) \
+const DELTAS_SQL: &str = "select from_status, to_status, count(*) \
      from public.task_transition_events \
      where occurred_at > now() - make_interval(secs => $1) \
      group by from_status, to_status";
 
-/// RUNNING with an expired lease; PENDING and due for longer than `$1` seconds.
-pub const STUCK_SQL: &str = "select \
-     (select count(*) from public.persona_tasks \
-       where status = 'RUNNING' and lease_expires_at < now()), \
-     (select count(*) from public.persona_tasks \
-       where status = 'PENDING' and scheduled_at < now() - make_interval(secs => $1))";
+/// The stuck tasks counted: RUNNING ones, then PENDING ones.
+fn stuck_counts_query(thresholds: &Thresholds) -> QueryBuilder<'static, Postgres> {
+    let mut q = QueryBuilder::new("select (select count(*) from public.persona_tasks t where ");
+    Stuck::Running.push_condition(&mut q, thresholds);
+    q.push("), (select count(*) from public.persona_tasks t where ");
+    Stuck::Pending.push_condition(&mut q, thresholds);
+    q.push(")");
+    q
+}
 
 /// The active statuses, the parameter of [`COUNTS_SQL`].
-pub fn status_names() -> Vec<&'static str> {
+fn status_names() -> Vec<&'static str> {
     TaskStatus::ALL
         .iter()
         .filter(|s| CountScope::of(**s) == CountScope::Current)
@@ -231,7 +235,7 @@ fn sink_of(metadata: &Value) -> Option<SinkReport> {
 }
 
 /// Puts the parts together and raises the degraded flags.
-pub fn assemble(
+fn assemble(
     now: DateTime<Utc>,
     workers: Vec<WorkerStatus>,
     queue: QueueSummary,

@@ -16,9 +16,9 @@ use tower_http::services::{ServeDir, ServeFile};
 pub const UI_BASE: &str = "/admin/ai/runtime";
 
 /// How to build the dashboard, named on the 503 page.
-pub const BUILD_COMMAND: &str = "bash -c 'source scripts/lib.sh && build_ui'";
+const BUILD_COMMAND: &str = "bash -c 'source scripts/lib.sh && build_ui'";
 
-pub fn router(ui_dir: &Path) -> Router {
+pub(crate) fn router(ui_dir: &Path) -> Router {
     let index = ui_dir.join("index.html");
     let files = ServeDir::new(ui_dir).fallback(ServeFile::new(&index));
     let dashboard = Router::new()

@@ -37,7 +37,7 @@ struct Args {
     database_url: String,
     #[arg(long, env = "ADMIN_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
-    #[arg(long, env = "ADMIN_UI_DIR", default_value = admin_server::config::DEFAULT_UI_DIR)]
+    #[arg(long, env = "ADMIN_UI_DIR", default_value = admin_server::DEFAULT_UI_DIR)]
     ui_dir: PathBuf,
     /// Simulated workers.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
@@ -90,6 +90,12 @@ async fn main() -> anyhow::Result<()> {
         ui_dir: args.ui_dir.clone(),
         ..AppConfig::default()
     };
+    // The events table's partitions and retention, as the admin server keeps them.
+    ai_runtime_maintain::spawn_periodic(
+        pool.clone(),
+        ai_runtime_maintain::Options::default(),
+        Duration::from_secs(3600),
+    );
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await
         .with_context(|| {
@@ -126,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "Open the dashboard:\n\n    http://{address}{}#token={token}\n",
-        admin_server::ui::UI_BASE
+        admin_server::UI_BASE
     );
     println!("Health from the command line: cargo run -p admin-server --bin ai-runtime-verify -- --database-url {}", args.database_url);
     println!("Press Ctrl-C to stop.\n");

@@ -325,36 +325,40 @@ fn is_lock_timeout(e: &sqlx::Error) -> bool {
 
 /// Runs a pass now and then every `every`, for as long as the returned task
 /// lives (the admin server keeps one per process; the advisory lock lets only
-/// one of several servers on a database work at a time). Failures are logged
-/// and retried at the next tick: a database that is down stops nothing.
+/// one of several servers on a database work at a time). A failed pass (the
+/// database down) is logged and tried again within a minute: it stops nothing.
 pub fn spawn_periodic(
     pool: PgPool,
     options: Options,
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
+    const RETRY_AFTER: Duration = Duration::from_secs(60);
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticks.tick().await;
-            match run_pass(&pool, &options).await {
-                Ok(Outcome::Ran(report))
-                    if report.created.is_empty()
-                        && report.dropped.is_empty()
-                        && report.postponed.is_empty()
-                        && report.expired_in_default == 0 =>
-                {
-                    tracing::debug!("events maintenance: nothing to do");
+            let next = match run_pass(&pool, &options).await {
+                Ok(Outcome::Ran(report)) => {
+                    if report
+                        == (Report {
+                            today: report.today,
+                            ..Report::default()
+                        })
+                    {
+                        tracing::debug!("events maintenance: nothing to do");
+                    } else {
+                        tracing::info!("events maintenance:\n{report}");
+                    }
+                    every
                 }
-                Ok(Outcome::Ran(report)) => tracing::info!("events maintenance:\n{report}"),
                 Ok(Outcome::Skipped) => {
-                    tracing::debug!("events maintenance: another server's pass is running")
+                    tracing::debug!("events maintenance: another server's pass is running");
+                    every
                 }
-                Err(e) => tracing::warn!(
-                    "events maintenance failed (retried in {} s): {e}",
-                    every.as_secs()
-                ),
-            }
+                Err(e) => {
+                    tracing::warn!("events maintenance failed (tried again within a minute): {e}");
+                    RETRY_AFTER.min(every)
+                }
+            };
+            tokio::time::sleep(next).await;
         }
     })
 }

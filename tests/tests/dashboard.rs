@@ -1078,10 +1078,12 @@ async fn missing_or_bad_token_lands_on_sign_in(pool: PgPool) {
         .expect("clock")
         .as_secs()
         + 3600;
-    let editor = admin_server::jwt::sign_hs256(
+    let editor = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
         &json!({"sub": "editor-1", "exp": exp, "app_metadata": {"role": "editor"}}),
-        JWT_SECRET.as_bytes(),
-    );
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .expect("an HS256 JWT");
     b.goto(&format!("?b=1#token={editor}")).await;
     let notice = b.text("#sign-in [role=alert]").await;
     assert!(notice.contains("not an admin"), "{notice}");

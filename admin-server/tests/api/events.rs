@@ -3,13 +3,11 @@
 
 use std::collections::HashSet;
 
-use admin_server::cursor::{Cursor, CursorKind};
 use chrono::{DateTime, Duration, Utc};
-use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::fixtures::{insert_event, Event};
+use crate::fixtures::{insert_event, insert_task, Event, Task};
 use crate::server::{self, TestServer};
 
 /// One inserted event, as the test remembers it.
@@ -222,12 +220,14 @@ async fn paging_is_stable_while_events_arrive(pool: PgPool) {
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn bad_parameters_are_named(pool: PgPool) {
+    // A genuine cursor of the tasks endpoint, which this one must refuse.
+    insert_task(&pool, Task::default()).await;
+    insert_task(&pool, Task::default()).await;
     let server = server::start(pool).await;
-    let tasks_cursor = Cursor {
-        at: Utc::now(),
-        id: Uuid::new_v4(),
-    }
-    .encode(CursorKind::Tasks);
+    let tasks_cursor = server.ok("tasks?limit=1").await["nextCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let cases = [
         ("events?layer=providers", "layer"),
         ("events?layer=", "layer"),
@@ -260,9 +260,20 @@ async fn bad_parameters_are_named(pool: PgPool) {
         .bad(&format!("events?entityId={long}"), "entityId")
         .await;
     // A repeated parameter is not a list.
-    let (status, body): (_, Value) = server.api("events?layer=worker&layer=execution").await;
-    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["error"], "bad_parameter");
+    server
+        .bad("events?layer=worker&layer=execution", "layer")
+        .await;
+    // Issue 18: NUL, which no text column holds, is a 400 naming the
+    // parameter (it was a 500 from Postgres).
+    for (query, parameter) in [
+        ("events?entityId=a%00b", "entityId"),
+        ("events?reasonCode=%00", "reasonCode"),
+        ("events?workerId=%00x", "workerId"),
+        ("events?limit=5&taskId=%00", "taskId"),
+        ("events?cursor=%00", "cursor"),
+    ] {
+        server.bad(query, parameter).await;
+    }
     // Bytes that are not UTF-8, and a malformed escape, are still a 400.
     for query in [
         "events?layer=%FF%FE",

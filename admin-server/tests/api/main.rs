@@ -1,6 +1,7 @@
 //! The admin server over real Postgres (one fresh database per test) and
 //! real HTTP (the router bound on 127.0.0.1:0, called with reqwest).
 
+mod arbitrary_parameters;
 mod auth;
 mod events;
 mod fixtures;

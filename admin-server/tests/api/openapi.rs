@@ -213,5 +213,16 @@ async fn responses_match_the_openapi_document(pool: PgPool) {
         names(&["status", "stuck", "limit", "cursor"])
     );
     assert_eq!(params("status"), names(&["window"]));
+    // The NUL rule is stated on every parameter of every endpoint.
+    for item in doc["paths"].as_object().unwrap().values() {
+        for parameter in item["get"]["parameters"].as_array().into_iter().flatten() {
+            let description = parameter["description"].as_str().unwrap_or_default();
+            assert!(
+                description.contains("NUL (U+0000"),
+                "{}: {description}",
+                parameter["name"]
+            );
+        }
+    }
     server.stop().await;
 }

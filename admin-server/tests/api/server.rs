@@ -23,6 +23,10 @@ pub fn config() -> AppConfig {
         jwt_secret: Some(SECRET.to_owned()),
         ui_dir: PathBuf::from("/nonexistent-ui-dir"),
         thresholds: Thresholds::default(),
+        // Tests change the data between two calls and expect to see it;
+        // `status::concurrent_callers_share_one_computation` sets its own.
+        status_ttl: std::time::Duration::ZERO,
+        ..AppConfig::default()
     }
 }
 
@@ -33,7 +37,7 @@ pub async fn start(pool: PgPool) -> TestServer {
 /// Starts the server on its own pool over the test's database (so `stop`
 /// can close it cleanly before `sqlx::test` drops the database).
 pub async fn start_with(config: AppConfig, test_pool: PgPool) -> TestServer {
-    let pool = admin_server::db::pool_options()
+    let pool = admin_server::pool_options()
         .max_connections(4)
         .connect_lazy_with(test_pool.connect_options().as_ref().clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -84,6 +88,18 @@ impl TestServer {
         (status, body)
     }
 
+    /// The `WWW-Authenticate` header of GET `path` with `authorization`.
+    pub async fn challenge(&self, path: &str, authorization: Option<&str>) -> Option<String> {
+        let url = format!("{}/api/admin/ai/runtime/{path}", self.base);
+        let mut request = self.client.get(url);
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        let response = request.send().await.unwrap();
+        let challenge = response.headers().get("www-authenticate");
+        challenge.map(|v| v.to_str().unwrap().to_owned())
+    }
+
     /// Expects a 200 and returns the body.
     pub async fn ok(&self, path_and_query: &str) -> Value {
         let (status, body) = self.api(path_and_query).await;
@@ -104,8 +120,15 @@ impl TestServer {
     }
 }
 
+/// `claims` signed with `secret` under `header`.
+pub fn sign(header: &jsonwebtoken::Header, claims: &Value, secret: &str) -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    jsonwebtoken::encode(header, claims, &key).unwrap()
+}
+
+/// `claims` signed with the server's secret (HS256).
 pub fn jwt(claims: Value) -> String {
-    admin_server::jwt::sign_hs256(&claims, SECRET.as_bytes())
+    sign(&jsonwebtoken::Header::default(), &claims, SECRET)
 }
 
 pub fn in_an_hour() -> i64 {

@@ -436,3 +436,28 @@ async fn a_task_finished_before_the_window_is_not_counted(pool: PgPool) {
     assert_eq!(queue_entry(&hours, "DONE")["count"], 1, "{hours}");
     server.stop().await;
 }
+
+/// Twenty dashboards polling at once cost one status computation: they all
+/// get the answer computed at the same database instant.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn concurrent_callers_share_one_computation(pool: PgPool) {
+    upsert_worker(&pool, Worker::default()).await;
+    let config = admin_server::AppConfig {
+        status_ttl: std::time::Duration::from_secs(2),
+        ..server::config()
+    };
+    let server = std::sync::Arc::new(server::start_with(config, pool).await);
+    let calls = (0..20).map(|_| {
+        let server = std::sync::Arc::clone(&server);
+        tokio::spawn(async move { server.ok("status").await["generatedAt"].clone() })
+    });
+    let mut computed_at = std::collections::BTreeSet::new();
+    for call in calls.collect::<Vec<_>>() {
+        computed_at.insert(call.await.unwrap().to_string());
+    }
+    assert!(computed_at.len() <= 2, "{computed_at:?}");
+    // Another window is its own computation.
+    let hour = server.ok("status?window=60").await;
+    assert!(!computed_at.contains(&hour["generatedAt"].to_string()));
+    std::sync::Arc::into_inner(server).unwrap().stop().await;
+}

@@ -1,7 +1,5 @@
 //! `GET /tasks`: filters, stuck flags, the latest event per task, paging, bad parameters.
 
-use admin_server::cursor::{Cursor, CursorKind};
-use chrono::Utc;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -215,12 +213,14 @@ async fn paging_and_latest_event(pool: PgPool) {
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn bad_parameters_are_named(pool: PgPool) {
+    // A genuine cursor of the events endpoint, which this one must refuse.
+    insert_event(&pool, Event::default()).await;
+    insert_event(&pool, Event::default()).await;
     let server = server::start(pool).await;
-    let events_cursor = Cursor {
-        at: Utc::now(),
-        id: Uuid::new_v4(),
-    }
-    .encode(CursorKind::Events);
+    let events_cursor = server.ok("events?limit=1").await["nextCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for (query, parameter) in [
         ("tasks?status=done", "status"),
         ("tasks?status=", "status"),
@@ -232,6 +232,11 @@ async fn bad_parameters_are_named(pool: PgPool) {
         ("status?window=0", "window"),
         ("status?window=abc", "window"),
         ("status?window=100000", "window"),
+        // NUL, which no text column holds (issue 18).
+        ("tasks?status=%00", "status"),
+        ("tasks?stuck=true%00", "stuck"),
+        ("tasks?cursor=a%00", "cursor"),
+        ("status?window=%0015", "window"),
     ] {
         server.bad(query, parameter).await;
     }

@@ -1,0 +1,45 @@
+//! When a task is stuck, defined once for the tasks page (its `stuck` flag
+//! and filter) and the status (its stuck counts): RUNNING with an expired
+//! lease, or PENDING and due for longer than
+//! [`Thresholds::stuck_pending_after`]. Each condition is SQL over
+//! `public.persona_tasks` aliased `t`.
+
+use sqlx::{Postgres, QueryBuilder};
+
+use crate::config::Thresholds;
+
+/// Which stuck tasks a condition selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stuck {
+    /// RUNNING with an expired lease.
+    Running,
+    /// PENDING and overdue.
+    Pending,
+    /// Either.
+    Any,
+}
+
+impl Stuck {
+    /// Appends the condition (parenthesized; the threshold bound as seconds).
+    pub(crate) fn push_condition(
+        self,
+        q: &mut QueryBuilder<'static, Postgres>,
+        thresholds: &Thresholds,
+    ) {
+        let running = "t.status = 'RUNNING' and t.lease_expires_at < now()";
+        let pending = "t.status = 'PENDING' and t.scheduled_at < now() - make_interval(secs => ";
+        let seconds = thresholds.stuck_pending_after.as_secs_f64();
+        match self {
+            Stuck::Running => {
+                q.push("(").push(running).push(")");
+            }
+            Stuck::Pending => {
+                q.push("(").push(pending).push_bind(seconds).push("))");
+            }
+            Stuck::Any => {
+                q.push("((").push(running).push(") or (").push(pending);
+                q.push_bind(seconds).push(")))");
+            }
+        }
+    }
+}

@@ -44,12 +44,21 @@ impl PageItem for EventJson<'_> {
     }
 }
 
+const SELECT: &str = "select id, layer, operation, reason_code, entity_id, task_id, \
+     persona_id, worker_id, metadata, occurred_at, created_at from public.ai_runtime_events where true";
+
 /// The SQL of one page (limit + 1 rows, to know whether another page follows).
+/// `from`, `to` and the cursor bound `occurred_at`, so Postgres reads only
+/// the daily partitions of that range.
 fn page_query(filter: &EventFilter) -> QueryBuilder<'static, Postgres> {
-    let mut q = QueryBuilder::new(
-        "select id, layer, operation, reason_code, entity_id, task_id, persona_id, worker_id, \
-         metadata, occurred_at, created_at from public.ai_runtime_events where true",
-    );
+    filtered(QueryBuilder::new(SELECT), filter)
+}
+
+/// `q` (a `select ... where true`) narrowed to `filter`'s page.
+fn filtered(
+    mut q: QueryBuilder<'static, Postgres>,
+    filter: &EventFilter,
+) -> QueryBuilder<'static, Postgres> {
     if let Some(layer) = filter.layer {
         q.push(" and layer = ").push_bind(layer.as_str());
     }
@@ -75,8 +84,12 @@ fn page_query(filter: &EventFilter) -> QueryBuilder<'static, Postgres> {
         q.push(" and occurred_at <= ").push_bind(to);
     }
     if let Some(after) = filter.after {
-        // Row comparison: lets every `(…, occurred_at desc)` index seek to the cursor.
-        q.push(" and (occurred_at, id) < (")
+        // Row comparison: lets every `(…, occurred_at desc)` index seek to
+        // the cursor. Postgres does not prune partitions on a row
+        // comparison; the plain bound beside it (implied by it) does.
+        q.push(" and occurred_at <= ")
+            .push_bind(after.at)
+            .push(" and (occurred_at, id) < (")
             .push_bind(after.at)
             .push(", ")
             .push_bind(after.id)
@@ -104,10 +117,120 @@ pub(crate) async fn page(pool: &PgPool, filter: &EventFilter) -> Result<Response
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use ai_runtime_api::{EventsResponse, RuntimeEvent};
-    use serde_json::json;
+    use chrono::{Duration, NaiveDate};
+    use serde_json::{json, Value};
 
     use super::*;
+
+    /// The tables a page's plan reads (Postgres prunes the partitions
+    /// outside the range while planning, with the values bound).
+    async fn tables_read(pool: &PgPool, filter: &EventFilter) -> BTreeSet<String> {
+        let explain = QueryBuilder::new(format!("explain (format json) {SELECT}"));
+        let plan: Value = filtered(explain, filter)
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        fn walk(node: &Value, out: &mut BTreeSet<String>) {
+            if let Some(name) = node.get("Relation Name").and_then(Value::as_str) {
+                out.insert(name.to_owned());
+            }
+            for child in node
+                .get("Plans")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                walk(child, out);
+            }
+        }
+        let mut tables = BTreeSet::new();
+        walk(&plan[0]["Plan"], &mut tables);
+        tables
+    }
+
+    fn days(names: &[NaiveDate]) -> BTreeSet<String> {
+        names
+            .iter()
+            .map(|d| format!("ai_runtime_events_p{}", d.format("%Y%m%d")))
+            .collect()
+    }
+
+    /// A page over a time range reads only the days of that range.
+    #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+    async fn a_time_range_reads_only_its_days(pool: PgPool) {
+        // Ten days of partitions (one event each), as maintenance leaves them.
+        sqlx::query(
+            "insert into ai_runtime_events (layer, operation, reason_code, entity_id, occurred_at)
+             select 'worker', 'HEARTBEAT', 'HEARTBEAT_OK', 'w', now() - make_interval(days => n)
+             from generate_series(0, 9) n",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let keep_all = ai_runtime_maintain::Options {
+            premake_days: 2,
+            ..Default::default()
+        };
+        ai_runtime_maintain::run_pass(&pool, &keep_all)
+            .await
+            .unwrap();
+        let now = Utc::now();
+        let today = now.date_naive();
+        let day = |n: i64| today - Duration::days(n);
+        let page = EventFilter {
+            limit: 50,
+            ..EventFilter::default()
+        };
+
+        // The last hour, as the dashboard asks: today and the days ahead
+        // (empty), never the past.
+        let last_hour = EventFilter {
+            from: Some(now - Duration::hours(1)),
+            ..page.clone()
+        };
+        let read = tables_read(&pool, &last_hour).await;
+        let past = days(&[day(1), day(2), day(9)]);
+        assert!(
+            read.contains(&days(&[today]).pop_first().unwrap()),
+            "{read:?}"
+        );
+        assert!(read.is_disjoint(&past), "{read:?}");
+
+        // A closed range three to five days back: exactly those days.
+        let closed = EventFilter {
+            from: Some((day(5)).and_hms_opt(0, 0, 0).unwrap().and_utc()),
+            to: Some((day(3)).and_hms_opt(23, 0, 0).unwrap().and_utc()),
+            ..page.clone()
+        };
+        assert_eq!(
+            tables_read(&pool, &closed).await,
+            days(&[day(5), day(4), day(3)])
+        );
+
+        // A cursor's bound prunes too: older than two days ago, since a week.
+        let deep = EventFilter {
+            from: Some(now - Duration::days(7)),
+            after: Some(crate::cursor::Cursor {
+                at: now - Duration::days(2),
+                id: Uuid::nil(),
+            }),
+            ..page.clone()
+        };
+        let read = tables_read(&pool, &deep).await;
+        assert!(
+            read.is_disjoint(&days(&[today, day(1), day(8), day(9)])),
+            "{read:?}"
+        );
+        assert!(
+            read.is_superset(&days(&[day(2), day(3), day(7)])),
+            "{read:?}"
+        );
+    }
 
     /// A page serializes, byte for byte, as the API type the dashboard
     /// reads (and the OpenAPI document describes).

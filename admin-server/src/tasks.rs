@@ -94,7 +94,10 @@ impl Serialize for LatestEventColumns<'_> {
 
 /// The SQL of one page (limit + 1 rows). The page is cut first and only its
 /// rows look up their latest event, so the lateral lookup runs `limit + 1`
-/// times whatever the filter matches.
+/// times whatever the filter matches. A task's events come after it was
+/// created (an hour's margin for hosts whose clocks run behind), so each
+/// lookup reads only the daily partitions from its task's day on (pruned at
+/// run time), not every day the retention keeps.
 fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<'static, Postgres> {
     let mut q = QueryBuilder::new(
         "select t.*, e.id as event_id, e.layer as event_layer, \
@@ -133,6 +136,7 @@ fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<'sta
     q.push(
         ") t left join lateral (select id, layer, operation, reason_code, occurred_at \
              from public.ai_runtime_events where task_id = t.id \
+             and occurred_at >= t.created_at - interval '1 hour' \
              order by occurred_at desc, id desc limit 1) e on true \
          order by t.created_at desc, t.id desc",
     );

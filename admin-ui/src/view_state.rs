@@ -64,9 +64,11 @@ impl Preset {
 }
 
 /// The time range of the page: the event stream's (and the trends' to come).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The last 24 hours unless the URL says otherwise: a bounded range reads
+/// only the days it needs of the partitioned events table; "any time"
+/// (`range=any`) is one choice away.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimeRange {
-    #[default]
     Any,
     Last(Preset),
     /// RFC 3339 bounds; either may be empty.
@@ -74,6 +76,12 @@ pub enum TimeRange {
         from: String,
         to: String,
     },
+}
+
+impl Default for TimeRange {
+    fn default() -> Self {
+        TimeRange::Last(Preset::Hours24)
+    }
 }
 
 impl TimeRange {
@@ -176,7 +184,10 @@ impl ViewState {
         let range = if !from.is_empty() || !to.is_empty() {
             TimeRange::Custom { from, to }
         } else {
-            Preset::from_key(&text("range")).map_or(TimeRange::Any, TimeRange::Last)
+            match text("range").as_str() {
+                "any" => TimeRange::Any,
+                key => Preset::from_key(key).map_or_else(TimeRange::default, TimeRange::Last),
+            }
         };
         ViewState {
             range,
@@ -208,7 +219,7 @@ impl ViewState {
             }
         };
         match &self.range {
-            TimeRange::Any => {}
+            TimeRange::Any => set("range", "any"),
             TimeRange::Last(p) => set("range", p.key()),
             TimeRange::Custom { from, to } => {
                 set("from", from);

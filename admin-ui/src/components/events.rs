@@ -245,7 +245,7 @@ fn FilterForm(filters: Memo<Selection>) -> impl IntoView {
     };
     let clear = move |_| {
         view_state.navigate(ViewState {
-            range: TimeRange::Any,
+            range: TimeRange::default(),
             events: EventFilters::default(),
             ..view_state.state.get_untracked()
         });

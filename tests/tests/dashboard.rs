@@ -948,7 +948,8 @@ async fn each_filter_narrows_the_stream_and_lives_in_the_url(pool: PgPool) {
 async fn load_more_metadata_task_links_and_polling(pool: PgPool) {
     let seeded = seed(&pool).await;
     let b = Browser::open(pool.clone()).await;
-    b.goto_signed_in("?poll=1000").await;
+    // Any time: the seed holds events older than the default 24 hours.
+    b.goto_signed_in("?range=any&poll=1000").await;
     b.wait_rows("the first page", |rows| rows.len() == PAGE)
         .await;
 

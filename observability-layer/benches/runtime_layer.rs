@@ -60,6 +60,12 @@ fn main() {
     let url = rt.block_on(create_database(&base_url, &db));
     println!("# observability-layer benchmarks (scratch database {db})\n");
 
+    if let Some(pos) = args.iter().position(|a| a == "ingest-stored") {
+        let stored = args.get(pos + 1).expect("ingest-stored <database>");
+        rt.block_on(ingest_stored(&base_url, &url, stored));
+        rt.block_on(drop_database(&base_url, &db));
+        return;
+    }
     emit_cost(&url, 1);
     emit_cost(&url, 2);
     // `emit-only`: just the two sections above (quick before/after checks).
@@ -305,25 +311,9 @@ async fn ingest(url: &str) {
     let mut conn = PgConnection::connect(url).await.unwrap();
     let capacity = observability_layer_default_capacity();
 
-    // 1. Maximum rate: emit as fast as the writer takes them (the emitter
-    //    waits while the channel is more than half full), until committed.
+    // 1. Maximum rate: emit as fast as the writer takes them, until committed.
     conn.execute("truncate ai_runtime_events").await.unwrap();
-    let (dispatch, guard, handle) = runtime_layer(url);
-    let start = Instant::now();
-    tracing::dispatcher::with_default(&dispatch, || {
-        let (task, persona) = span_ids();
-        let span = tracing::info_span!("task", task_id = %task, persona_id = %persona, worker_id = "worker-1");
-        let _entered = span.enter();
-        for i in 0..INGEST_EVENTS as u64 {
-            while handle.queued() > capacity / 2 {
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            emit_runtime_event(i);
-        }
-    });
-    assert!(handle.flush(Duration::from_secs(120)));
-    let ours_secs = start.elapsed().as_secs_f64();
-    let stats = guard.shutdown();
+    let (stats, ours_secs) = max_rate(url);
     let ours_rate = stats.written as f64 / ours_secs;
 
     // 2. Sustained: a steady 40k events/s for 5 s at the default capacity.
@@ -390,6 +380,70 @@ async fn ingest(url: &str) {
         paced.dropped()
     );
     assert_eq!(paced.emitted as usize, total);
+}
+
+/// Emits `INGEST_EVENTS` as fast as the writer takes them (the emitter
+/// waits while the channel is more than half full) into `url`, until
+/// committed: the final statistics and the seconds it took.
+fn max_rate(url: &str) -> (observability_layer::SinkStats, f64) {
+    let capacity = observability_layer_default_capacity();
+    let (dispatch, guard, handle) = runtime_layer(url);
+    let start = Instant::now();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let (task, persona) = span_ids();
+        let span = tracing::info_span!("task", task_id = %task, persona_id = %persona, worker_id = "worker-1");
+        let _entered = span.enter();
+        for i in 0..INGEST_EVENTS as u64 {
+            while handle.queued() > capacity / 2 {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            emit_runtime_event(i);
+        }
+    });
+    assert!(handle.flush(Duration::from_secs(120)));
+    let secs = start.elapsed().as_secs_f64();
+    (guard.shutdown(), secs)
+}
+
+/// `ingest-stored <database>`: the writer's rate into a database that
+/// already holds months of events (the admin API bench's `month` data set)
+/// against its rate into an empty one, alternately, three times each. The
+/// rows it adds to the stored database are deleted afterwards.
+async fn ingest_stored(base_url: &str, empty_url: &str, stored_db: &str) {
+    let stored_url = url_with_database(base_url, stored_db);
+    let mut stored = PgConnection::connect(&stored_url).await.unwrap();
+    let events: i64 = sqlx::query_scalar("select count(*) from ai_runtime_events")
+        .fetch_one(&mut stored)
+        .await
+        .unwrap();
+    let mut empty = PgConnection::connect(empty_url).await.unwrap();
+    println!("## Ingest into a table holding {events} events against an empty one\n");
+    println!("| run | empty table rows/s | {events} stored rows/s | ratio |");
+    println!("| --- | ---: | ---: | ---: |");
+    let mut ratios = Vec::new();
+    for run in 1..=3 {
+        empty.execute("truncate ai_runtime_events").await.unwrap();
+        let (e, e_secs) = max_rate(empty_url);
+        let started: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("select now()")
+            .fetch_one(&mut stored)
+            .await
+            .unwrap();
+        let (s, s_secs) = max_rate(&stored_url);
+        sqlx::query(
+            "delete from ai_runtime_events where created_at >= $1 and worker_id = 'worker-1'",
+        )
+        .bind(started)
+        .execute(&mut stored)
+        .await
+        .unwrap();
+        let (e_rate, s_rate) = (e.written as f64 / e_secs, s.written as f64 / s_secs);
+        ratios.push(s_rate / e_rate);
+        println!(
+            "| {run} | {e_rate:.0} | {s_rate:.0} | {:.2} |",
+            s_rate / e_rate
+        );
+    }
+    println!("\nmedian ratio {:.2} (target >= 0.9)", median(ratios));
 }
 
 fn observability_layer_default_capacity() -> usize {

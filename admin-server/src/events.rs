@@ -1,12 +1,15 @@
 //! `GET /events`: runtime events, newest first, keyset-paginated on
 //! `(occurred_at desc, id desc)`.
 
+use std::collections::BTreeSet;
+
 use ai_runtime_api::{EventLayer, Operation};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use serde_json::Value;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -14,7 +17,7 @@ use crate::cursor::CursorKind;
 use crate::db::Vocab;
 use crate::error::ApiFailure;
 use crate::page::{Page, PageItem};
-use crate::params::EventFilter;
+use crate::params::{EventFilter, EventsQuery};
 
 /// One event, borrowed from its row, serialized as
 /// [`ai_runtime_api::RuntimeEvent`] (a test checks) without an owned copy of
@@ -115,43 +118,52 @@ pub(crate) async fn page(pool: &PgPool, filter: &EventFilter) -> Result<Response
     Ok(Json(Page::from_look_ahead(events, filter.limit)).into_response())
 }
 
+/// The tables (daily partitions of `ai_runtime_events`) Postgres plans to
+/// read for the `/events` page that `query` (a query string, as the API
+/// takes it) asks for: what the admin API benchmark prints beside each shape,
+/// and what to look at when a filter is slow.
+pub async fn planned_partitions(
+    pool: &PgPool,
+    query: &str,
+) -> Result<BTreeSet<String>, ApiFailure> {
+    let filter = EventFilter::try_from(crate::params::parse::<EventsQuery>(query)?)?;
+    Ok(tables_read(pool, &filter).await?)
+}
+
+/// The tables a page's plan reads (Postgres prunes the partitions outside
+/// the range while planning, with the values bound).
+async fn tables_read(pool: &PgPool, filter: &EventFilter) -> Result<BTreeSet<String>, sqlx::Error> {
+    let explain = QueryBuilder::new(format!("explain (format json) {SELECT}"));
+    let plan: Value = filtered(explain, filter)
+        .build_query_scalar()
+        .persistent(false)
+        .fetch_one(pool)
+        .await?;
+    fn walk(node: &Value, out: &mut BTreeSet<String>) {
+        if let Some(name) = node.get("Relation Name").and_then(Value::as_str) {
+            out.insert(name.to_owned());
+        }
+        for child in node
+            .get("Plans")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            walk(child, out);
+        }
+    }
+    let mut tables = BTreeSet::new();
+    walk(&plan[0]["Plan"], &mut tables);
+    Ok(tables)
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use ai_runtime_api::{EventsResponse, RuntimeEvent};
     use chrono::{Duration, NaiveDate};
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     use super::*;
-
-    /// The tables a page's plan reads (Postgres prunes the partitions
-    /// outside the range while planning, with the values bound).
-    async fn tables_read(pool: &PgPool, filter: &EventFilter) -> BTreeSet<String> {
-        let explain = QueryBuilder::new(format!("explain (format json) {SELECT}"));
-        let plan: Value = filtered(explain, filter)
-            .build_query_scalar()
-            .persistent(false)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        fn walk(node: &Value, out: &mut BTreeSet<String>) {
-            if let Some(name) = node.get("Relation Name").and_then(Value::as_str) {
-                out.insert(name.to_owned());
-            }
-            for child in node
-                .get("Plans")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                walk(child, out);
-            }
-        }
-        let mut tables = BTreeSet::new();
-        walk(&plan[0]["Plan"], &mut tables);
-        tables
-    }
 
     fn days(names: &[NaiveDate]) -> BTreeSet<String> {
         names
@@ -193,7 +205,7 @@ mod tests {
             from: Some(now - Duration::hours(1)),
             ..page.clone()
         };
-        let read = tables_read(&pool, &last_hour).await;
+        let read = tables_read(&pool, &last_hour).await.unwrap();
         let past = days(&[day(1), day(2), day(9)]);
         assert!(
             read.contains(&days(&[today]).pop_first().unwrap()),
@@ -208,7 +220,7 @@ mod tests {
             ..page.clone()
         };
         assert_eq!(
-            tables_read(&pool, &closed).await,
+            tables_read(&pool, &closed).await.unwrap(),
             days(&[day(5), day(4), day(3)])
         );
 
@@ -221,7 +233,7 @@ mod tests {
             }),
             ..page.clone()
         };
-        let read = tables_read(&pool, &deep).await;
+        let read = tables_read(&pool, &deep).await.unwrap();
         assert!(
             read.is_disjoint(&days(&[today, day(1), day(8), day(9)])),
             "{read:?}"

@@ -35,6 +35,7 @@ use tracing::Level;
 pub use config::{AppConfig, Thresholds, DEFAULT_UI_DIR};
 pub use db::{lazy_pool, pool_options};
 pub use error::ApiFailure;
+pub use events::planned_partitions;
 pub use ui::UI_BASE;
 
 /// Serves `router` on `listener` until `shutdown` resolves, with

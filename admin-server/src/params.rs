@@ -46,7 +46,7 @@ where
 }
 
 /// Parses a raw query string into `T`.
-fn parse<T: DeserializeOwned + IntoParams>(query: &str) -> Result<T, ApiFailure> {
+pub(crate) fn parse<T: DeserializeOwned + IntoParams>(query: &str) -> Result<T, ApiFailure> {
     // Splitting never fails: bad percent-encoding is kept as it is, and
     // invalid UTF-8 becomes U+FFFD.
     let pairs: Vec<(String, String)> =

@@ -29,7 +29,6 @@ cargo bench -p admin-server --bench admin_api -- [OPTIONS]
 
 struct Args {
     datasets: Vec<String>,
-    scale: generate::Scale,
     regenerate: bool,
     measure: measure::Options,
 }
@@ -42,12 +41,12 @@ fn list(arg: Option<String>, what: &str) -> anyhow::Result<Vec<String>> {
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         datasets: vec!["uniform".into(), "skewed".into()],
-        scale: generate::Scale::BASE,
         regenerate: false,
         measure: measure::Options {
             samples: 200,
             client: http::ClientKind::Lean,
             endpoints: measure::ENDPOINTS.map(str::to_owned).to_vec(),
+            scale: generate::Scale::BASE,
         },
     };
     let mut it = std::env::args().skip(1);
@@ -72,7 +71,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 }
             }
             "--regenerate" => args.regenerate = true,
-            "--scale" => args.scale = it.next().context("--scale base|month")?.parse()?,
+            "--scale" => args.measure.scale = it.next().context("--scale base|month")?.parse()?,
             "--client" => {
                 args.measure.client = it.next().context("--client lean|reqwest")?.parse()?
             }
@@ -93,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
             "skewed" => true,
             other => anyhow::bail!("unknown data set `{other}` (uniform, skewed)"),
         };
-        let database = match args.scale.name {
+        let database = match args.measure.scale.name {
             "base" => format!("ai_runtime_bench_{name}"),
             scale => format!("ai_runtime_bench_{name}_{scale}"),
         };
@@ -102,11 +101,11 @@ async fn main() -> anyhow::Result<()> {
         ai_runtime_migrations::create_database_if_missing(&url).await?;
         let pool = pool(&options).await?;
         ai_runtime_migrations::migrate(&pool).await?;
-        let data = prepare(&pool, &options, args.scale, skewed, args.regenerate).await?;
+        let data = prepare(&pool, &options, args.measure.scale, skewed, args.regenerate).await?;
         println!(
             "\n## Data set `{name}`: {} events, {} tasks{}",
-            args.scale.events,
-            args.scale.tasks,
+            args.measure.scale.events,
+            args.measure.scale.tasks,
             if skewed {
                 format!(
                     ", one task owns {:.0}% of the events",

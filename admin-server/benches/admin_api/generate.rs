@@ -309,3 +309,85 @@ async fn copy(conn: &mut PgConnection, statement: &str, rows: String) -> anyhow:
     copy.finish().await?;
     Ok(())
 }
+
+/// Brings a reused data set up to now: the tasks (with their transitions)
+/// and events of the time since its newest task, at the data set's rates, so
+/// that "the last 15 minutes" holds what a live runtime would have there
+/// (at most the last six hours are filled). Returns the tasks added.
+pub async fn top_up(conn: &mut PgConnection, scale: Scale) -> anyhow::Result<i64> {
+    let tasks_per_second = scale.tasks as f64 / (scale.task_days as f64 * 86_400.0);
+    let events_per_second = scale.events as f64 / (scale.event_days as f64 * 86_400.0);
+    let gap: f64 = sqlx::query_scalar(
+        "select least(extract(epoch from now() - max(created_at)), 6 * 3600)::float8 \
+         from public.persona_tasks",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let tasks = (gap * tasks_per_second) as i64;
+    let events = (gap * events_per_second) as i64;
+    if tasks < 1 {
+        return Ok(0);
+    }
+    // Each task: created at a random instant of the gap; in the last ten
+    // minutes still PENDING or RUNNING now and then, otherwise finished like
+    // the rest; transitions PENDING, RUNNING (+1 s), final (+3 s).
+    sqlx::query(
+        "with new as ( \
+             select gen_random_uuid() as id, now() - random() * make_interval(secs => $1) as created_at, random() as r \
+             from generate_series(1, $2)), \
+         placed as ( \
+             select id, created_at, case \
+                 when created_at > now() - interval '10 minutes' and r < 0.5 then 'PENDING' \
+                 when created_at > now() - interval '10 minutes' and r < 0.8 then 'RUNNING' \
+                 when r < 0.85 then 'DONE' when r < 0.91 then 'FAILED' when r < 0.99 then 'SKIPPED' \
+                 else 'IN_REVIEW' end as status \
+             from new), \
+         tasks as ( \
+             insert into public.persona_tasks (id, persona_id, kind, status, attempts, lease_owner, lease_expires_at, \
+                 scheduled_at, idempotency_key, created_at, updated_at) \
+             select id, gen_random_uuid(), 'reply', status, 1, \
+                 case when status = 'RUNNING' then 'worker-' || (random() * 7)::int end, \
+                 case when status = 'RUNNING' then now() + interval '30 seconds' end, \
+                 created_at, 'top-up-' || id, created_at, created_at + interval '3 seconds' \
+             from placed returning id, status, created_at) \
+         insert into public.task_transition_events (task_id, from_status, to_status, reason_code, occurred_at) \
+         select id, null, 'PENDING', 'TASK_ENQUEUED', created_at from tasks \
+         union all select id, 'PENDING', 'RUNNING', 'TASK_LEASED', created_at + interval '1 second' \
+             from tasks where status <> 'PENDING' \
+         union all select id, 'RUNNING', status, 'TASK_FINISHED', created_at + interval '3 seconds' \
+             from tasks where status not in ('PENDING', 'RUNNING')",
+    )
+    .bind(gap)
+    .bind(tasks)
+    .execute(&mut *conn)
+    .await?;
+    // Events of the gap, in the generator's mix (heartbeats without a task).
+    sqlx::query(
+        "with shapes(layer, operation, reason_code, weight) as (values \
+             ('provider_runtime', 'CALL', 'PROVIDER_CALL_OK', 300), ('provider_runtime', 'CALL', 'PROVIDER_TIMEOUT', 20), \
+             ('provider_runtime', 'RETRY', 'PROVIDER_RETRY_SCHEDULED', 20), ('provider_runtime', 'FALLBACK', 'PROVIDER_FALLBACK_USED', 10), \
+             ('worker', 'HEARTBEAT', 'HEARTBEAT_OK', 250), ('execution', 'TASK', 'TASK_DONE', 120), \
+             ('tool_runtime', 'TOOL_CALL', 'TOOL_CALL_OK', 100), ('model_adapter', 'CALL', 'ADAPTER_PARSE_OK', 100), \
+             ('dispatcher', 'TASK', 'TASK_LEASED', 80)), \
+         spread as (select *, sum(weight) over (order by reason_code) as upto, sum(weight) over () as total from shapes), \
+         recent as (select array_agg(id) as ids from public.persona_tasks where created_at > now() - make_interval(secs => $1)), \
+         new as (select random() as pick, now() - random() * make_interval(secs => $1) as at, n from generate_series(1, $2) n) \
+         insert into public.ai_runtime_events (layer, operation, reason_code, entity_id, task_id, worker_id, metadata, occurred_at) \
+         select s.layer, s.operation, s.reason_code, \
+             case when s.layer = 'worker' then 'worker-' || (n % 8) else 'sim/model-' || (n % 4) end, \
+             case when s.layer = 'worker' then null else r.ids[1 + (n % greatest(cardinality(r.ids), 1))] end, \
+             'worker-' || (n % 8), jsonb_build_object('latency_ms', n % 900), at \
+         from new cross join recent r \
+         join lateral (select * from spread where spread.upto > new.pick * spread.total order by upto limit 1) s on true",
+    )
+    .bind(gap)
+    .bind(events)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::raw_sql(
+        "analyze public.persona_tasks, public.task_transition_events, public.ai_runtime_events",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(tasks)
+}

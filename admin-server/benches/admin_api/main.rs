@@ -141,7 +141,9 @@ async fn prepare(
         .fetch_one(pool)
         .await?;
     let mut conn = PgConnection::connect_with(options).await?;
-    if regenerate || events != scale.events as i64 {
+    // A reused set only grows (`top_up`); fewer events than the scale's
+    // means it was never generated, or was cut short.
+    if regenerate || events < scale.events as i64 {
         println!("generating data set (skewed: {skewed}) ...");
         let started = std::time::Instant::now();
         sqlx::raw_sql(
@@ -161,7 +163,11 @@ async fn prepare(
         println!("generated in {:.1} s", started.elapsed().as_secs_f64());
         return Ok(data);
     }
-    // Reuse: find the hot task again (the most frequent one) and a normal one.
+    // Reuse: bring it up to now, so that recent windows hold what a live
+    // runtime would have in them.
+    let added = generate::top_up(&mut conn, scale).await?;
+    println!("reusing the data set; topped up with {added} tasks of the time since it was made");
+    // Find the hot task again (the most frequent one) and a normal one.
     let top: Vec<(Uuid, i64)> = sqlx::query_as(
         "select task_id, count(*) from public.ai_runtime_events where task_id is not null \
          group by task_id order by count(*) desc limit 2",
@@ -170,7 +176,7 @@ async fn prepare(
     .await?;
     let hot = top.first().filter(|(_, n)| *n > 1000).map(|(t, _)| *t);
     let some_task: Uuid = sqlx::query_scalar(
-        "select id from public.persona_tasks order by created_at limit 1 offset 50000",
+        "select id from public.persona_tasks order by created_at desc limit 1 offset 50000",
     )
     .fetch_one(&mut conn)
     .await?;

@@ -26,6 +26,9 @@ pub struct Options {
     /// The longest any statement of the pass waits for a lock (and so the
     /// longest it can hold up an insert queued behind it).
     pub lock_timeout: Duration,
+    /// Also make the partitions of every day from this one to today (within
+    /// the retention), before importing history into them.
+    pub backfill_from: Option<NaiveDate>,
 }
 
 impl Default for Options {
@@ -34,6 +37,7 @@ impl Default for Options {
             retention_days: 30,
             premake_days: 7,
             lock_timeout: Duration::from_millis(500),
+            backfill_from: None,
         }
     }
 }
@@ -184,8 +188,13 @@ async fn pass(conn: &mut PgConnection, options: &Options) -> Result<Report, Pass
         .unwrap_or_default();
     let premade =
         (0..=options.premake_days).filter_map(|n| today.checked_add_days(Days::new(n.into())));
+    let backfill = options
+        .backfill_from
+        .into_iter()
+        .flat_map(|from| from.iter_days().take_while(move |day| *day < today));
     let wanted: BTreeSet<NaiveDate> = stray_days
         .into_iter()
+        .chain(backfill)
         .filter(|day| *day >= first_kept)
         .chain(premade)
         .collect();

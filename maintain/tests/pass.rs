@@ -285,3 +285,25 @@ async fn an_unpartitioned_table_is_refused_with_what_to_do(pool: PgPool) {
         .to_string()
         .contains("at least 1 day"));
 }
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn a_backfill_makes_the_past_days_within_the_retention(pool: PgPool) {
+    let today = today(&pool).await;
+    let backfill = Options {
+        backfill_from: Some(today.checked_sub_days(Days::new(40)).unwrap()),
+        ..options(30, 0)
+    };
+    let report = ran(&pool, &backfill).await;
+    let created: Vec<NaiveDate> = report.created.iter().map(|(d, _)| *d).collect();
+    // The days past the retention are not made (they would be dropped).
+    assert_eq!(
+        created,
+        days_from(today.checked_sub_days(Days::new(30)).unwrap(), 0..=30)
+    );
+    event_in(&pool, -12, "OLD_IMPORT").await;
+    let day = today.checked_sub_days(Days::new(12)).unwrap();
+    assert_eq!(
+        placement(&pool).await,
+        [("OLD_IMPORT".to_owned(), partition_name(day))]
+    );
+}

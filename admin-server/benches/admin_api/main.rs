@@ -14,6 +14,7 @@ mod measure;
 use std::str::FromStr;
 
 use anyhow::Context;
+use chrono::Utc;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -137,31 +138,50 @@ async fn prepare(
     skewed: bool,
     regenerate: bool,
 ) -> anyhow::Result<generate::DataSet> {
-    let events: i64 = sqlx::query_scalar("select count(*) from public.ai_runtime_events")
-        .fetch_one(pool)
-        .await?;
+    let count = |table: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("select count(*) from public.{table}"))
+                .fetch_one(&pool)
+                .await
+        }
+    };
+    let (tasks, events) = (
+        count("persona_tasks").await?,
+        count("ai_runtime_events").await?,
+    );
     let mut conn = PgConnection::connect_with(options).await?;
-    // A reused set only grows (`top_up`); fewer events than the scale's
-    // means it was never generated, or was cut short.
-    if regenerate || events < scale.events as i64 {
+    let started = std::time::Instant::now();
+    // Every day of the events' period gets its partition before they are
+    // written, as the admin server's passes would have made them.
+    let partitions = ai_runtime_maintain::Options {
+        retention_days: 365,
+        backfill_from: Some(Utc::now().date_naive() - chrono::Duration::days(scale.event_days)),
+        ..Default::default()
+    };
+    // A reused set only grows (`top_up`); fewer rows than the scale's means
+    // it was never generated, or was cut short (its tasks are kept when
+    // they are all there, and only the events are made again).
+    if regenerate || tasks < scale.tasks as i64 {
         println!("generating data set (skewed: {skewed}) ...");
-        let started = std::time::Instant::now();
         sqlx::raw_sql(
             "truncate public.ai_runtime_events, public.task_transition_events, \
              public.persona_tasks, public.ai_worker_status",
         )
         .execute(&mut conn)
         .await?;
+        ai_runtime_maintain::run_pass(pool, &partitions).await?;
         let data = generate::generate(&mut conn, scale, skewed).await?;
-        // Every day into its partition, as the admin server's pass would.
-        let keep_all = ai_runtime_maintain::Options {
-            retention_days: 365,
-            ..Default::default()
-        };
-        ai_runtime_maintain::run_pass(pool, &keep_all).await?;
         sqlx::raw_sql("vacuum analyze").execute(&mut conn).await?;
         println!("generated in {:.1} s", started.elapsed().as_secs_f64());
         return Ok(data);
+    }
+    if events < scale.events as i64 {
+        println!("the tasks are there; generating the events (skewed: {skewed}) ...");
+        ai_runtime_maintain::run_pass(pool, &partitions).await?;
+        generate::generate_events(&mut conn, scale, skewed).await?;
+        sqlx::raw_sql("vacuum analyze").execute(&mut conn).await?;
+        println!("generated in {:.1} s", started.elapsed().as_secs_f64());
     }
     // Reuse: bring it up to now, so that recent windows hold what a live
     // runtime would have in them.

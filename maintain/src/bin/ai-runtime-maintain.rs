@@ -28,6 +28,10 @@ struct Args {
     #[arg(long, env = "AI_RUNTIME_EVENTS_PREMAKE_DAYS", default_value_t = 7,
           value_parser = clap::value_parser!(u32).range(0..=366))]
     premake_days: u32,
+    /// Also make the partitions of every day from this date (YYYY-MM-DD) to
+    /// today, before importing history (days past the retention are skipped).
+    #[arg(long, value_name = "DATE")]
+    backfill_from: Option<chrono::NaiveDate>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -42,6 +46,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let options = Options {
         retention_days: args.retention_days,
         premake_days: args.premake_days,
+        backfill_from: args.backfill_from,
         ..Options::default()
     };
     match run_pass(&pool, &options)

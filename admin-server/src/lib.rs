@@ -8,6 +8,9 @@
 //! [`AppConfig`], [`lazy_pool`] and the [`verify`] report; the rest is
 //! private to the crate.
 
+mod alert_rules;
+mod alert_state;
+pub mod alerts;
 mod api;
 mod auth;
 mod config;
@@ -27,6 +30,7 @@ mod stuck;
 mod tasks;
 mod ui;
 pub mod verify;
+mod webhook;
 
 use std::sync::Arc;
 

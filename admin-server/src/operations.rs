@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ai_runtime_api::DEFAULT_WINDOW_MINUTES;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{middleware, Router};
@@ -42,7 +42,12 @@ pub(crate) fn router(config: Arc<AppConfig>, pool: PgPool, status: Arc<StatusCac
 }
 
 /// The runtime's state from the status the API serves (default window).
-async fn get_metrics(State(state): State<MetricsState>) -> Result<impl IntoResponse, ApiFailure> {
+/// OpenMetrics when asked for it (Prometheus does), the classic text format
+/// otherwise.
+async fn get_metrics(
+    State(state): State<MetricsState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiFailure> {
     let status = status::cached(
         &state.status,
         &state.pool,
@@ -50,8 +55,14 @@ async fn get_metrics(State(state): State<MetricsState>) -> Result<impl IntoRespo
         DEFAULT_WINDOW_MINUTES,
     )
     .await?;
-    Ok((
-        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::render(&status),
-    ))
+    let body = metrics::render(&status);
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    Ok(if metrics::wants_openmetrics(accept) {
+        ([(header::CONTENT_TYPE, metrics::OPENMETRICS)], body)
+    } else {
+        (
+            [(header::CONTENT_TYPE, metrics::CLASSIC_TEXT)],
+            metrics::to_classic_text(&body),
+        )
+    })
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ai_runtime_api::{
-    AlertKind, CountScope, DegradedFlag, FiringAlert, DegradedKind, OverallHealth, ProviderRoute, QueueCount, QueueSummary,
-    StatusResponse, TaskStatus, WorkerState, WorkerStatus,
+    AlertKind, CountScope, DegradedFlag, DegradedKind, FiringAlert, OverallHealth, ProviderRoute,
+    QueueCount, QueueSummary, StatusResponse, TaskStatus, WorkerState, WorkerStatus,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -102,10 +102,7 @@ pub(crate) async fn compute(
         stuck_pending: stuck.1,
     };
     let mut status = assemble(now, workers, queue, last_event_at);
-    status.alerts = alerts
-        .into_iter()
-        .map(to_alert)
-        .collect::<Result<_, _>>()?;
+    status.alerts = alerts.into_iter().map(to_alert).collect::<Result<_, _>>()?;
     Ok(status)
 }
 
@@ -127,7 +124,10 @@ struct AlertRow {
 
 fn to_alert(row: AlertRow) -> Result<FiringAlert, ApiFailure> {
     let alert = AlertKind::parse(&row.alert).ok_or_else(|| {
-        ApiFailure::Internal(format!("unknown alert {:?} in ai_runtime_alerts", row.alert))
+        ApiFailure::Internal(format!(
+            "unknown alert {:?} in ai_runtime_alerts",
+            row.alert
+        ))
     })?;
     Ok(FiringAlert {
         alert,

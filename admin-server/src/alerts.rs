@@ -223,3 +223,6 @@ async fn evaluate(
     let notices = alert_state::apply(conn, status.generated_at, &holds, &judged).await?;
     Ok((notices, status.dropped_events))
 }
+
+#[cfg(test)]
+mod tests;

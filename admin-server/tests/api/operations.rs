@@ -212,14 +212,43 @@ fn tool(name: &str) -> String {
     panic!("{name} is not installed: run `bash -c 'source scripts/lib.sh && ensure_prometheus'`");
 }
 
+/// `deploy/prometheus/alerts.yml`.
+fn rules_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus/alerts.yml")
+}
+
+/// `promtool check rules` and the rules' unit tests (`alerts_test.yml`).
+#[test]
+fn promtool_checks_and_tests_the_alert_rules() {
+    let dir = rules_file().parent().unwrap().to_owned();
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts_test.yml"],
+    ] {
+        let out = Command::new(tool("promtool"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 fn start_prometheus(target: &str, token: &str) -> Prometheus {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("ai-runtime-prometheus-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(dir.join("data")).unwrap();
     let config = format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  \
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+         rule_files:\n  - {}\nscrape_configs:\n  \
          - job_name: ai_runtime\n    authorization:\n      credentials: {token}\n    \
-         static_configs:\n      - targets: ['{target}']\n"
+         static_configs:\n      - targets: ['{target}']\n",
+        rules_file().display()
     );
     std::fs::write(dir.join("prometheus.yml"), config).unwrap();
     let child = Command::new(tool("prometheus"))
@@ -326,6 +355,16 @@ async fn a_real_prometheus_scrapes_the_values(pool: PgPool) {
         (r#"ai_runtime_build_info{version!=""}"#, 1.0),
         (r#"ai_runtime_alerts_firing{alert="BREAKER_OPEN"}"#, 0.0),
         (r#"up{job="ai_runtime"}"#, 1.0),
+        // The rules of deploy/prometheus/alerts.yml over these metrics: the
+        // stuck task fires at once, the breaker waits for its 2 minutes.
+        (
+            r#"ALERTS{alertname="AiRuntimeStuckTasks",alertstate="firing"}"#,
+            1.0,
+        ),
+        (
+            r#"ALERTS{alertname="AiRuntimeBreakerOpen",alertstate="pending",worker_id="worker-b"}"#,
+            1.0,
+        ),
     ];
     for (query, value) in expected {
         assert_eq!(prometheus.value(&client, query).await, *value, "{query}");

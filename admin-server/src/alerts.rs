@@ -29,6 +29,10 @@ use crate::config::Thresholds;
 use crate::error::ApiFailure;
 use crate::webhook::{Notifier, WebhookOptions};
 
+/// The log target of the notices when no webhook is set (`RUST_LOG`
+/// directive `ai_runtime_alerts=info` shows them).
+pub const ALERTS_LOG_TARGET: &str = "ai_runtime_alerts";
+
 /// The evaluator's advisory lock ("AI-ALERT" in ASCII).
 const LOCK_KEY: i64 = i64::from_be_bytes(*b"AI-ALERT");
 

@@ -133,7 +133,8 @@ async fn send_all(mut queue: mpsc::Receiver<Notice>, options: WebhookOptions, co
     while let Some(notice) = queue.recv().await {
         let body = payload(&notice, options.dashboard_url.as_deref());
         let Some(url) = &options.url else {
-            // No webhook: the log is the channel (the demo's console).
+            // No webhook: the log is the channel (the demo's console); the
+            // target is `alerts::ALERTS_LOG_TARGET`.
             match notice.transition {
                 Transition::Fired => tracing::warn!(target: "ai_runtime_alerts", "{}", body.text),
                 Transition::Resolved => {

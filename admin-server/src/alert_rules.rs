@@ -68,8 +68,10 @@ pub(crate) fn observe(
             holds.push(Observation {
                 kind: AlertKind::BreakerOpen,
                 subject: w.worker_id.clone(),
-                value: 0.0, // seconds open: filled in from `since` by the state
-                message: format!("circuit breaker of {} is open: {reason}", w.worker_id),
+                // Seconds open and the message's duration come from `since`,
+                // which the state knows: here only the breaker's reason.
+                value: 0.0,
+                message: reason.to_owned(),
                 hold_for: thresholds.breaker_open_for,
             });
         }

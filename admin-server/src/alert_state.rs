@@ -67,7 +67,12 @@ pub(crate) async fn apply(
             obs.value
         };
         let message = if obs.kind == AlertKind::BreakerOpen {
-            format!("{} for {:.0} s", obs.message, held.as_secs_f64())
+            format!(
+                "circuit breaker of {} open for {:.0} s: {}",
+                obs.subject,
+                held.as_secs_f64(),
+                obs.message
+            )
         } else {
             obs.message.clone()
         };

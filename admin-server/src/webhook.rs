@@ -60,8 +60,14 @@ pub(crate) fn payload<'a>(notice: &'a Notice, dashboard_url: Option<&'a str>) ->
     let since = notice
         .since
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let at = notice.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let when = match notice.transition {
+        Transition::Fired => format!("since {since}"),
+        // The message is the last one seen while it fired.
+        Transition::Resolved => format!("since {since}, resolved at {at}"),
+    };
     let mut text = format!(
-        "[{}] {}{}: {} (since {since})",
+        "[{}] {}{}: {} ({when})",
         status.to_uppercase(),
         notice.kind.as_str(),
         worker.map(|w| format!(" {w}")).unwrap_or_default(),
@@ -76,7 +82,7 @@ pub(crate) fn payload<'a>(notice: &'a Notice, dashboard_url: Option<&'a str>) ->
         alert: notice.kind.as_str(),
         worker,
         since,
-        at: notice.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        at,
         value: notice.value,
         message: &notice.message,
         dashboard_url,

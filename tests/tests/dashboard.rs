@@ -108,7 +108,7 @@ async fn seed(pool: &PgPool) -> Seeded {
     sqlx::query(
         "insert into ai_runtime_alerts (alert, subject, since, firing_at, value, message) \
          values ('BREAKER_OPEN', 'worker-b', now() - interval '5 minutes', \
-         now() - interval '3 minutes', 300, 'circuit breaker of worker-b is open for 300 s')",
+         now() - interval '3 minutes', 300, 'circuit breaker of worker-b open for 300 s: 5 consecutive provider failures')",
     )
     .execute(pool)
     .await
@@ -685,7 +685,9 @@ async fn cards_show_workers_breakers_and_the_queue(pool: PgPool) {
     assert!(b.text("#dropped-events").await.contains("5 dropped"));
     let alerts = b.text("#alerts").await;
     assert!(
-        alerts.contains("BREAKER_OPEN: circuit breaker of worker-b is open for 300 s (since"),
+        alerts.contains(
+            "BREAKER_OPEN: circuit breaker of worker-b open for 300 s: 5 consecutive provider failures (since"
+        ),
         "the firing alert: {alerts}"
     );
 

@@ -179,7 +179,8 @@ async fn a_breaker_held_open_fires_once_and_resolves_once(pool: PgPool) {
     assert!(fire["value"].as_f64().unwrap() >= 1.5);
     let text = fire["text"].as_str().unwrap();
     assert!(
-        text.starts_with("[FIRING] BREAKER_OPEN worker-b: circuit breaker of worker-b is open")
+        text.starts_with("[FIRING] BREAKER_OPEN worker-b: circuit breaker of worker-b open for ")
+            && text.contains(" s: BREAKER_OPENED (since ")
             && text.ends_with("<http://admin.example/admin/ai/runtime|dashboard>"),
         "{text}"
     );

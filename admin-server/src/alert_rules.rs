@@ -147,3 +147,93 @@ pub(crate) fn observe(
     }
     (holds, judged)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(workers: serde_json::Value, finished: [i64; 3], dropped: i64) -> StatusResponse {
+        let [done, skipped, failed] = finished;
+        let count = |status: &str, count: i64, scope: &str| serde_json::json!({"status": status, "count": count, "scope": scope, "delta": 0});
+        serde_json::from_value(serde_json::json!({
+            "generatedAt": "2026-11-30T00:00:00Z",
+            "overall": "DEGRADED",
+            "degraded": [],
+            "workers": workers,
+            "queue": {"windowMinutes": 15, "stuckRunning": 0, "stuckPending": 0, "counts": [
+                count("PENDING", 0, "CURRENT"), count("RUNNING", 0, "CURRENT"),
+                count("IN_REVIEW", 0, "CURRENT"), count("DONE", done, "WINDOW"),
+                count("SKIPPED", skipped, "WINDOW"), count("FAILED", failed, "WINDOW"),
+            ]},
+            "lastEventAt": null,
+            "activeRoute": null,
+            "droppedEvents": dropped
+        }))
+        .unwrap()
+    }
+
+    fn worker(id: &str, state: &str, open: bool, stale: bool) -> serde_json::Value {
+        serde_json::json!({
+            "workerId": id, "agentType": "t", "status": state, "circuitOpen": open,
+            "circuitReason": "cooling down", "lastHeartbeat": "2026-11-30T00:00:00Z",
+            "heartbeatAgeSeconds": 1.0, "stale": stale, "currentTaskId": null, "route": null,
+            "droppedEvents": 0, "metadata": {}, "updatedAt": "2026-11-30T00:00:00Z"
+        })
+    }
+
+    fn kinds(holds: &[Observation]) -> Vec<(AlertKind, &str)> {
+        holds.iter().map(|o| (o.kind, o.subject.as_str())).collect()
+    }
+
+    #[test]
+    fn breakers_and_stale_workers_of_running_workers_only() {
+        let s = status(
+            serde_json::json!([
+                worker("a", "DEGRADED", true, false),
+                worker("b", "RUNNING", false, true),
+                worker("c", "STOPPED", true, false),
+            ]),
+            [0, 0, 0],
+            0,
+        );
+        let (holds, judged) = observe(&s, &AlertThresholds::default(), None);
+        assert_eq!(
+            kinds(&holds),
+            [(AlertKind::BreakerOpen, "a"), (AlertKind::WorkerStale, "b")]
+        );
+        assert_eq!(holds[0].hold_for, Duration::from_secs(120));
+        assert_eq!(holds[0].message, "cooling down");
+        assert!(
+            !judged.contains(&AlertKind::EventsDropped),
+            "no baseline yet"
+        );
+    }
+
+    #[test]
+    fn failure_rate_needs_enough_tasks_and_the_share() {
+        let t = AlertThresholds::default();
+        let fires = |finished| {
+            let (holds, _) = observe(&status(serde_json::json!([]), finished, 0), &t, Some(0));
+            holds.iter().any(|o| o.kind == AlertKind::FailureRate)
+        };
+        assert!(fires([4, 1, 5]), "5 of 10");
+        assert!(!fires([5, 1, 4]), "4 of 10");
+        assert!(!fires([1, 0, 8]), "8 of 9: too few");
+    }
+
+    #[test]
+    fn dropped_events_fire_on_growth_only() {
+        let t = AlertThresholds::default();
+        let dropped = |before, now| {
+            let (holds, judged) = observe(&status(serde_json::json!([]), [0; 3], now), &t, before);
+            assert!(judged.contains(&AlertKind::EventsDropped));
+            holds
+                .iter()
+                .find(|o| o.kind == AlertKind::EventsDropped)
+                .map(|o| o.value)
+        };
+        assert_eq!(dropped(Some(5), 9), Some(4.0));
+        assert_eq!(dropped(Some(9), 9), None, "a high but flat total");
+        assert_eq!(dropped(Some(9), 2), None, "a restarted sink");
+    }
+}

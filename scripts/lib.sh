@@ -94,3 +94,20 @@ ensure_browser() {
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 }
+
+# Prometheus and promtool from Debian, for the /metrics and alert-rule tests
+# (each test starts its own prometheus on a free loopback port). Only the
+# binaries are wanted: without the recommended exporters, and with the
+# package's service stopped if the machine's init started it, so nothing
+# stays listening on :9090.
+ensure_prometheus() {
+    if command -v prometheus >/dev/null && command -v promtool >/dev/null; then return; fi
+    say "Installing Prometheus and promtool from Debian"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
+    if command -v systemctl >/dev/null && systemctl is-active --quiet prometheus 2>/dev/null; then
+        systemctl disable --now prometheus
+    elif [ -x /etc/init.d/prometheus ]; then
+        /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    fi
+}

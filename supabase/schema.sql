@@ -129,6 +129,23 @@ create index ai_worker_status_status_updated_at_idx
 create index ai_worker_status_circuit_open_updated_at_idx
     on public.ai_worker_status (circuit_open, updated_at desc);
 
+-- ---------------------------------------------------------------- alerts ---
+-- The admin server's built-in alerts: one row per alert whose condition holds
+-- now (written by the one evaluator holding the advisory lock, read by every
+-- server's /status). `firing_at` is null while pending.
+create table public.ai_runtime_alerts (
+    alert text not null,
+    subject text not null default '',
+    since timestamptz not null,
+    firing_at timestamptz null,
+    value double precision not null,
+    message text not null,
+    evaluated_at timestamptz not null default now(),
+    primary key (alert, subject),
+    constraint ai_runtime_alerts_alert_check
+        check (alert in ('BREAKER_OPEN', 'WORKER_STALE', 'STUCK_TASKS', 'EVENTS_DROPPED', 'FAILURE_RATE'))
+);
+
 -- ----------------------------------------------------- row-level security ---
 -- No policies: Supabase's API roles (anon, authenticated) read nothing. The
 -- admin server and the workers connect as a privileged role (owner or
@@ -141,6 +158,7 @@ alter table public.ai_runtime_events enable row level security;
 -- Supabase's API would otherwise expose each partition as a table.
 alter table public.ai_runtime_events_default enable row level security;
 alter table public.ai_worker_status enable row level security;
+alter table public.ai_runtime_alerts enable row level security;
 
 -- sqlx keeps its bookkeeping in public._sqlx_migrations; it gets RLS too.
 -- (Absent when the schema is applied by other tools: then this is a no-op.)

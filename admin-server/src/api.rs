@@ -29,7 +29,7 @@ struct ApiState {
     status: Arc<StatusCache>,
 }
 
-pub(crate) fn router(config: Arc<AppConfig>, pool: PgPool) -> Router {
+pub(crate) fn router(config: Arc<AppConfig>, pool: PgPool, status: Arc<StatusCache>) -> Router {
     let guard = Arc::new(AdminGuard::new(&config));
     let routes = Router::new()
         .route("/status", get(get_status))
@@ -39,7 +39,7 @@ pub(crate) fn router(config: Arc<AppConfig>, pool: PgPool) -> Router {
         .fallback(not_found)
         .with_state(ApiState {
             pool,
-            status: Arc::new(StatusCache::new(config.status_ttl)),
+            status,
             config,
         });
     Router::new().nest(
@@ -80,11 +80,8 @@ async fn get_status(
     Params(q): Params<StatusQuery>,
 ) -> Result<Json<StatusResponse>, ApiFailure> {
     let window = window_minutes(q)?;
-    let compute = async {
-        let mut conn = state.pool.acquire().await?;
-        status::compute(&mut conn, &state.config.thresholds, window).await
-    };
-    let status = state.status.get(window, compute).await?;
+    let status =
+        status::cached(&state.status, &state.pool, &state.config.thresholds, window).await?;
     Ok(Json(StatusResponse::clone(&status)))
 }
 

@@ -18,6 +18,9 @@ use crate::jwt::{JwtError, JwtVerifier};
 pub(crate) struct AdminGuard {
     // Hashing first makes the comparison constant-time in the length too.
     static_token_digest: Option<[u8; 32]>,
+    /// `/metrics` only: the scrape token (`METRICS_TOKEN`), accepted besides
+    /// the admin's credentials.
+    scrape_token_digest: Option<[u8; 32]>,
     jwt: Option<JwtVerifier>,
 }
 
@@ -50,6 +53,7 @@ impl AdminGuard {
         AdminGuard {
             static_token_digest: non_empty(&config.admin_token)
                 .map(|t| Sha256::digest(t.as_bytes()).into()),
+            scrape_token_digest: None,
             jwt: non_empty(&config.jwt_secret).map(|secret| {
                 JwtVerifier::new(
                     secret.as_bytes(),
@@ -58,6 +62,18 @@ impl AdminGuard {
                 )
             }),
         }
+    }
+
+    /// The guard of `/metrics`: the scrape token (`METRICS_TOKEN`) when set,
+    /// and the admin's credentials.
+    pub(crate) fn for_metrics(config: &AppConfig) -> Self {
+        let mut guard = AdminGuard::new(config);
+        guard.scrape_token_digest = config
+            .metrics_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| Sha256::digest(t.as_bytes()).into());
+        guard
     }
 
     /// Checks an `Authorization` header value.
@@ -71,8 +87,11 @@ impl AdminGuard {
         if token.is_empty() {
             return Err(AuthError::NotBearer);
         }
-        if let Some(expected) = &self.static_token_digest {
-            let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        for expected in [&self.static_token_digest, &self.scrape_token_digest]
+            .into_iter()
+            .flatten()
+        {
             if bool::from(digest.ct_eq(expected)) {
                 return Ok(());
             }

@@ -19,6 +19,9 @@ pub struct AppConfig {
     /// When set, a JWT's `iss` must be this (`ADMIN_JWT_ISSUER`, e.g.
     /// `https://<project>.supabase.co/auth/v1`).
     pub jwt_issuer: Option<String>,
+    /// A bearer token that reads `/metrics` only (`METRICS_TOKEN`), for a
+    /// Prometheus that should not hold an admin token; admins read it too.
+    pub metrics_token: Option<String>,
     /// The dashboard's built files (`ADMIN_UI_DIR`), served at `/admin/ai/runtime`.
     pub ui_dir: PathBuf,
     pub thresholds: Thresholds,
@@ -34,6 +37,7 @@ impl Default for AppConfig {
             jwt_secret: None,
             jwt_audience: None,
             jwt_issuer: None,
+            metrics_token: None,
             ui_dir: PathBuf::from(DEFAULT_UI_DIR),
             thresholds: Thresholds::default(),
             status_ttl: crate::status_cache::DEFAULT_TTL,
@@ -53,6 +57,7 @@ impl fmt::Debug for AppConfig {
             .field("jwt_secret", &set(&self.jwt_secret))
             .field("jwt_audience", &self.jwt_audience)
             .field("jwt_issuer", &self.jwt_issuer)
+            .field("metrics_token", &set(&self.metrics_token))
             .field("ui_dir", &self.ui_dir)
             .field("thresholds", &self.thresholds)
             .finish()

@@ -8,6 +8,9 @@
 //! [`AppConfig`], [`lazy_pool`] and the [`verify`] report; the rest is
 //! private to the crate.
 
+mod alert_rules;
+mod alert_state;
+pub mod alerts;
 mod api;
 mod auth;
 mod config;
@@ -16,14 +19,18 @@ mod db;
 mod error;
 mod events;
 mod jwt;
+mod metrics;
+mod operations;
 mod page;
 mod params;
+mod probes;
 mod status;
 mod status_cache;
 mod stuck;
 mod tasks;
 mod ui;
 pub mod verify;
+mod webhook;
 
 use std::sync::Arc;
 
@@ -55,14 +62,22 @@ pub async fn serve(
 }
 
 /// The whole server: the API under `/api/admin/ai/runtime` (admin guard on
-/// every route) and the dashboard under `/admin/ai/runtime`.
+/// every route), the dashboard under `/admin/ai/runtime`, `/metrics` and the
+/// probes `/healthz` and `/readyz`.
 pub fn app(config: AppConfig, pool: PgPool) -> Router {
     let ui = ui::router(&config.ui_dir);
     let config = Arc::new(config);
+    // One status cache for the API and /metrics: a scrape shares the
+    // dashboards' computation.
+    let status = Arc::new(status_cache::StatusCache::new(config.status_ttl));
     // The trace layer records method, URI, status and latency, never
     // headers, so `Authorization` stays out of the logs.
     let trace = TraceLayer::new_for_http()
         .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
         .on_response(DefaultOnResponse::new().level(Level::INFO));
-    api::router(config, pool).merge(ui).layer(trace)
+    let operations = operations::router(Arc::clone(&config), pool.clone(), Arc::clone(&status));
+    api::router(config, pool, status)
+        .merge(operations)
+        .merge(ui)
+        .layer(trace)
 }

@@ -3,19 +3,21 @@
 //! exact trend deltas, stuck tasks, dropped events, and the degraded flags.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ai_runtime_api::{
-    CountScope, DegradedFlag, DegradedKind, OverallHealth, ProviderRoute, QueueCount, QueueSummary,
-    StatusResponse, TaskStatus, WorkerState, WorkerStatus,
+    AlertKind, CountScope, DegradedFlag, DegradedKind, FiringAlert, OverallHealth, ProviderRoute,
+    QueueCount, QueueSummary, StatusResponse, TaskStatus, WorkerState, WorkerStatus,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::config::Thresholds;
 use crate::db::parse_db;
 use crate::error::ApiFailure;
+use crate::status_cache::StatusCache;
 use crate::stuck::Stuck;
 
 #[derive(sqlx::FromRow)]
@@ -30,6 +32,22 @@ struct WorkerRow {
     metadata: Value,
     updated_at: DateTime<Utc>,
     age_seconds: f64,
+}
+
+/// The status of `window_minutes` from `cache`, computed on `pool` when the
+/// cached one is older than its time-to-live: the one path of the API and
+/// `/metrics`, so both share each computation.
+pub(crate) async fn cached(
+    cache: &StatusCache,
+    pool: &PgPool,
+    thresholds: &Thresholds,
+    window_minutes: i64,
+) -> Result<Arc<StatusResponse>, ApiFailure> {
+    let compute = async {
+        let mut conn = pool.acquire().await?;
+        compute(&mut conn, thresholds, window_minutes).await
+    };
+    cache.get(window_minutes, compute).await
 }
 
 /// Computes the status at the database's `now()` with a trend window of
@@ -68,6 +86,9 @@ pub(crate) async fn compute(
     let last_event_at: Option<DateTime<Utc>> = sqlx::query_scalar(LAST_EVENT_SQL)
         .fetch_one(&mut *tx)
         .await?;
+    let alerts: Vec<AlertRow> = sqlx::query_as(FIRING_ALERTS_SQL)
+        .fetch_all(&mut *tx)
+        .await?;
     tx.commit().await?;
 
     let workers = worker_rows
@@ -80,7 +101,42 @@ pub(crate) async fn compute(
         stuck_running: stuck.0,
         stuck_pending: stuck.1,
     };
-    Ok(assemble(now, workers, queue, last_event_at))
+    let mut status = assemble(now, workers, queue, last_event_at);
+    status.alerts = alerts.into_iter().map(to_alert).collect::<Result<_, _>>()?;
+    Ok(status)
+}
+
+/// The built-in alerts firing now (the evaluator's table; pending ones, whose
+/// condition has not held long enough yet, are left out).
+const FIRING_ALERTS_SQL: &str = "select alert, subject, since, firing_at, value, message \
+     from public.ai_runtime_alerts where firing_at is not null \
+     order by firing_at, alert, subject";
+
+#[derive(sqlx::FromRow)]
+struct AlertRow {
+    alert: String,
+    subject: String,
+    since: DateTime<Utc>,
+    firing_at: DateTime<Utc>,
+    value: f64,
+    message: String,
+}
+
+fn to_alert(row: AlertRow) -> Result<FiringAlert, ApiFailure> {
+    let alert = AlertKind::parse(&row.alert).ok_or_else(|| {
+        ApiFailure::Internal(format!(
+            "unknown alert {:?} in ai_runtime_alerts",
+            row.alert
+        ))
+    })?;
+    Ok(FiringAlert {
+        alert,
+        worker_id: Some(row.subject).filter(|s| !s.is_empty()),
+        since: row.since,
+        firing_at: row.firing_at,
+        value: row.value,
+        message: row.message,
+    })
 }
 
 const WORKERS_SQL: &str = "select worker_id, agent_type, status, circuit_open, \
@@ -316,6 +372,7 @@ fn assemble(
         last_event_at,
         active_route,
         dropped_events,
+        alerts: Vec::new(),
     }
 }
 

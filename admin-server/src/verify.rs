@@ -186,6 +186,21 @@ pub fn render_text(report: &Report) -> String {
         .last_event_at
         .map_or("never".to_owned(), |t| t.to_rfc3339());
     let _ = writeln!(out, "Last event: {last}");
+    // The admin server's built-in alerts (its evaluator's table).
+    if s.alerts.is_empty() {
+        let _ = writeln!(out, "Alerts firing: none");
+    } else {
+        let _ = writeln!(out, "Alerts firing:");
+        for a in &s.alerts {
+            let _ = writeln!(
+                out,
+                "  {:<15} since {}  {}",
+                a.alert.as_str(),
+                a.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                a.message
+            );
+        }
+    }
     let _ = writeln!(out);
     match s.overall {
         OverallHealth::Healthy => {

@@ -50,6 +50,71 @@ pub struct StatusResponse {
     pub active_route: Option<ProviderRoute>,
     /// Events the sinks of all live workers dropped (channel full or database failed).
     pub dropped_events: i64,
+    /// The built-in alerts firing now (the admin server's evaluator), oldest first.
+    #[serde(default)]
+    pub alerts: Vec<FiringAlert>,
+}
+
+/// A built-in alert: the conditions of `deploy/prometheus/alerts.yml`,
+/// evaluated by the admin server for teams without Prometheus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertKind {
+    /// A worker's circuit breaker open longer than the threshold.
+    BreakerOpen,
+    /// A worker that is not STOPPED missed its heartbeats.
+    WorkerStale,
+    /// RUNNING tasks with an expired lease or PENDING tasks overdue.
+    StuckTasks,
+    /// Event sinks dropped events since the previous evaluation.
+    EventsDropped,
+    /// The share of FAILED among tasks finished in the window is above the threshold.
+    FailureRate,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 5] = [
+        AlertKind::BreakerOpen,
+        AlertKind::WorkerStale,
+        AlertKind::StuckTasks,
+        AlertKind::EventsDropped,
+        AlertKind::FailureRate,
+    ];
+
+    /// The name in JSON and in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::BreakerOpen => "BREAKER_OPEN",
+            AlertKind::WorkerStale => "WORKER_STALE",
+            AlertKind::StuckTasks => "STUCK_TASKS",
+            AlertKind::EventsDropped => "EVENTS_DROPPED",
+            AlertKind::FailureRate => "FAILURE_RATE",
+        }
+    }
+
+    /// The inverse of [`AlertKind::as_str`].
+    pub fn parse(name: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// An alert firing now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FiringAlert {
+    pub alert: AlertKind,
+    /// The worker it concerns; absent for runtime-wide alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+    /// When the condition was first seen.
+    pub since: DateTime<Utc>,
+    /// When it had held long enough to fire.
+    pub firing_at: DateTime<Utc>,
+    /// The measured value (seconds open, stuck tasks, dropped events, failure share...).
+    pub value: f64,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use admin_server::alerts::{AlertOptions, AlertThresholds, ALERTS_LOG_TARGET};
 use admin_server::{app, AppConfig};
 use anyhow::Context;
 use clap::Parser;
@@ -42,6 +43,23 @@ struct Args {
     /// Simulated workers.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
     workers: u16,
+    /// Seconds between alert evaluations (shorter than the server's 30 s, so
+    /// the demo's outages show).
+    #[arg(long, env = "ALERT_EVALUATE_EVERY_SECONDS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    alert_evaluate_every_seconds: u64,
+    /// A breaker open this long fires BREAKER_OPEN (the server's default is
+    /// 120 s; the demo's outages last 30 s).
+    #[arg(long, env = "ALERT_BREAKER_OPEN_FOR_SECONDS", default_value_t = 10)]
+    alert_breaker_open_for_seconds: u64,
+    /// Where alerts are POSTed (Slack-compatible JSON); unset: printed here.
+    #[arg(
+        long = "alert-webhook-url",
+        env = "ALERT_WEBHOOK_URL",
+        hide_env_values = true,
+        hide = true
+    )]
+    alert_webhook_url: Option<String>,
 }
 
 #[tokio::main]
@@ -67,7 +85,12 @@ async fn main() -> anyhow::Result<()> {
         .context("building the observability layer")?;
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error")));
+        // Errors only, and the built-in alerts: without ALERT_WEBHOOK_URL
+        // they are logged here, so a breaker episode shows on the console.
+        .with_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(format!("error,{ALERTS_LOG_TARGET}=info"))),
+        );
     tracing_subscriber::registry().with(layer).with(logs).init();
 
     // A fresh token per run unless one is given; it only ever leaves this
@@ -105,6 +128,21 @@ async fn main() -> anyhow::Result<()> {
             )
         })?;
     let address = listener.local_addr()?;
+    // The built-in alerts, as the admin server binary runs them.
+    admin_server::alerts::spawn_evaluator(
+        pool.clone(),
+        config.thresholds,
+        AlertOptions {
+            thresholds: AlertThresholds {
+                breaker_open_for: Duration::from_secs(args.alert_breaker_open_for_seconds),
+                ..AlertThresholds::default()
+            },
+            every: Duration::from_secs(args.alert_evaluate_every_seconds),
+            webhook_url: args.alert_webhook_url.clone().filter(|u| !u.is_empty()),
+            dashboard_url: Some(format!("http://{address}{}", admin_server::UI_BASE)),
+            ..AlertOptions::default()
+        },
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {

@@ -162,6 +162,7 @@ async fn every_public_table_has_row_level_security(pool: PgPool) {
         names,
         [
             "_sqlx_migrations",
+            "ai_runtime_alerts",
             "ai_runtime_events",
             "ai_runtime_events_default",
             "ai_worker_status",

@@ -104,6 +104,15 @@ async fn seed(pool: &PgPool) -> Seeded {
         .await
         .expect("insert worker");
     }
+    // The built-in alert evaluator's row for worker-b's breaker, firing.
+    sqlx::query(
+        "insert into ai_runtime_alerts (alert, subject, since, firing_at, value, message) \
+         values ('BREAKER_OPEN', 'worker-b', now() - interval '5 minutes', \
+         now() - interval '3 minutes', 300, 'circuit breaker of worker-b open for 300 s: 5 consecutive provider failures')",
+    )
+    .execute(pool)
+    .await
+    .expect("insert alert");
 
     // status, lease owner, lease expiry from now (s), reason code, reason
     let tasks: [TaskRow; 5] = [
@@ -674,6 +683,13 @@ async fn cards_show_workers_breakers_and_the_queue(pool: PgPool) {
         "sim-primary / sim-large"
     );
     assert!(b.text("#dropped-events").await.contains("5 dropped"));
+    let alerts = b.text("#alerts").await;
+    assert!(
+        alerts.contains(
+            "BREAKER_OPEN: circuit breaker of worker-b open for 300 s: 5 consecutive provider failures (since"
+        ),
+        "the firing alert: {alerts}"
+    );
 
     // Active statuses count what is in them now; finished ones what
     // finished within the window, and say so.

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use admin_server::alerts::{AlertOptions, AlertThresholds};
 use admin_server::{app, lazy_pool, AppConfig, Thresholds};
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -68,6 +69,88 @@ struct Args {
         default_value_t = 3600
     )]
     maintenance_interval_seconds: u64,
+    /// A bearer token that reads /metrics only (admins' credentials read it too).
+    #[arg(
+        long = "metrics-token",
+        env = "METRICS_TOKEN",
+        hide_env_values = true,
+        hide = true
+    )]
+    metrics_token: Option<String>,
+    #[command(flatten)]
+    alerts: AlertArgs,
+}
+
+/// The built-in alerts (the conditions of deploy/prometheus/alerts.yml).
+#[derive(clap::Args)]
+struct AlertArgs {
+    /// Seconds between alert evaluations; 0 turns the built-in alerts off.
+    #[arg(long, env = "ALERT_EVALUATE_EVERY_SECONDS", default_value_t = 30)]
+    alert_evaluate_every_seconds: u64,
+    /// A breaker open this many seconds fires BREAKER_OPEN.
+    #[arg(long, env = "ALERT_BREAKER_OPEN_FOR_SECONDS", default_value_t = 120)]
+    alert_breaker_open_for_seconds: u64,
+    /// FAILURE_RATE fires when at least this share (0..1) of the tasks finished in the window FAILED ...
+    #[arg(long, env = "ALERT_FAILURE_RATE", default_value_t = 0.5, value_parser = share)]
+    alert_failure_rate: f64,
+    /// ... and at least this many finished.
+    #[arg(long, env = "ALERT_FAILURE_RATE_MIN_TASKS", default_value_t = 10)]
+    alert_failure_rate_min_tasks: u32,
+    /// The window of that share, in minutes.
+    #[arg(long, env = "ALERT_FAILURE_RATE_WINDOW_MINUTES", default_value_t = 15,
+          value_parser = clap::value_parser!(i64).range(1..=10080))]
+    alert_failure_rate_window_minutes: i64,
+    /// Where alerts are POSTed (Slack-compatible JSON); unset: they are logged.
+    #[arg(
+        long = "alert-webhook-url",
+        env = "ALERT_WEBHOOK_URL",
+        hide_env_values = true,
+        hide = true
+    )]
+    alert_webhook_url: Option<String>,
+    /// The dashboard's address, linked from each alert (default: this server's).
+    #[arg(long, env = "ALERT_DASHBOARD_URL")]
+    alert_dashboard_url: Option<String>,
+    /// Seconds one webhook attempt may take.
+    #[arg(long, env = "ALERT_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    alert_webhook_timeout_seconds: u64,
+    /// Attempts per alert notice (backoff from 1 s, doubling, at most 60 s).
+    #[arg(long, env = "ALERT_WEBHOOK_ATTEMPTS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    alert_webhook_attempts: u32,
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected a share between 0 and 1 (e.g. 0.5), got {text:?}"
+        )),
+    }
+}
+
+impl AlertArgs {
+    fn options(self, dashboard: String) -> AlertOptions {
+        AlertOptions {
+            thresholds: AlertThresholds {
+                breaker_open_for: Duration::from_secs(self.alert_breaker_open_for_seconds),
+                failure_rate: self.alert_failure_rate,
+                failure_rate_min_tasks: i64::from(self.alert_failure_rate_min_tasks),
+                failure_rate_window_minutes: self.alert_failure_rate_window_minutes,
+            },
+            every: Duration::from_secs(self.alert_evaluate_every_seconds),
+            webhook_url: self.alert_webhook_url.filter(|u| !u.is_empty()),
+            dashboard_url: Some(
+                self.alert_dashboard_url
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or(dashboard),
+            ),
+            webhook_timeout: Duration::from_secs(self.alert_webhook_timeout_seconds),
+            webhook_attempts: self.alert_webhook_attempts,
+            ..AlertOptions::default()
+        }
+    }
 }
 
 #[tokio::main]
@@ -99,6 +182,7 @@ async fn main() -> anyhow::Result<()> {
         jwt_secret,
         jwt_audience: args.jwt_audience.filter(|a| !a.is_empty()),
         jwt_issuer: args.jwt_issuer.filter(|i| !i.is_empty()),
+        metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
         ui_dir: args.ui_dir,
         thresholds: Thresholds {
             stuck_pending_after: Duration::from_secs(args.stuck_pending_seconds),
@@ -131,6 +215,16 @@ async fn main() -> anyhow::Result<()> {
         listener.local_addr()?,
         admin_server::UI_BASE
     );
+    if args.alerts.alert_evaluate_every_seconds > 0 {
+        let dashboard = format!("http://{}{}", listener.local_addr()?, admin_server::UI_BASE);
+        // With several servers on one database, an advisory lock lets one
+        // of them evaluate; the others stand by.
+        admin_server::alerts::spawn_evaluator(
+            pool.clone(),
+            config.thresholds,
+            args.alerts.options(dashboard),
+        );
+    }
     admin_server::serve(listener, app(config, pool), async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -26,7 +26,7 @@ struct Args {
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(i64).range(1..=10080))]
     minutes: i64,
     /// A PENDING task due for longer than this many seconds is stuck.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, env = "ADMIN_STUCK_PENDING_SECONDS", default_value_t = 300)]
     stuck_pending_seconds: u64,
 }
 

@@ -6,6 +6,7 @@ mod auth;
 mod events;
 mod fixtures;
 mod openapi;
+mod operations;
 mod outage;
 mod secrets;
 mod server;

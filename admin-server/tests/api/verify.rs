@@ -140,3 +140,37 @@ fn unreachable_database_and_bad_usage_exit_2() {
     assert_eq!(code(&verify(&["--no-such-flag"])), 2);
     assert_eq!(code(&verify(&["--minutes", "0"])), 2);
 }
+
+/// The built-in alerts firing now (the evaluator's table) are listed, in
+/// text and JSON; a pending one (not fired yet) is not.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn firing_alerts_are_listed(_: PgPoolOptions, options: PgConnectOptions) {
+    let pool = pool(&options).await;
+    upsert_worker(&pool, Worker::default()).await;
+    sqlx::query(
+        "insert into ai_runtime_alerts (alert, subject, since, firing_at, value, message) values \
+         ('BREAKER_OPEN', 'worker-1', now() - interval '3 minutes', now() - interval '1 minute', \
+          180, 'circuit breaker of worker-1 open for 180 s: outage'), \
+         ('STUCK_TASKS', '', now(), null, 1, 'pending, not shown')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let url = url_of(&options);
+    let text = verify(&["--database-url", &url]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains("Alerts firing:\n  BREAKER_OPEN    since "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("circuit breaker of worker-1 open for 180 s: outage"));
+    assert!(!stdout.contains("pending, not shown"), "{stdout}");
+    let json = verify(&["--database-url", &url, "--json"]);
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let alerts = report["status"]["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["alert"], "BREAKER_OPEN");
+    assert_eq!(alerts[0]["workerId"], "worker-1");
+    assert_eq!(alerts[0]["value"], 180.0);
+    pool.close().await;
+}

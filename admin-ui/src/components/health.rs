@@ -46,6 +46,22 @@ fn Cards(status: StatusResponse) -> impl IntoView {
             )
         });
     let dropped = status.dropped_events;
+    // The admin server's built-in alerts firing now (what was sent to the
+    // webhook, or logged).
+    let firing = !status.alerts.is_empty();
+    let alerts = status
+        .alerts
+        .iter()
+        .map(|a| {
+            let text = format!(
+                "{}: {} (since {})",
+                a.alert.as_str(),
+                a.message,
+                time::format_utc(&a.since)
+            );
+            view! { <li data-alert=a.alert.as_str()>{text}</li> }
+        })
+        .collect_view();
     let no_workers = status.workers.is_empty();
     let workers = status
         .workers
@@ -67,6 +83,12 @@ fn Cards(status: StatusResponse) -> impl IntoView {
                 <h3>"Last event"</h3>
                 <p>{last_event}</p>
             </article>
+            {firing.then(|| view! {
+                <article id="alerts" class="card bad">
+                    <h3>"Alerts firing"</h3>
+                    <ul class="reasons">{alerts}</ul>
+                </article>
+            })}
             {(dropped > 0).then(|| view! {
                 <article id="dropped-events" class="card bad">
                     <h3>"Dropped events"</h3>

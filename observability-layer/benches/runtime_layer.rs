@@ -249,8 +249,20 @@ fn emit_cost(url: &str, threads: usize) {
     let short = Event::Short;
     let real = Event::Realistic;
     let bare_dispatch = Dispatch::new(tracing_subscriber::registry());
-    let bare = measure(&bare_dispatch, threads, short, SpanEntries::OnePerRound, &|| {});
-    let bare_entering = measure(&bare_dispatch, threads, short, SpanEntries::OnePerEvent, &|| {});
+    let bare = measure(
+        &bare_dispatch,
+        threads,
+        short,
+        SpanEntries::OnePerRound,
+        &|| {},
+    );
+    let bare_entering = measure(
+        &bare_dispatch,
+        threads,
+        short,
+        SpanEntries::OnePerEvent,
+        &|| {},
+    );
 
     let (dispatch, guard, handle) = runtime_layer(url);
     let drain = || {
@@ -274,12 +286,25 @@ fn emit_cost(url: &str, threads: usize) {
     println!("## Emitting thread, 8-field runtime event in a 3-field span, {threads} thread(s)\n");
     println!("| subscriber | event | thread CPU ns/event | wall ns/event |");
     println!("| --- | --- | ---: | ---: |");
-    println!("| bare registry | {} | {:.1} | {:.1} |", short.name(), bare.0, bare.1);
+    println!(
+        "| bare registry | {} | {:.1} | {:.1} |",
+        short.name(),
+        bare.0,
+        bare.1
+    );
     for (name, event, m) in [
         ("registry + RuntimeLayer", short, ours),
         ("registry + RuntimeLayer", real, ours_real),
-        ("registry + tracing-appender non_blocking + fmt JSON", short, appender),
-        ("registry + tracing-appender non_blocking + fmt JSON", real, appender_real),
+        (
+            "registry + tracing-appender non_blocking + fmt JSON",
+            short,
+            appender,
+        ),
+        (
+            "registry + tracing-appender non_blocking + fmt JSON",
+            real,
+            appender_real,
+        ),
     ] {
         println!("| {name} | {} | {:.1} | {:.1} |", event.name(), m.0, m.1);
     }

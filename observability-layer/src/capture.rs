@@ -472,7 +472,8 @@ impl Visit for EventVisitor<'_> {
             }
             Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
             Role::Message => {
-                self.event.message = Some(self.metadata_text(|limit, pool| Text::bounded_in(value, limit, pool)))
+                self.event.message =
+                    Some(self.metadata_text(|limit, pool| Text::bounded_in(value, limit, pool)))
             }
             role => self.column(role, value),
         }
@@ -486,7 +487,8 @@ impl Visit for EventVisitor<'_> {
             }
             Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
             Role::Message => {
-                self.event.message = Some(self.metadata_text(|limit, pool| Text::debug_in(value, limit, pool)))
+                self.event.message =
+                    Some(self.metadata_text(|limit, pool| Text::debug_in(value, limit, pool)))
             }
             // Kept as formatted (`entity_id = %route`): no second copy.
             Role::EntityId => {

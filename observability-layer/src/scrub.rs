@@ -22,9 +22,12 @@ struct Pattern {
     plausible: fn(&str) -> bool,
 }
 
+/// A built-in shape: kind, regex, plausibility check.
+type BuiltIn = (&'static str, &'static str, fn(&str) -> bool);
+
 /// The built-in shapes, in the order they are applied (a bearer token that
 /// is also a JWT is named `bearer`).
-const BUILT_IN: &[(&str, &str, fn(&str) -> bool)] = &[
+const BUILT_IN: &[BuiltIn] = &[
     // PEM private key blocks: the body between the armour lines (a value
     // cut by the size limit loses its END line: the rest is the body).
     (
@@ -99,7 +102,7 @@ fn bearer_like(secret: &str) -> bool {
 /// Basic credentials are base64 (whole 4-byte groups) with digits,
 /// symbols or mixed case (`Basic authentication` is not).
 fn base64_like(secret: &str) -> bool {
-    secret.len() % 4 == 0
+    secret.len().is_multiple_of(4)
         && (token_like(secret)
             || secret.bytes().any(|b| matches!(b, b'+' | b'/' | b'='))
             || inner_uppercase(secret))

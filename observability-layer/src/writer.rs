@@ -204,8 +204,7 @@ impl Writer {
     /// A change every exporter and the recorder must see, made once, before
     /// the batch is shared: secrets scrubbed out of string values (the
     /// message, `entity_id`, metadata strings).
-    #[allow(clippy::vec_box)]
-    fn transform(&self, events: &mut Vec<Box<Captured>>) {
+    fn transform(&self, events: &mut [Box<Captured>]) {
         for event in events.iter_mut() {
             let event = &mut **event;
             scrub_text(&self.scrubber, &mut event.entity_id);

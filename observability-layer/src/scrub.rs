@@ -7,9 +7,11 @@
 //! Each pattern finds one kind of credential by its shape and replaces only
 //! the secret part (its `secret` group, else the whole match) with
 //! `[REDACTED:<kind>]`, so the rest of the text stays readable. One
-//! `RegexSet` pass (literal prefilters: `sk-`, `eyJ`, `AKIA`, `://`, ...)
-//! settles the usual value that holds none.
+//! pass for the shapes' literals (`sk-`, `eyJ`, `AKIA`, `://`, ...)
+//! settles the usual value that holds none; only the shapes whose literal
+//! was found run their regex.
 
+use aho_corasick::AhoCorasick;
 use regex::{Captures, Regex, RegexSet};
 use serde_json::Value;
 
@@ -22,8 +24,14 @@ struct Pattern {
     plausible: fn(&str) -> bool,
 }
 
-/// A built-in shape: kind, regex, plausibility check.
-type BuiltIn = (&'static str, &'static str, fn(&str) -> bool);
+/// A built-in shape: kind, regex, plausibility check, and literals one of
+/// which every match contains (the prefilter looks for them first).
+type BuiltIn = (
+    &'static str,
+    &'static str,
+    fn(&str) -> bool,
+    &'static [&'static str],
+);
 
 /// The built-in shapes, in the order they are applied (a bearer token that
 /// is also a JWT is named `bearer`).
@@ -34,47 +42,60 @@ const BUILT_IN: &[BuiltIn] = &[
         "private_key",
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?P<secret>(?s:.+?))(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\z)",
         not_blank,
+        &["PRIVATE KEY-----"],
     ),
     // `Authorization: Bearer <token>`, `Basic <base64>`.
     (
         "bearer",
         r"\b(?:[Bb]earer|BEARER)\s+(?P<secret>[A-Za-z0-9._~+/=-]{8,})",
         bearer_like,
+        &["earer", "EARER"],
     ),
     (
         "basic",
         r"\b(?:[Bb]asic|BASIC)\s+(?P<secret>[A-Za-z0-9+/]{8,}={0,2})",
         base64_like,
+        &["asic", "ASIC"],
     ),
     // OpenAI (`sk-`, `sk-proj-`) and Anthropic (`sk-ant-api03-`) keys.
     (
         "api_key",
         r"\bsk-(?:proj-|ant-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}",
         token_like,
+        &["sk-"],
     ),
     // JWTs: three base64url parts, the header a JSON object (`{"` is `eyJ`).
     (
         "jwt",
         r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*",
         not_blank,
+        &["eyJ"],
     ),
     (
         "aws_access_key_id",
         r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
         not_blank,
+        &["AKIA", "ASIA"],
     ),
     (
         "github_token",
         r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})",
         not_blank,
+        &["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"],
     ),
-    ("slack_token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}", not_blank),
+    (
+        "slack_token",
+        r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
+        not_blank,
+        &["xox"],
+    ),
     // `scheme://user:password@host`: the password only (a user holding `[`
     // is a redaction already made).
     (
         "url_password",
         r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\[\]]*:(?P<secret>[^\s/?#@]+)@",
         not_blank,
+        &["://"],
     ),
 ];
 
@@ -123,8 +144,14 @@ pub struct PatternError {
 
 /// Finds and replaces secrets in string values.
 pub(crate) struct Scrubber {
-    /// Every pattern at once: most values match none and stop here.
-    any: RegexSet,
+    /// The built-in shapes' literals, all found in one pass (SIMD where
+    /// the CPU has it): most values hold none and stop here.
+    prefilter: AhoCorasick,
+    /// The built-in pattern each literal belongs to.
+    owners: Vec<usize>,
+    /// The host's patterns at once (they have no known literals).
+    user: RegexSet,
+    /// Built-in patterns first, then the host's.
     patterns: Vec<Pattern>,
 }
 
@@ -134,7 +161,11 @@ impl Scrubber {
     /// match is).
     pub(crate) fn new(extra: &[(String, String)]) -> Result<Scrubber, PatternError> {
         let mut patterns = Vec::with_capacity(BUILT_IN.len() + extra.len());
-        for (kind, regex, plausible) in BUILT_IN {
+        let mut literals = Vec::new();
+        let mut owners = Vec::new();
+        for (index, (kind, regex, plausible, needles)) in BUILT_IN.iter().enumerate() {
+            literals.extend(needles.iter().copied());
+            owners.extend(needles.iter().map(|_| index));
             patterns.push(Pattern {
                 kind: (*kind).to_owned(),
                 regex: Regex::new(regex).expect("built-in patterns compile"),
@@ -152,22 +183,40 @@ impl Scrubber {
                 plausible: always,
             });
         }
-        let any = RegexSet::new(patterns.iter().map(|p| p.regex.as_str())).map_err(|source| {
-            PatternError {
-                kind: "(all patterns together)".into(),
+        let user = RegexSet::new(patterns[BUILT_IN.len()..].iter().map(|p| p.regex.as_str()))
+            .map_err(|source| PatternError {
+                kind: "(the added patterns together)".into(),
                 source,
-            }
-        })?;
-        Ok(Scrubber { any, patterns })
+            })?;
+        let prefilter = AhoCorasick::new(literals).expect("built-in literals build");
+        Ok(Scrubber {
+            prefilter,
+            owners,
+            user,
+            patterns,
+        })
     }
 
     /// `text` with its secrets replaced, or `None` when it holds none.
     pub(crate) fn scrub(&self, text: &str) -> Option<String> {
-        if !self.any.is_match(text) {
+        // Which built-in shapes have one of their literals in the text.
+        let user = !self.user.is_empty() && self.user.is_match(text);
+        if !user && !self.prefilter.is_match(text) {
+            return None;
+        }
+        let mut candidates = 0u64;
+        for found in self.prefilter.find_overlapping_iter(text) {
+            candidates |= 1 << self.owners[found.pattern().as_usize()];
+        }
+        if candidates == 0 && !user {
             return None;
         }
         let mut out = std::borrow::Cow::Borrowed(text);
-        for pattern in &self.patterns {
+        for (index, pattern) in self.patterns.iter().enumerate() {
+            let built_in = index < BUILT_IN.len();
+            if (built_in && candidates & (1 << index) == 0) || (!built_in && !user) {
+                continue;
+            }
             let replaced = pattern
                 .regex
                 .replace_all(&out, |caps: &Captures<'_>| redact_match(pattern, caps));
@@ -258,7 +307,7 @@ mod tests {
         assert!(corpus.len() >= 20);
         let kinds: std::collections::BTreeSet<&str> =
             corpus.iter().map(|(k, _, _)| k.as_str()).collect();
-        for (kind, _, _) in BUILT_IN {
+        for (kind, _, _, _) in BUILT_IN {
             assert!(kinds.contains(kind), "the corpus has no {kind}");
         }
         for (kind, value, expected) in &corpus {

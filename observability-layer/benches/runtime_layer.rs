@@ -36,9 +36,12 @@ fn main() {
         rss_child(&args[pos + 1]);
         return;
     }
-    // For profilers: `profile-emit <threads> [span-per-event] [realistic]`
-    // emits into a sink whose database is unreachable, nothing else
-    // (`realistic`: the event with long strings instead of the short one).
+    // For profilers: `profile-emit <threads> [span-per-event] [realistic]
+    // [warm]` emits into a sink whose database is unreachable, nothing else
+    // (`realistic`: the event with long strings instead of the short one;
+    // `warm`: one untimed pass first, so that the measured one reuses event
+    // boxes as a running service does; the difference between the counts
+    // of a run with `warm` and one without is the steady state's).
     if let Some(pos) = args.iter().position(|a| a == "profile-emit") {
         let threads = args.get(pos + 1).and_then(|t| t.parse().ok()).unwrap_or(1);
         let entries = match args.iter().any(|a| a == "span-per-event") {
@@ -50,6 +53,9 @@ fn main() {
             false => Event::Short,
         };
         let (dispatch, guard, _handle) = runtime_layer("postgres://postgres@127.0.0.1:1/x");
+        if args.iter().any(|a| a == "warm") {
+            measure(&dispatch, threads, event, entries, &|| {});
+        }
         let (cpu, wall) = measure(&dispatch, threads, event, entries, &|| {});
         println!("{cpu:.1} ns CPU, {wall:.1} ns wall per event");
         drop(guard);

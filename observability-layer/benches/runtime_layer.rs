@@ -92,7 +92,7 @@ fn main() {
 // ------------------------------------------------------------- emitting ---
 
 /// The short event: 8 fields inside a 3-field span, every string short
-/// enough for the layer's 22-byte inline text.
+/// enough for the layer's inline text (all at most 22 bytes).
 #[inline(never)]
 fn emit_runtime_event(i: u64) {
     tracing::info!(

@@ -38,6 +38,8 @@ pub enum BuildError {
     },
     #[error("could not start the writer thread: {0}")]
     Spawn(#[source] std::io::Error),
+    #[error(transparent)]
+    InvalidSecretPattern(#[from] crate::scrub::PatternError),
 }
 
 /// Everything but the connection.
@@ -56,6 +58,9 @@ pub(crate) struct Settings {
     pub max_backoff: Duration,
     /// Longest a single database operation may take.
     pub operation_timeout: Duration,
+    /// The host's own secret shapes, `(kind, regex)`, scrubbed after the
+    /// built-in ones.
+    pub secret_patterns: Vec<(String, String)>,
 }
 
 impl Default for Settings {
@@ -72,6 +77,7 @@ impl Default for Settings {
             stats_interval: Duration::from_secs(5),
             max_backoff: Duration::from_secs(2),
             operation_timeout: Duration::from_secs(5),
+            secret_patterns: Vec::new(),
         }
     }
 }
@@ -157,6 +163,22 @@ impl RuntimeLayerBuilder {
     /// How often statistics are persisted into `ai_worker_status.metadata.sink`.
     pub fn stats_interval(mut self, interval: Duration) -> Self {
         self.settings.stats_interval = interval;
+        self
+    }
+
+    /// Scrubs values matching `regex` too (after the built-in credential
+    /// shapes), replacing the match, or its group named `secret` when it
+    /// has one, with `[REDACTED:<kind>]`. A regex that does not compile is
+    /// a [`BuildError::InvalidSecretPattern`] at `build`.
+    ///
+    /// ```
+    /// # let builder = observability_layer::RuntimeLayer::builder();
+    /// let builder = builder.secret_pattern("acme_key", r"acme_(?P<secret>[0-9a-f]{32})");
+    /// ```
+    pub fn secret_pattern(mut self, kind: &str, regex: &str) -> Self {
+        self.settings
+            .secret_patterns
+            .push((kind.to_owned(), regex.to_owned()));
         self
     }
 

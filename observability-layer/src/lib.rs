@@ -39,7 +39,8 @@
 //! (hot path), `callsite` (what a callsite's fields are for, decided once),
 //! `capture` and `text` (what is copied, bounded), `redact`, `clock`,
 //! `emitter` (hands the event over), `channel` (sharded per emitting
-//! thread), `writer` (batches, fans out), `batch` (shared by the
+//! thread), `writer` (batches, scrubs secrets out of values with `scrub`,
+//! fans out), `batch` (shared by the
 //! exporters, its boxes recycled through `spare`), `delivery` (one thread
 //! and queue per exporter: retries, backoff, splitting, deadlines),
 //! `exporter` (the interface) and `postgres` (the first exporter, with
@@ -66,6 +67,7 @@ mod recorder;
 mod recursion;
 pub mod redact;
 mod scope;
+mod scrub;
 mod sink;
 mod spare;
 mod stats;
@@ -80,6 +82,7 @@ pub use handle::{SinkGuard, SinkHandle, WorkerReporter};
 pub use layer::RuntimeLayer;
 pub use postgres::WRITER_APPLICATION_NAME;
 pub use recorder::RecordedEvent;
+pub use scrub::PatternError;
 pub use stats::{ExporterStats, InvalidReason, SinkStats};
 pub use worker_status::WorkerReport;
 

@@ -23,6 +23,7 @@ use crate::layer::RuntimeLayer;
 use crate::postgres::PostgresExporter;
 use crate::recorder::Recorder;
 use crate::scope::ScopeIds;
+use crate::scrub::Scrubber;
 use crate::spare::SpareBoxes;
 use crate::stats::{ExporterCounters, Statistics};
 use crate::stop::stop_channel;
@@ -98,6 +99,7 @@ pub(crate) fn start(
     let (control, control_rx) = crossbeam_channel::unbounded();
     let (reports_published, reports_rx) = crossbeam_channel::bounded(1);
     let board = Arc::new(Board::default());
+    let scrubber = Scrubber::new(&settings.secret_patterns)?;
     let recorder = Arc::new(Recorder::new(settings.recorder_capacity));
     let clock = Arc::new(EventClock::new());
     let done = writer::spawn(Writer {
@@ -106,6 +108,7 @@ pub(crate) fn start(
         control: control_rx,
         reports_published: reports_rx,
         board: Arc::clone(&board),
+        scrubber,
         recorder: Arc::clone(&recorder),
         clock: Arc::clone(&clock),
         spare,

@@ -1,17 +1,78 @@
 //! Small owned strings for the hot path: values up to [`INLINE`] bytes are
 //! kept inline (no allocation), longer ones are bounded by a byte limit and
-//! truncated with a visible marker.
+//! truncated with a visible marker. Longer ones are written into buffers
+//! reused from a [`TextPool`] (each event box keeps the buffers of its
+//! previous event), so an event with long strings allocates nothing in
+//! the steady state either.
 
 use std::fmt::{self, Write as _};
 
 /// Bytes kept inline without allocating.
-const INLINE: usize = 22;
+/// (30: what fits beside the tag in the 32 bytes a `String` variant takes
+/// anyway; model ids such as `openai/gpt-4o-mini-2024-07-18` fit.)
+const INLINE: usize = 30;
+
+/// Heap buffers are allocated in multiples of this, so that a reused buffer
+/// fits the next value of about the same length.
+const HEAP_STEP: usize = 64;
+/// A pool keeps at most this many buffers...
+const POOL_BUFFERS: usize = 8;
+/// ...of at most this many bytes each (longer ones are freed).
+const POOL_BUFFER_BYTES: usize = 256;
 
 /// An owned string that does not allocate when short.
 #[derive(Clone)]
 pub(crate) enum Text {
-    Inline { len: u8, buf: [u8; INLINE] },
-    Heap(Box<str>),
+    Inline {
+        len: u8,
+        buf: [u8; INLINE],
+    },
+    /// A long text, in a `String` whose spare capacity is kept so that
+    /// the buffer can be reused for a longer text. (A `Box<str>` is smaller,
+    /// but keeping its spare room costs a fill per value.)
+    Heap(String),
+}
+
+/// Heap buffers of texts that are no longer used, for reuse.
+#[derive(Default)]
+pub(crate) struct TextPool {
+    buffers: Vec<String>,
+}
+
+impl TextPool {
+    /// An empty string with room for `needed` bytes: a kept buffer when one
+    /// is large enough, else a new one.
+    #[inline]
+    fn string_for(&mut self, needed: usize) -> String {
+        match self.buffers.pop() {
+            Some(buf) if buf.capacity() >= needed => buf,
+            _ => String::with_capacity(needed.div_ceil(HEAP_STEP).max(1) * HEAP_STEP),
+        }
+    }
+
+    /// Takes back the buffer of a text that is being replaced.
+    #[inline]
+    pub(crate) fn recycle(&mut self, text: &mut Text) {
+        if let Text::Heap(mut buf) = std::mem::replace(text, Text::empty()) {
+            if self.buffers.len() < POOL_BUFFERS && buf.capacity() <= POOL_BUFFER_BYTES {
+                buf.clear();
+                self.buffers.push(buf);
+            }
+        }
+    }
+}
+
+/// A copy of an event carries no pool (the recorder's copies are never refilled).
+impl Clone for TextPool {
+    fn clone(&self) -> Self {
+        TextPool::default()
+    }
+}
+
+impl fmt::Debug for TextPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TextPool({} buffers)", self.buffers.len())
+    }
 }
 
 impl Text {
@@ -41,25 +102,65 @@ impl Text {
     #[cold]
     #[inline(never)]
     fn bounded_heap(s: &str, limit: usize) -> Text {
-        if s.len() <= limit {
-            return Text::Heap(s.into());
+        Text::bounded_heap_in(s, limit, &mut TextPool::default())
+    }
+
+    /// [`Text::bounded`], a long value written into a buffer from `pool`.
+    #[inline]
+    pub(crate) fn bounded_in(s: &str, limit: usize, pool: &mut TextPool) -> Text {
+        if s.len() <= INLINE.min(limit) {
+            return Text::bounded(s, limit);
         }
-        let mut out = String::with_capacity(limit + 40);
+        Text::bounded_heap_in(s, limit, pool)
+    }
+
+    #[inline(never)]
+    fn bounded_heap_in(s: &str, limit: usize, pool: &mut TextPool) -> Text {
+        if s.len() <= limit {
+            let mut out = pool.string_for(s.len());
+            out.push_str(s);
+            return Text::from_string(out);
+        }
+        let mut out = pool.string_for(limit + 40);
         out.push_str(&s[..floor_char_boundary(s, limit)]);
         push_marker(&mut out, s.len());
-        Text::Heap(out.into_boxed_str())
+        Text::from_string(out)
+    }
+
+    /// A copy of this text, a long one written into a buffer from `pool`.
+    #[inline]
+    pub(crate) fn copy_in(&self, pool: &mut TextPool) -> Text {
+        match self {
+            Text::Inline { .. } => self.clone(),
+            Text::Heap(s) => Text::bounded_heap_in(s, usize::MAX, pool),
+        }
+    }
+
+    /// Keeps a string as a heap text, with its spare capacity.
+    pub(crate) fn from_string(s: String) -> Text {
+        Text::Heap(s)
     }
 
     /// Formats `value` with `Debug`, keeping at most `limit` bytes (plus a marker).
     pub(crate) fn debug(value: &dyn fmt::Debug, limit: usize) -> Text {
-        let mut builder = Builder::new(limit);
+        Text::debug_in(value, limit, &mut TextPool::default())
+    }
+
+    /// [`Text::debug`], a long value written into a buffer from `pool`.
+    pub(crate) fn debug_in(value: &dyn fmt::Debug, limit: usize, pool: &mut TextPool) -> Text {
+        let mut builder = Builder::new(limit, pool);
         let _ = write!(builder, "{value:?}");
         builder.finish()
     }
 
     /// Formats `value` with `Display`, keeping at most `limit` bytes (plus a marker).
     pub(crate) fn display(value: &dyn fmt::Display, limit: usize) -> Text {
-        let mut builder = Builder::new(limit);
+        Text::display_in(value, limit, &mut TextPool::default())
+    }
+
+    /// [`Text::display`], a long value written into a buffer from `pool`.
+    pub(crate) fn display_in(value: &dyn fmt::Display, limit: usize, pool: &mut TextPool) -> Text {
+        let mut builder = Builder::new(limit, pool);
         let _ = write!(builder, "{value}");
         builder.finish()
     }
@@ -154,22 +255,24 @@ fn floor_char_boundary(s: &str, index: usize) -> usize {
 }
 
 /// A `fmt::Write` that keeps at most `limit` bytes and counts the rest.
-struct Builder {
+struct Builder<'a> {
     inline: [u8; INLINE],
     inline_len: usize,
     heap: Option<String>,
     limit: usize,
     total: usize,
+    pool: &'a mut TextPool,
 }
 
-impl Builder {
-    fn new(limit: usize) -> Self {
+impl<'a> Builder<'a> {
+    fn new(limit: usize, pool: &'a mut TextPool) -> Self {
         Builder {
             inline: [0; INLINE],
             inline_len: 0,
             heap: None,
             limit,
             total: 0,
+            pool,
         }
     }
 
@@ -182,21 +285,22 @@ impl Builder {
             },
             None => {
                 let kept = std::str::from_utf8(&self.inline[..self.inline_len]).unwrap_or_default();
-                let mut out = kept.to_owned();
+                let mut out = self.pool.string_for(kept.len() + 40);
+                out.push_str(kept);
                 push_marker(&mut out, self.total);
-                Text::Heap(out.into_boxed_str())
+                Text::from_string(out)
             }
             Some(mut out) => {
                 if truncated {
                     push_marker(&mut out, self.total);
                 }
-                Text::Heap(out.into_boxed_str())
+                Text::from_string(out)
             }
         }
     }
 }
 
-impl fmt::Write for Builder {
+impl fmt::Write for Builder<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let kept_so_far = self.total.min(self.limit);
         self.total += s.len();
@@ -213,7 +317,7 @@ impl fmt::Write for Builder {
                 self.inline_len += s.len();
             }
             None => {
-                let mut out = String::with_capacity((self.inline_len + s.len()).max(64));
+                let mut out = self.pool.string_for(self.inline_len + s.len());
                 out.push_str(std::str::from_utf8(&self.inline[..self.inline_len]).unwrap_or(""));
                 out.push_str(s);
                 self.heap = Some(out);
@@ -246,7 +350,7 @@ mod tests {
 
     #[test]
     fn every_short_length_is_copied_exactly() {
-        let source = "abcdefghijklmnopqrstuvwxyz";
+        let source = "abcdefghijklmnopqrstuvwxyz0123456789";
         for n in 0..=INLINE {
             assert_eq!(Text::bounded(&source[..n], 100).as_str(), &source[..n]);
         }
@@ -261,6 +365,39 @@ mod tests {
         );
         let d = Text::display(&s, 5);
         assert_eq!(d.as_str(), "éé…[truncated, 20 bytes in total]");
+    }
+
+    #[test]
+    fn long_texts_reuse_the_pools_buffers() {
+        let mut pool = TextPool::default();
+        let long = "provider call failed, retrying in 250 ms";
+        let mut first = Text::bounded_in(long, 2048, &mut pool);
+        let Text::Heap(buf) = &first else {
+            panic!("a 40-byte text is on the heap");
+        };
+        let address = buf.as_ptr();
+        assert_eq!(first.as_str(), long);
+        pool.recycle(&mut first);
+        assert_eq!(first.as_str(), "");
+        // The same buffer, for a plain copy or a formatted value alike.
+        let second = Text::display_in(&format_args!("{long}!"), 2048, &mut pool);
+        assert_eq!(second.as_str(), format!("{long}!"));
+        let Text::Heap(buf) = &second else {
+            panic!("on the heap");
+        };
+        assert_eq!(buf.as_ptr(), address);
+        // Cut values keep their marker, and a copy is equal.
+        let mut cut = Text::bounded_in(&"z".repeat(300), 100, &mut pool);
+        assert_eq!(
+            cut.as_str(),
+            format!("{}…[truncated, 300 bytes in total]", "z".repeat(100))
+        );
+        assert_eq!(cut.copy_in(&mut pool).as_str(), cut.as_str());
+        // Large buffers are not kept.
+        let mut huge = Text::bounded_in(&"h".repeat(1000), 2048, &mut pool);
+        pool.recycle(&mut cut);
+        pool.recycle(&mut huge);
+        assert_eq!(pool.buffers.len(), 1);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Worker status reports. A publication never blocks: it replaces the
 //! worker's pending report on the board (so the exporters upsert only the
-//! latest one per worker) and, when the status or the circuit changed,
-//! gives the `worker` HEARTBEAT runtime event to emit. Plain heartbeats only
-//! upsert `ai_worker_status`.
+//! latest one per worker) and, for a change an admin acts on, gives the
+//! `worker` HEARTBEAT runtime event to emit (see [`change_event`]). Plain
+//! heartbeats, and flips between RUNNING and IDLE, only upsert
+//! `ai_worker_status`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -97,7 +98,17 @@ impl Board {
     }
 }
 
-/// The `worker` HEARTBEAT event for a change of status or circuit.
+/// Whether a move between these statuses is one an admin acts on: into or
+/// out of DEGRADED, into or out of STOPPED. RUNNING <-> IDLE is a worker's
+/// ordinary rhythm (it flips on every task) and writes no event.
+fn noteworthy(from: WorkerState, to: WorkerState) -> bool {
+    let quiet = |s| matches!(s, WorkerState::Running | WorkerState::Idle);
+    from != to && !(quiet(from) && quiet(to))
+}
+
+/// The `worker` HEARTBEAT event for a change an admin acts on: the first
+/// report (online), the circuit opened or closed, a status into or out of
+/// DEGRADED or STOPPED. The row follows every change regardless.
 fn change_event(
     worker_id: &str,
     previous: Option<&WorkerReport>,
@@ -114,7 +125,7 @@ fn change_event(
                 (reason_codes::WORKER_CIRCUIT_CLOSED, "worker circuit closed")
             }
         }
-        Some(p) if p.status != report.status => {
+        Some(p) if noteworthy(p.status, report.status) => {
             (reason_codes::WORKER_STATUS_CHANGED, "worker status changed")
         }
         Some(_) => return None,
@@ -162,19 +173,36 @@ mod tests {
         let mut open = WorkerReport::new(WorkerState::Degraded);
         open.circuit_open = true;
         open.circuit_reason = Some("5 provider failures".into());
+        let idle = WorkerReport::new(WorkerState::Idle);
+        let degraded = WorkerReport::new(WorkerState::Degraded);
         let got = codes(&[
             running.clone(),
             running.clone(),
-            WorkerReport::new(WorkerState::Idle),
+            idle.clone(),
+            running.clone(),
+            idle.clone(),
             open,
+            running.clone(),
+            degraded.clone(),
+            idle,
+            degraded,
+            WorkerReport::new(WorkerState::Stopped),
             running,
         ]);
         let want = [
             Some(reason_codes::WORKER_ONLINE),
             None,
-            Some(reason_codes::WORKER_STATUS_CHANGED),
+            // RUNNING <-> IDLE: the row changes, no event.
+            None,
+            None,
+            None,
             Some(reason_codes::WORKER_CIRCUIT_OPENED),
             Some(reason_codes::WORKER_CIRCUIT_CLOSED),
+            Some(reason_codes::WORKER_STATUS_CHANGED),
+            Some(reason_codes::WORKER_STATUS_CHANGED),
+            Some(reason_codes::WORKER_STATUS_CHANGED),
+            Some(reason_codes::WORKER_STATUS_CHANGED),
+            Some(reason_codes::WORKER_STATUS_CHANGED),
         ];
         assert_eq!(got, want.map(|c| c.map(str::to_owned)));
     }

@@ -14,16 +14,18 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 
 use crate::batch::Batch;
-use crate::capture::Captured;
+use crate::capture::{Captured, FieldValue};
 use crate::channel::Inbox;
 use crate::clock::EventClock;
 use crate::delivery::{Message, Outlet};
 use crate::emitter::Emitter;
 use crate::recorder::Recorder;
 use crate::recursion;
+use crate::scrub::Scrubber;
 use crate::spare::SpareBoxes;
 use crate::stop::StopReceiver;
-use crate::worker_status::Board;
+use crate::text::Text;
+use crate::worker_status::{Board, PendingReport};
 
 /// How often the event channel is polled while events arrive...
 const MIN_POLL_INTERVAL: Duration = Duration::from_millis(1);
@@ -47,6 +49,8 @@ pub(crate) struct Writer {
     /// A published worker report wakes the writer (coalesced).
     pub reports_published: Receiver<()>,
     pub board: Arc<Board>,
+    /// Secrets out of string values, before anyone sees the events.
+    pub scrubber: Scrubber,
     pub recorder: Arc<Recorder>,
     pub clock: Arc<EventClock>,
     pub spare: Arc<SpareBoxes>,
@@ -187,7 +191,7 @@ impl Writer {
             let n = self.pending.len().min(self.batch_size);
             let rest = self.pending.split_off(n);
             let mut events = std::mem::replace(&mut self.pending, rest);
-            Self::transform(&mut events);
+            self.transform(&mut events);
             self.record_newest(&events);
             let batch = Arc::new(Batch::new(events, Arc::clone(&self.spare)));
             for outlet in &self.outlets {
@@ -198,10 +202,22 @@ impl Writer {
     }
 
     /// A change every exporter and the recorder must see, made once, before
-    /// the batch is shared (for instance scrubbing secrets out of string
-    /// values). None yet.
-    #[allow(clippy::vec_box)]
-    fn transform(_events: &mut Vec<Box<Captured>>) {}
+    /// the batch is shared: secrets scrubbed out of string values (the
+    /// message, `entity_id`, metadata strings).
+    fn transform(&self, events: &mut [Box<Captured>]) {
+        for event in events.iter_mut() {
+            let event = &mut **event;
+            scrub_text(&self.scrubber, &mut event.entity_id);
+            if let Some(message) = &mut event.message {
+                scrub_text(&self.scrubber, message);
+            }
+            for value in event.fields.values_mut() {
+                if let FieldValue::Str(text) = value {
+                    scrub_text(&self.scrubber, text);
+                }
+            }
+        }
+    }
 
     /// Copies the newest events of a batch into the recorder (older ones
     /// would be pushed out of its ring at once anyway).
@@ -215,13 +231,30 @@ impl Writer {
 
     /// Sends the reports published since the last call to every exporter.
     fn hand_over_reports(&mut self) {
-        let taken = self.board.take();
+        let mut taken = self.board.take();
         if taken.is_empty() {
             return;
+        }
+        for (_, pending) in &mut taken {
+            self.scrub_report(pending);
         }
         let statuses = Arc::new(taken);
         for outlet in &self.outlets {
             outlet.send(Message::Statuses(Arc::clone(&statuses)));
+        }
+    }
+
+    /// Secrets out of a worker report's strings (its metadata, recursively,
+    /// and its circuit reason), before any exporter upserts it.
+    fn scrub_report(&self, pending: &mut PendingReport) {
+        let report = &mut pending.report;
+        for value in report.metadata.values_mut() {
+            self.scrubber.scrub_json(value);
+        }
+        if let Some(reason) = &mut report.circuit_reason {
+            if let Some(clean) = self.scrubber.scrub(reason) {
+                *reason = clean;
+            }
         }
     }
 
@@ -279,5 +312,12 @@ impl Writer {
             lost += 1;
         }
         self.emitter.counters.dropped_leftover(lost);
+    }
+}
+
+/// Replaces `text` by its scrubbed copy when it holds a secret.
+fn scrub_text(scrubber: &Scrubber, text: &mut Text) {
+    if let Some(clean) = scrubber.scrub(text.as_str()) {
+        *text = Text::from_string(clean);
     }
 }

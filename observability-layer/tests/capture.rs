@@ -414,6 +414,84 @@ impl fmt::Debug for Chatty {
     }
 }
 
+/// `kind <TAB> value <TAB> expected` rows of the secret corpus.
+fn secret_corpus() -> Vec<(String, String, String)> {
+    include_str!("corpus/secrets.tsv")
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let p: Vec<String> = l.split('\t').map(|p| p.replace("\\n", "\n")).collect();
+            (p[0].clone(), p[1].clone(), p[2].clone())
+        })
+        .collect()
+}
+
+fn ordinary_corpus() -> Vec<&'static str> {
+    include_str!("corpus/ordinary.txt")
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+/// Emits `value` as the message, an `error` field (formatted, and as a
+/// `&str`) and the `entity_id` of one event.
+fn event_carrying(value: &str) {
+    tracing::error!(
+        layer = "provider_runtime",
+        operation = "CALL",
+        reason_code = "PROVIDER_CALL_FAILED",
+        entity_id = value,
+        error = %value,
+        detail = value,
+        "{value}"
+    );
+}
+
+#[test]
+fn secrets_inside_values_are_scrubbed_and_ordinary_text_is_not() {
+    let (_default, guard, handle) = install(builder().recorder_capacity(1024));
+    let secrets = secret_corpus();
+    let ordinary = ordinary_corpus();
+    for (_, value, _) in &secrets {
+        event_carrying(value);
+    }
+    for line in &ordinary {
+        event_carrying(line);
+    }
+    let events = recorded(&handle, secrets.len() + ordinary.len());
+    let expected = secrets
+        .iter()
+        .map(|(_, _, scrubbed)| scrubbed.as_str())
+        .chain(ordinary.iter().copied());
+    for (e, want) in events.iter().zip(expected) {
+        assert_eq!(e.entity_id, want);
+        assert_eq!(e.metadata["message"], want);
+        assert_eq!(e.metadata["error"], want);
+        assert_eq!(e.metadata["detail"], want);
+    }
+    assert_balanced(&guard.shutdown());
+}
+
+#[test]
+fn hosts_add_their_own_secret_patterns() {
+    let (_default, guard, handle) =
+        install(builder().secret_pattern("acme_key", r"acme_(?P<secret>[0-9a-f]{16})\b"));
+    event_carrying("rotated acme_0123456789abcdef and sk-proj-AbC123dEf456GhI789jKl012");
+    let e = &recorded(&handle, 1)[0];
+    assert_eq!(
+        e.metadata["message"],
+        "rotated acme_[REDACTED:acme_key] and [REDACTED:api_key]"
+    );
+    drop(guard);
+    let err = RuntimeLayer::builder()
+        .database_url(DEAD_URL)
+        .secret_pattern("broken", "acme_(")
+        .build()
+        .err()
+        .expect("a pattern that does not compile is refused");
+    assert!(err.to_string().contains("\"broken\""), "{err}");
+}
+
 #[test]
 fn the_layer_never_feeds_on_itself() {
     let (_default, guard, handle) = install(builder());

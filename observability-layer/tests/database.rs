@@ -357,3 +357,78 @@ async fn the_recorder_keeps_recent_events(pool: PgPool) {
     assert_eq!(codes, ["B", "C", "D"]);
     assert_balanced(&guard.shutdown());
 }
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn secrets_inside_values_never_reach_the_tables(pool: PgPool) {
+    let (_default, guard, handle) = install(builder(&pool));
+    let key = "sk-proj-AbC123dEf456GhI789jKl012MnO345pQr678";
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ3b3JrZXIifQ.c2lnbmF0dXJl";
+    tracing::warn!(
+        layer = "provider_runtime",
+        operation = "CALL",
+        reason_code = "PROVIDER_CALL_FAILED",
+        entity_id = %format!("route-with-{key}"),
+        error = %format!("401: headers had Authorization: Bearer {key}"),
+        "call failed for token {jwt}"
+    );
+    let worker = handle.worker("worker-1");
+    worker.publish(WorkerReport::new(WorkerState::Running));
+    let mut report = WorkerReport::new(WorkerState::Degraded);
+    report.circuit_open = true;
+    report.circuit_reason = Some(format!("auth failed with {key}"));
+    report.metadata.insert(
+        "lastProviderError".into(),
+        json!({"detail": [format!("postgres://app:hunter2@db/x; key {key}")]}),
+    );
+    worker.publish(report);
+    assert!(handle.flush(Duration::from_secs(5)));
+
+    let row = sqlx::query(
+        "select entity_id, metadata from ai_runtime_events where reason_code = 'PROVIDER_CALL_FAILED'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row.get::<String, _>("entity_id"),
+        "route-with-[REDACTED:api_key]"
+    );
+    let metadata: Value = row.get("metadata");
+    assert_eq!(
+        metadata["error"],
+        "401: headers had Authorization: Bearer [REDACTED:bearer]"
+    );
+    assert_eq!(metadata["message"], "call failed for token [REDACTED:jwt]");
+
+    let status = sqlx::query("select circuit_reason, metadata from ai_worker_status")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        status.get::<Option<String>, _>("circuit_reason").as_deref(),
+        Some("auth failed with [REDACTED:api_key]")
+    );
+    let metadata: Value = status.get("metadata");
+    assert_eq!(
+        metadata["lastProviderError"]["detail"][0],
+        "postgres://app:[REDACTED:url_password]@db/x; key [REDACTED:api_key]"
+    );
+    // The worker's circuit event carries the reason scrubbed too.
+    let reason: Value = sqlx::query_scalar(
+        "select metadata->'circuit_reason' from ai_runtime_events where reason_code = $1",
+    )
+    .bind(reason_codes::WORKER_CIRCUIT_OPENED)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(reason, "auth failed with [REDACTED:api_key]");
+    // Nothing anywhere in the two tables holds the key.
+    let leaks = count(
+        &pool,
+        "select (select count(*) from ai_runtime_events where metadata::text like '%AbC123%' or entity_id like '%AbC123%')
+              + (select count(*) from ai_worker_status where metadata::text like '%AbC123%' or circuit_reason like '%AbC123%')",
+    )
+    .await;
+    assert_eq!(leaks, 0);
+    assert_balanced(&guard.shutdown());
+}

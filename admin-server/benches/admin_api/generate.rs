@@ -256,7 +256,7 @@ pub async fn generate_events(
          spread as (select *, sum(weight) over (order by reason_code) as upto, sum(weight) over () as total from shapes), \
          day as (select array_agg(id) as ids, array_agg(created_at) as created \
                  from public.persona_tasks where created_at >= $1 and created_at < $1 + interval '1 day'), \
-         new as (select n, random() as pick, random() as r, $1 + random() * interval '1 day' as at \
+         new as (select n, random() as pick, random() as r, $1 + random() * least(interval '1 day', now() - $1) as at \
                  from generate_series(1, $2) n) \
          insert into public.ai_runtime_events (layer, operation, reason_code, entity_id, task_id, worker_id, metadata, occurred_at) \
          select s.layer, s.operation, s.reason_code, \

@@ -95,9 +95,10 @@ impl Serialize for LatestEventColumns<'_> {
 /// The SQL of one page (limit + 1 rows). The page is cut first and only its
 /// rows look up their latest event, so the lateral lookup runs `limit + 1`
 /// times whatever the filter matches. A task's events come after it was
-/// created (an hour's margin for hosts whose clocks run behind), so each
-/// lookup reads only the daily partitions from its task's day on (pruned at
-/// run time), not every day the retention keeps.
+/// created (an hour's margin for hosts whose clocks run behind) and before
+/// tomorrow, so each lookup reads only the daily partitions from its task's
+/// day to today (pruned at run time), not every day the retention keeps nor
+/// the empty days made ahead.
 fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<'static, Postgres> {
     let mut q = QueryBuilder::new(
         "select t.*, e.id as event_id, e.layer as event_layer, \
@@ -137,6 +138,7 @@ fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<'sta
         ") t left join lateral (select id, layer, operation, reason_code, occurred_at \
              from public.ai_runtime_events where task_id = t.id \
              and occurred_at >= t.created_at - interval '1 hour' \
+             and occurred_at < now() + interval '1 day' \
              order by occurred_at desc, id desc limit 1) e on true \
          order by t.created_at desc, t.id desc",
     );
@@ -150,8 +152,10 @@ pub(crate) async fn page(
     thresholds: &Thresholds,
 ) -> Result<Response, ApiFailure> {
     let mut query = page_query(filter, thresholds);
-    // Planned with the actual parameters each time (see events::page).
-    let rows = query.build().persistent(false).fetch_all(pool).await?;
+    // Prepared once per connection: the tasks table has no skew a generic
+    // plan would misjudge (unlike events::page), and planning the latest-event
+    // lookup over every daily partition is most of a page's cost.
+    let rows = query.build().fetch_all(pool).await?;
     let tasks = rows
         .iter()
         .map(TaskJson::from_row)

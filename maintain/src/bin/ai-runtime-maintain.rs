@@ -49,15 +49,17 @@ async fn main() -> anyhow::Result<ExitCode> {
         backfill_from: args.backfill_from,
         ..Options::default()
     };
-    match run_pass(&pool, &options)
+    let said = match run_pass(&pool, &options)
         .await
         .context("maintenance pass")?
     {
-        Outcome::Ran(report) => print!("{report}"),
+        Outcome::Ran(report) => report.to_string(),
         Outcome::Skipped => {
-            println!("another maintenance pass is running on this database; skipped")
+            "another maintenance pass is running on this database; skipped\n".to_owned()
         }
-    }
+    };
+    // A closed stdout (`| head`) is not the pass's failure: it is done.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), said.as_bytes());
     pool.close().await;
     Ok(ExitCode::SUCCESS)
 }

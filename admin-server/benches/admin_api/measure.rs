@@ -343,8 +343,9 @@ async fn single_flight(pool: &PgPool) -> anyhow::Result<()> {
     }
     let path = format!("{API_BASE}/status");
     let commits = || async {
-        // Other backends report their counts within a second of going idle.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Backends report their counts at most 10 s after going idle
+        // (PostgreSQL 15's statistics flush); wait that out on both sides.
+        tokio::time::sleep(Duration::from_secs(11)).await;
         sqlx::query_scalar::<_, i64>(
             "select xact_commit from pg_stat_database where datname = current_database()",
         )

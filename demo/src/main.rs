@@ -33,7 +33,8 @@ struct Args {
     #[arg(
         long,
         env = "DEMO_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/ai_runtime_demo"
+        default_value = "postgres://postgres@127.0.0.1:5432/ai_runtime_demo",
+        hide_env_values = true
     )]
     database_url: String,
     #[arg(long, env = "ADMIN_BIND", default_value = "127.0.0.1:8080")]

@@ -13,6 +13,8 @@
 //! [`day`] names the partitions; [`pass`] runs one pass.
 
 pub mod day;
+mod flags;
 mod pass;
 
+pub use flags::RetentionFlags;
 pub use pass::{run_pass, spawn_periodic, Options, Outcome, PassError, Report, ADVISORY_LOCK_KEY};

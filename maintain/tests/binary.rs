@@ -63,3 +63,16 @@ fn bad_arguments_say_what_to_fix() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("connecting to the database"), "{err}");
 }
+
+#[test]
+fn help_never_shows_the_database_url_it_read() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ai-runtime-maintain"))
+        .arg("--help")
+        .env("DATABASE_URL", "postgres://owner:hunter2-secret@db.example/prod")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("--retention-days"), "{help}");
+    assert!(!help.contains("hunter2"), "{help}");
+}

@@ -17,7 +17,7 @@ use tracing_subscriber::EnvFilter;
 )]
 struct Args {
     /// Postgres URL (a role that bypasses RLS, e.g. the owner).
-    #[arg(long, env = "DATABASE_URL", default_value = ai_runtime_migrations::DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "DATABASE_URL", default_value = ai_runtime_migrations::DEFAULT_DATABASE_URL, hide_env_values = true)]
     database_url: String,
     /// Address to listen on.
     #[arg(long, env = "ADMIN_BIND", default_value = "127.0.0.1:8080")]
@@ -53,14 +53,9 @@ struct Args {
     /// A PENDING task due for longer than this many seconds is stuck.
     #[arg(long, env = "ADMIN_STUCK_PENDING_SECONDS", default_value_t = 300)]
     stuck_pending_seconds: u64,
-    /// Days of runtime events kept; the periodic maintenance pass drops older days.
-    #[arg(long, env = "AI_RUNTIME_EVENTS_RETENTION_DAYS", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(1..=36_500))]
-    retention_days: u32,
-    /// Days after today whose event partitions are made ahead of time.
-    #[arg(long, env = "AI_RUNTIME_EVENTS_PREMAKE_DAYS", default_value_t = 7,
-          value_parser = clap::value_parser!(u32).range(0..=366))]
-    premake_days: u32,
+    /// Retention of runtime events, for the periodic maintenance pass.
+    #[command(flatten)]
+    retention: ai_runtime_maintain::RetentionFlags,
     /// Seconds between maintenance passes (at start, then at this interval);
     /// 0 turns them off (run `ai-runtime-maintain` from a scheduler instead).
     #[arg(
@@ -193,14 +188,9 @@ async fn main() -> anyhow::Result<()> {
     if args.maintenance_interval_seconds > 0 {
         // With several servers on one database, the pass's advisory lock
         // lets one of them work at a time; the others skip.
-        let options = ai_runtime_maintain::Options {
-            retention_days: args.retention_days,
-            premake_days: args.premake_days,
-            ..Default::default()
-        };
         ai_runtime_maintain::spawn_periodic(
             pool.clone(),
-            options,
+            args.retention.options(),
             Duration::from_secs(args.maintenance_interval_seconds),
         );
     }

@@ -17,7 +17,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
     about = "Checks the AI runtime's health (exit 0 healthy, 1 degraded, 2 unreachable)"
 )]
 struct Args {
-    #[arg(long, env = "DATABASE_URL", default_value = ai_runtime_migrations::DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "DATABASE_URL", default_value = ai_runtime_migrations::DEFAULT_DATABASE_URL, hide_env_values = true)]
     database_url: String,
     /// Print JSON instead of text.
     #[arg(long)]

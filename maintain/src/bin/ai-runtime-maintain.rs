@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use ai_runtime_maintain::{run_pass, Options, Outcome};
+use ai_runtime_maintain::{run_pass, Options, Outcome, RetentionFlags};
 use anyhow::Context;
 use clap::Parser;
 use sqlx::postgres::PgPoolOptions;
@@ -18,16 +18,10 @@ use sqlx::postgres::PgPoolOptions;
 )]
 struct Args {
     /// A role that owns the tables (no superuser needed).
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
-    /// Days of events kept; a day's partition is dropped once all of it is older.
-    #[arg(long, env = "AI_RUNTIME_EVENTS_RETENTION_DAYS", default_value_t = 30,
-          value_parser = clap::value_parser!(u32).range(1..=36_500))]
-    retention_days: u32,
-    /// Days after today whose partitions are made ahead of time.
-    #[arg(long, env = "AI_RUNTIME_EVENTS_PREMAKE_DAYS", default_value_t = 7,
-          value_parser = clap::value_parser!(u32).range(0..=366))]
-    premake_days: u32,
+    #[command(flatten)]
+    retention: RetentionFlags,
     /// Also make the partitions of every day from this date (YYYY-MM-DD) to
     /// today, before importing history (days past the retention are skipped).
     #[arg(long, value_name = "DATE")]
@@ -44,10 +38,8 @@ async fn main() -> anyhow::Result<ExitCode> {
         .await
         .context("connecting to the database (check --database-url / DATABASE_URL)")?;
     let options = Options {
-        retention_days: args.retention_days,
-        premake_days: args.premake_days,
         backfill_from: args.backfill_from,
-        ..Options::default()
+        ..args.retention.options()
     };
     let said = match run_pass(&pool, &options)
         .await

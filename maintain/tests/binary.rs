@@ -68,7 +68,10 @@ fn bad_arguments_say_what_to_fix() {
 fn help_never_shows_the_database_url_it_read() {
     let out = Command::new(env!("CARGO_BIN_EXE_ai-runtime-maintain"))
         .arg("--help")
-        .env("DATABASE_URL", "postgres://owner:hunter2-secret@db.example/prod")
+        .env(
+            "DATABASE_URL",
+            "postgres://owner:hunter2-secret@db.example/prod",
+        )
         .output()
         .unwrap();
     assert!(out.status.success());

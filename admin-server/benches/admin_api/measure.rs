@@ -219,18 +219,7 @@ pub async fn run(pool: PgPool, data: &DataSet, options: &Options) -> anyhow::Res
     let (samples, client) = (options.samples, options.client);
     // Every status sample is a computation (no cache), so its p95 is the
     // cost of one; `single_flight` below measures the cache.
-    let config = AppConfig {
-        admin_token: Some(TOKEN.into()),
-        status_ttl: Duration::ZERO,
-        ..AppConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(admin_server::serve(
-        listener,
-        app(config, pool.clone()),
-        std::future::pending(),
-    ));
+    let addr = start_server(&pool, Duration::ZERO).await?;
     // The fixed cost of a request (HTTP, auth, JSON error body) without any
     // query, with the harness's client and with reqwest for comparison.
     let (lean_p50, lean_p95) = floor(ClientKind::Lean, addr, samples).await?;
@@ -302,6 +291,24 @@ pub async fn run(pool: PgPool, data: &DataSet, options: &Options) -> anyhow::Res
     Ok(())
 }
 
+/// The server in-process on a loopback port, with the static token and
+/// `status_ttl` as the status cache's time-to-live.
+async fn start_server(pool: &PgPool, status_ttl: Duration) -> anyhow::Result<std::net::SocketAddr> {
+    let config = AppConfig {
+        admin_token: Some(TOKEN.into()),
+        status_ttl,
+        ..AppConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(admin_server::serve(
+        listener,
+        app(config, pool.clone()),
+        std::future::pending(),
+    ));
+    Ok(addr)
+}
+
 /// `3: p20261128..p20261130` (+ `default`): the daily partitions a plan reads.
 fn describe_partitions(tables: &std::collections::BTreeSet<String>) -> String {
     let days: Vec<&str> = tables
@@ -326,17 +333,7 @@ fn describe_partitions(tables: &std::collections::BTreeSet<String>) -> String {
 /// and by the transactions the database committed meanwhile.
 async fn single_flight(pool: &PgPool) -> anyhow::Result<()> {
     const CALLERS: usize = 20;
-    let config = AppConfig {
-        admin_token: Some(TOKEN.into()),
-        ..AppConfig::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(admin_server::serve(
-        listener,
-        app(config, pool.clone()),
-        std::future::pending(),
-    ));
+    let addr = start_server(pool, AppConfig::default().status_ttl).await?;
     let mut clients = Vec::new();
     for _ in 0..CALLERS {
         clients.push(Client::connect(ClientKind::Lean, addr).await?);

@@ -247,13 +247,8 @@ pub async fn generate_events(
         None
     };
     let per_day = scale.events as i64 / scale.event_days;
-    let weights: Vec<String> = SHAPES
-        .iter()
-        .map(|(layer, op, reason, weight)| format!("('{layer}', '{op}', '{reason}', {weight})"))
-        .collect();
     let statement = format!(
-        "with shapes(layer, operation, reason_code, weight) as (values {}), \
-         spread as (select *, sum(weight) over (order by reason_code) as upto, sum(weight) over () as total from shapes), \
+        "with {}, \
          day as (select array_agg(id) as ids, array_agg(created_at) as created \
                  from public.persona_tasks where created_at >= $1 and created_at < $1 + interval '1 day'), \
          new as (select n, random() as pick, random() as r, $1 + random() * least(interval '1 day', now() - $1) as at \
@@ -274,7 +269,7 @@ pub async fn generate_events(
                       else day.created[1 + (n % greatest(cardinality(day.ids), 1))] + random() * interval '3 seconds' end as at \
              where ($3::uuid is not null and new.r < {HOT_SHARE}) \
                 or (s.layer <> 'worker' and new.r < 0.8 and cardinality(day.ids) > 0)) t on true",
-        weights.join(", ")
+        mix_ctes()
     );
     let today = Utc::now().date_naive();
     for back in (0..scale.event_days).rev() {
@@ -288,6 +283,22 @@ pub async fn generate_events(
             .await?;
     }
     Ok(hot)
+}
+
+/// `shapes` (the mix below as SQL values) and `spread` (each shape's
+/// cumulative weight, to pick one with a random number), the CTEs both
+/// event generators start from.
+fn mix_ctes() -> String {
+    let values: Vec<String> = SHAPES
+        .iter()
+        .map(|(layer, op, reason, weight)| format!("('{layer}', '{op}', '{reason}', {weight})"))
+        .collect();
+    format!(
+        "shapes(layer, operation, reason_code, weight) as (values {}), \
+         spread as (select *, sum(weight) over (order by reason_code) as upto, \
+                    sum(weight) over () as total from shapes)",
+        values.join(", ")
+    )
 }
 
 /// The mix of events: layer, operation, reason code, weight.
@@ -365,14 +376,8 @@ pub async fn top_up(conn: &mut PgConnection, scale: Scale) -> anyhow::Result<i64
     .execute(&mut *conn)
     .await?;
     // Events of the gap, in the generator's mix (heartbeats without a task).
-    sqlx::query(
-        "with shapes(layer, operation, reason_code, weight) as (values \
-             ('provider_runtime', 'CALL', 'PROVIDER_CALL_OK', 300), ('provider_runtime', 'CALL', 'PROVIDER_TIMEOUT', 20), \
-             ('provider_runtime', 'RETRY', 'PROVIDER_RETRY_SCHEDULED', 20), ('provider_runtime', 'FALLBACK', 'PROVIDER_FALLBACK_USED', 10), \
-             ('worker', 'HEARTBEAT', 'HEARTBEAT_OK', 250), ('execution', 'TASK', 'TASK_DONE', 120), \
-             ('tool_runtime', 'TOOL_CALL', 'TOOL_CALL_OK', 100), ('model_adapter', 'CALL', 'ADAPTER_PARSE_OK', 100), \
-             ('dispatcher', 'TASK', 'TASK_LEASED', 80)), \
-         spread as (select *, sum(weight) over (order by reason_code) as upto, sum(weight) over () as total from shapes), \
+    let statement = format!(
+        "with {}, \
          recent as (select array_agg(id) as ids from public.persona_tasks where created_at > now() - make_interval(secs => $1)), \
          new as (select random() as pick, now() - random() * make_interval(secs => $1) as at, n from generate_series(1, $2) n) \
          insert into public.ai_runtime_events (layer, operation, reason_code, entity_id, task_id, worker_id, metadata, occurred_at) \
@@ -382,11 +387,13 @@ pub async fn top_up(conn: &mut PgConnection, scale: Scale) -> anyhow::Result<i64
              'worker-' || (n % 8), jsonb_build_object('latency_ms', n % 900), at \
          from new cross join recent r \
          join lateral (select * from spread where spread.upto > new.pick * spread.total order by upto limit 1) s on true",
-    )
-    .bind(gap)
-    .bind(events)
-    .execute(&mut *conn)
-    .await?;
+        mix_ctes()
+    );
+    sqlx::query(&statement)
+        .bind(gap)
+        .bind(events)
+        .execute(&mut *conn)
+        .await?;
     sqlx::raw_sql(
         "analyze public.persona_tasks, public.task_transition_events, public.ai_runtime_events",
     )

@@ -78,11 +78,12 @@ async fn no_store(mut response: Response) -> Response {
 async fn get_status(
     State(state): State<ApiState>,
     Params(q): Params<StatusQuery>,
-) -> Result<Json<StatusResponse>, ApiFailure> {
+) -> Result<Json<Arc<StatusResponse>>, ApiFailure> {
     let window = window_minutes(q)?;
+    // Serialized straight from the cached answer every caller shares.
     let status =
         status::cached(&state.status, &state.pool, &state.config.thresholds, window).await?;
-    Ok(Json(StatusResponse::clone(&status)))
+    Ok(Json(status))
 }
 
 /// Runtime events, newest first, keyset-paginated.

@@ -305,3 +305,123 @@ pub struct TasksResponse {
     pub tasks: Vec<TaskSummary>,
     pub next_cursor: Option<String>,
 }
+
+// ------------------------------------------------------------- trends ---
+
+/// The most buckets `/trends` answers with; a `bucket` that would give more is a 400.
+pub const MAX_TREND_BUCKETS: i64 = 400;
+
+/// `GET /trends`: the trends panel over `[from, to)`, cut into equal buckets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TrendsResponse {
+    /// The start of the first bucket (`from`, aligned down to the bucket).
+    pub from: DateTime<Utc>,
+    /// The end of the last bucket.
+    pub to: DateTime<Utc>,
+    /// The width of every bucket, in seconds.
+    pub bucket_seconds: i64,
+    /// Every bucket of the range, oldest first, empty ones included.
+    pub buckets: Vec<TrendBucket>,
+    /// Provider calls per route (`provider/model`), by bucket.
+    pub routes: Vec<RouteTrend>,
+    /// When a worker's circuit breaker was open, for the intervals that overlap the range.
+    pub breaker_open: Vec<BreakerInterval>,
+}
+
+/// Events in one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TrendBucket {
+    pub start: DateTime<Utc>,
+    /// Events per layer; layers without events are left out.
+    pub layers: Vec<LayerCount>,
+    /// Of those, the events whose reason code is of the failure class
+    /// (`REASON_CODES.md`).
+    pub failures: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct LayerCount {
+    pub layer: EventLayer,
+    pub count: i64,
+}
+
+/// One provider route's calls over the range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RouteTrend {
+    /// `provider/model`.
+    pub route: String,
+    /// Only the buckets with calls, oldest first.
+    pub points: Vec<RoutePoint>,
+}
+
+/// A route's provider calls (`provider_runtime` CALL events) in one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RoutePoint {
+    pub start: DateTime<Utc>,
+    pub calls: i64,
+    /// Latency percentiles of the calls that reported `latency_ms`.
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    /// Token usage of the calls that reported it.
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+/// A stretch of time a worker's circuit breaker was open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BreakerInterval {
+    pub worker_id: String,
+    pub opened_at: DateTime<Utc>,
+    /// Absent while it is still open.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The circuit reason reported when it opened.
+    pub reason: Option<String>,
+}
+
+// -------------------------------------------------------- task detail ---
+
+/// `GET /tasks/{id}`: a task's whole story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDetail {
+    pub task: TaskSummary,
+    /// Its queue transitions, oldest first.
+    pub transitions: Vec<TaskTransition>,
+    /// Its runtime events, oldest first.
+    pub events: Vec<RuntimeEvent>,
+    /// The task had more events than the page holds ([`MAX_TASK_EVENTS`]); the newest are shown.
+    pub events_truncated: bool,
+}
+
+/// The most runtime events `/tasks/{id}` returns.
+pub const MAX_TASK_EVENTS: i64 = 1000;
+
+/// A row of `task_transition_events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TaskTransition {
+    pub id: Uuid,
+    /// Absent for the transition that created the task.
+    pub from_status: Option<TaskStatus>,
+    pub to_status: TaskStatus,
+    pub reason_code: String,
+    /// The worker that made it, when a worker did.
+    pub worker_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub metadata: serde_json::Value,
+    pub occurred_at: DateTime<Utc>,
+}

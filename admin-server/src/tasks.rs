@@ -94,11 +94,13 @@ impl Serialize for LatestEventColumns<'_> {
 
 /// The SQL of one page (limit + 1 rows). The page is cut first and only its
 /// rows look up their latest event, so the lateral lookup runs `limit + 1`
-/// times whatever the filter matches. A task's events come after it was
-/// created (an hour's margin for hosts whose clocks run behind) and before
-/// tomorrow, so each lookup reads only the daily partitions from its task's
-/// day to today (pruned at run time), not every day the retention keeps nor
-/// the empty days made ahead.
+/// times whatever the filter matches. A task's events happen while it is
+/// worked on: from its creation (an hour's margin for hosts whose clocks run
+/// behind) to a day after its last update (every transition updates it), and
+/// never after tomorrow. So each lookup reads only the one or two daily
+/// partitions of its task's life (pruned at run time), not every day from
+/// the task's to today, nor the empty days made ahead: an old page (a deep
+/// cursor) costs what a fresh one does.
 fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<'static, Postgres> {
     let mut q = QueryBuilder::new(
         "select t.*, e.id as event_id, e.layer as event_layer, \
@@ -138,7 +140,8 @@ fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<'sta
         ") t left join lateral (select id, layer, operation, reason_code, occurred_at \
              from public.ai_runtime_events where task_id = t.id \
              and occurred_at >= t.created_at - interval '1 hour' \
-             and occurred_at < now() + interval '1 day' \
+             and occurred_at < least(greatest(t.updated_at, t.created_at), now()) \
+                 + interval '1 day' \
              order by occurred_at desc, id desc limit 1) e on true \
          order by t.created_at desc, t.id desc",
     );

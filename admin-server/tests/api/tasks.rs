@@ -211,6 +211,50 @@ async fn paging_and_latest_event(pool: PgPool) {
     server.stop().await;
 }
 
+/// A task finished days ago still shows the latest event of its life: the
+/// lookup is bounded by the task's own days (created to last update), not by
+/// today's.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn an_old_task_keeps_its_latest_event(pool: PgPool) {
+    const DAYS_AGO: i64 = 3 * 86_400;
+    let id = insert_task(
+        &pool,
+        Task {
+            status: "DONE",
+            created_at: ago(DAYS_AGO),
+            scheduled_at: ago(DAYS_AGO),
+            ..Task::default()
+        },
+    )
+    .await;
+    sqlx::query("update persona_tasks set updated_at = $2 where id = $1")
+        .bind(id)
+        .bind(ago(DAYS_AGO - 600))
+        .execute(&pool)
+        .await
+        .unwrap();
+    for (seconds_ago, reason) in [(DAYS_AGO - 100, "LEASED"), (DAYS_AGO - 590, "COMPLETED")] {
+        insert_event(
+            &pool,
+            Event {
+                layer: "execution",
+                operation: "TASK",
+                reason_code: reason,
+                task_id: Some(id),
+                occurred_at: ago(seconds_ago),
+                ..Event::default()
+            },
+        )
+        .await;
+    }
+    let server = server::start(pool).await;
+    let body = server.ok("tasks?status=DONE").await;
+    let task = &body["tasks"][0];
+    assert_eq!(task["id"], id.to_string(), "{body}");
+    assert_eq!(task["latestEvent"]["reasonCode"], "COMPLETED", "{task}");
+    server.stop().await;
+}
+
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn bad_parameters_are_named(pool: PgPool) {
     // A genuine cursor of the events endpoint, which this one must refuse.

@@ -95,6 +95,38 @@ async fn rows_land_with_the_right_columns(pool: PgPool) {
     assert_balanced(&stats);
 }
 
+/// The writer gives each row a time-ordered id (UUIDv7), so the primary
+/// key's index grows at its right edge: ids sort in the order the rows were
+/// written.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn ids_are_time_ordered(pool: PgPool) {
+    let (_default, guard, handle) = install(builder(&pool));
+    for batch in 0..3 {
+        for i in 0..50 {
+            tracing::info!(
+                layer = "dispatcher",
+                operation = "TASK",
+                reason_code = "TASK_LEASED",
+                seq = batch * 50 + i
+            );
+        }
+        assert!(handle.flush(Duration::from_secs(5)));
+    }
+    let ids: Vec<(Uuid, i64)> =
+        sqlx::query_as("select id, (metadata->>'seq')::bigint from ai_runtime_events order by id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(ids.len(), 150);
+    assert!(
+        ids.iter().all(|(id, _)| id.get_version_num() == 7),
+        "{ids:?}"
+    );
+    let seqs: Vec<i64> = ids.iter().map(|(_, seq)| *seq).collect();
+    assert_eq!(seqs, (0..150).collect::<Vec<_>>());
+    guard.shutdown();
+}
+
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn worker_reports_coalesce_and_only_changes_become_events(pool: PgPool) {
     // Counts the writes to ai_worker_status (this test's database only).

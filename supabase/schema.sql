@@ -147,30 +147,35 @@ create table public.ai_runtime_alerts (
 );
 
 -- --------------------------------------------------------------- roll-ups ---
--- Per-minute roll-ups (UTC minutes) kept by the maintenance pass; readers
--- take the rows before a roll-up's `rolled_until` and raw rows after it.
+-- Roll-ups kept by the maintenance pass (events per minute, 5 minutes and
+-- hour; transitions per minute; UTC, aligned since 1970); readers take the
+-- rows before a roll-up's `rolled_until` and raw rows after it.
 
--- Runtime events per minute and layer, and of them the failure class's.
-create table public.ai_runtime_event_minutes (
-    minute timestamptz not null,
+-- Runtime events per grain, start and layer, and of them the failure class's.
+create table public.ai_runtime_event_rollups (
+    grain_seconds integer not null,
+    start timestamptz not null,
     layer text not null,
     events bigint not null,
     failures bigint not null,
-    primary key (minute, layer)
+    primary key (grain_seconds, start, layer),
+    constraint ai_runtime_event_rollups_grain_check check (grain_seconds in (60, 300, 3600))
 );
 
--- Provider calls per minute and route: calls, a latency histogram (bins
+-- Provider calls per grain, start and route: calls, a latency histogram (bins
 -- holding calls, ascending; bin 0 under 1 ms, bin i [1.1^(i-1), 1.1^i) ms),
 -- token usage.
-create table public.ai_runtime_call_minutes (
-    minute timestamptz not null,
+create table public.ai_runtime_call_rollups (
+    grain_seconds integer not null,
+    start timestamptz not null,
     route text not null,
     calls bigint not null,
     latency_bins smallint[] not null,
     latency_counts integer[] not null,
     input_tokens bigint not null,
     output_tokens bigint not null,
-    primary key (minute, route)
+    primary key (grain_seconds, start, route),
+    constraint ai_runtime_call_rollups_grain_check check (grain_seconds in (60, 300, 3600))
 );
 
 -- Task transitions per minute; from_status '' for a task's creation.
@@ -204,8 +209,8 @@ alter table public.ai_runtime_events enable row level security;
 alter table public.ai_runtime_events_default enable row level security;
 alter table public.ai_worker_status enable row level security;
 alter table public.ai_runtime_alerts enable row level security;
-alter table public.ai_runtime_event_minutes enable row level security;
-alter table public.ai_runtime_call_minutes enable row level security;
+alter table public.ai_runtime_event_rollups enable row level security;
+alter table public.ai_runtime_call_rollups enable row level security;
 alter table public.task_transition_minutes enable row level security;
 alter table public.ai_runtime_rollups enable row level security;
 

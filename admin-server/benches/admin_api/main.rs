@@ -143,7 +143,7 @@ async fn roll_up(pool: &PgPool, generated: bool) -> anyhow::Result<()> {
     ) = sqlx::query_as(
         "select (select min(occurred_at) from public.ai_runtime_events \
                      where occurred_at > now() - interval '30 days'), \
-                    (select min(minute) from public.ai_runtime_event_minutes)",
+                    (select min(start) from public.ai_runtime_event_rollups where grain_seconds = 60)",
     )
     .fetch_one(pool)
     .await?;
@@ -174,7 +174,7 @@ async fn roll_up(pool: &PgPool, generated: bool) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     sqlx::raw_sql(
-        "analyze public.ai_runtime_event_minutes, public.ai_runtime_call_minutes, \
+        "analyze public.ai_runtime_event_rollups, public.ai_runtime_call_rollups, \
          public.task_transition_minutes",
     )
     .execute(pool)

@@ -148,10 +148,14 @@ async fn compute(
         .bind(width as f64)
         .fetch_all(&mut *tx)
         .await?;
+    // The tail's statements are planned with their values (not persistent):
+    // the plan then names only the tail's day, and only its partition is
+    // locked, where a cached generic plan locks every day's.
     let tail: Vec<(DateTime<Utc>, String, i64, i64)> = sqlx::query_as(EVENT_MINUTES_SQL)
         .bind(split)
         .bind(range.to)
         .bind(failure_codes())
+        .persistent(false)
         .fetch_all(&mut *tx)
         .await?;
     for (at, layer, n, failed) in rolled.into_iter().chain(tail) {
@@ -170,6 +174,7 @@ async fn compute(
     let tail: Vec<CallMinute> = sqlx::query_as(CALL_MINUTES_SQL)
         .bind(split)
         .bind(range.to)
+        .persistent(false)
         .fetch_all(&mut *tx)
         .await?;
     calls.extend(tail);

@@ -187,6 +187,19 @@ create table public.task_transition_minutes (
     primary key (minute, from_status, to_status)
 );
 
+-- Circuit-breaker reports (WORKER_CIRCUIT_OPENED / _CLOSED events), copied
+-- as they are rolled up, for the breaker bands.
+create table public.ai_runtime_breaker_changes (
+    worker_id text not null,
+    occurred_at timestamptz not null,
+    opened boolean not null,
+    reason text null
+);
+create index ai_runtime_breaker_changes_worker_idx
+    on public.ai_runtime_breaker_changes (worker_id, occurred_at);
+create index ai_runtime_breaker_changes_occurred_at_idx
+    on public.ai_runtime_breaker_changes (occurred_at);
+
 -- How far each roll-up reaches.
 create table public.ai_runtime_rollups (
     rollup text primary key,
@@ -212,6 +225,7 @@ alter table public.ai_runtime_alerts enable row level security;
 alter table public.ai_runtime_event_rollups enable row level security;
 alter table public.ai_runtime_call_rollups enable row level security;
 alter table public.task_transition_minutes enable row level security;
+alter table public.ai_runtime_breaker_changes enable row level security;
 alter table public.ai_runtime_rollups enable row level security;
 
 -- sqlx keeps its bookkeeping in public._sqlx_migrations; it gets RLS too.

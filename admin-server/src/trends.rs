@@ -51,29 +51,36 @@ union all \
 select start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens \
 from public.ai_runtime_call_rollups where grain_seconds = 60 and start >= $3 and start < $4";
 
-const CIRCUIT_OPENED: &str = "WORKER_CIRCUIT_OPENED";
-const CIRCUIT_CLOSED: &str = "WORKER_CIRCUIT_CLOSED";
+/// The breaker reports: copied by the roll-up before the mark `$2`
+/// (`ai_runtime_breaker_changes`, a small table), raw from the mark on (the
+/// reason-code index of the tail's day).
+const BREAKER_CHANGES: &str = "( \
+    select worker_id, occurred_at, opened, reason from public.ai_runtime_breaker_changes \
+    where occurred_at < $2 \
+    union all \
+    select coalesce(worker_id, entity_id), occurred_at, reason_code = 'WORKER_CIRCUIT_OPENED', \
+           metadata->>'circuit_reason' \
+    from public.ai_runtime_events \
+    where layer = 'worker' and reason_code in ('WORKER_CIRCUIT_OPENED', 'WORKER_CIRCUIT_CLOSED') \
+      and occurred_at >= $2) c";
 
-/// Each worker's last breaker event before `$1` (whether its breaker was
-/// open when the range starts). Breaker events are rare: the reason code's
-/// index finds them in each day quickly.
-const BREAKER_BEFORE_SQL: &str = "\
-select distinct on (coalesce(worker_id, entity_id)) coalesce(worker_id, entity_id) as worker, \
-       reason_code, occurred_at, metadata->>'circuit_reason' as reason \
-from public.ai_runtime_events \
-where layer = 'worker' and reason_code in ('WORKER_CIRCUIT_OPENED', 'WORKER_CIRCUIT_CLOSED') \
-  and occurred_at < $1 \
-order by coalesce(worker_id, entity_id), occurred_at desc";
-
-/// The breaker events from `$1` on, in order (the range's, and those after it
-/// that close an interval still open at its end).
-const BREAKER_SINCE_SQL: &str = "\
-select coalesce(worker_id, entity_id) as worker, reason_code, occurred_at, \
-       metadata->>'circuit_reason' as reason \
-from public.ai_runtime_events \
-where layer = 'worker' and reason_code in ('WORKER_CIRCUIT_OPENED', 'WORKER_CIRCUIT_CLOSED') \
-  and occurred_at >= $1 \
-order by occurred_at, id";
+/// Each worker's last breaker report before `$1` (whether its breaker was
+/// open when the range starts), and every report from `$1` on, in order
+/// (the range's, and those after it that close an interval still open at
+/// its end); `$2` the mark.
+fn breaker_sql() -> (String, String) {
+    (
+        format!(
+            "select distinct on (worker_id) worker_id, opened, occurred_at, reason \
+             from {BREAKER_CHANGES} where occurred_at < $1 \
+             order by worker_id, occurred_at desc"
+        ),
+        format!(
+            "select worker_id, opened, occurred_at, reason from {BREAKER_CHANGES} \
+             where occurred_at >= $1 order by occurred_at, opened"
+        ),
+    )
+}
 
 /// One route's provider calls over a grain's period, from the roll-up or the tail.
 #[derive(sqlx::FromRow)]
@@ -86,7 +93,8 @@ struct CallMinute {
     input_tokens: i64,
     output_tokens: i64,
 }
-type BreakerRow = (String, String, DateTime<Utc>, Option<String>);
+/// `(worker, opened, at, reason)`.
+type BreakerRow = (String, bool, DateTime<Utc>, Option<String>);
 
 /// Where the range splits: coarse roll-up rows of `grain` seconds in
 /// `[range.from, coarse_until)`, minute rows in `[coarse_until, split)`, raw
@@ -96,7 +104,16 @@ struct Parts {
     grain: i32,
     coarse_until: DateTime<Utc>,
     split: DateTime<Utc>,
+    /// The mark itself (the start of time before the first pass).
+    mark: DateTime<Utc>,
 }
+
+/// The mark before the first pass: all of history is raw (4000 BC, within
+/// what Postgres stores).
+const BEFORE_ANY_PASS: DateTime<Utc> = match DateTime::from_timestamp(-188_395_000_000, 0) {
+    Some(t) => t,
+    None => DateTime::<Utc>::UNIX_EPOCH,
+};
 
 impl Parts {
     fn of(range: &TrendRange, mark: Option<DateTime<Utc>>) -> Self {
@@ -113,6 +130,7 @@ impl Parts {
             grain,
             coarse_until: coarse_until.clamp(range.from, split),
             split,
+            mark: mark.unwrap_or(BEFORE_ANY_PASS),
         }
     }
 }
@@ -179,12 +197,17 @@ async fn compute(
         .await?;
     calls.extend(tail);
 
-    let before: Vec<BreakerRow> = sqlx::query_as(BREAKER_BEFORE_SQL)
+    let (before_sql, since_sql) = breaker_sql();
+    let before: Vec<BreakerRow> = sqlx::query_as(&before_sql)
         .bind(range.from)
+        .bind(parts.mark)
+        .persistent(false)
         .fetch_all(&mut *tx)
         .await?;
-    let since: Vec<BreakerRow> = sqlx::query_as(BREAKER_SINCE_SQL)
+    let since: Vec<BreakerRow> = sqlx::query_as(&since_sql)
         .bind(range.from)
+        .bind(parts.mark)
+        .persistent(false)
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -318,27 +341,23 @@ fn breaker_intervals(
 ) -> Vec<BreakerInterval> {
     let mut open: BTreeMap<String, (DateTime<Utc>, Option<String>)> = BTreeMap::new();
     let mut out = Vec::new();
-    for (worker, code, at, reason) in before {
-        if code == CIRCUIT_OPENED {
+    for (worker, opened, at, reason) in before {
+        if opened {
             open.insert(worker, (at, reason));
         }
     }
-    for (worker, code, at, reason) in since {
-        match code.as_str() {
-            CIRCUIT_OPENED if at < to => {
+    for (worker, opened, at, reason) in since {
+        if opened {
+            if at < to {
                 open.entry(worker).or_insert((at, reason));
             }
-            CIRCUIT_CLOSED => {
-                if let Some((opened_at, reason)) = open.remove(&worker) {
-                    out.push(BreakerInterval {
-                        worker_id: worker,
-                        opened_at,
-                        closed_at: Some(at),
-                        reason,
-                    });
-                }
-            }
-            _ => {}
+        } else if let Some((opened_at, reason)) = open.remove(&worker) {
+            out.push(BreakerInterval {
+                worker_id: worker,
+                opened_at,
+                closed_at: Some(at),
+                reason,
+            });
         }
     }
     out.extend(
@@ -376,6 +395,7 @@ pub async fn planned_trend_tables(
             Bind::At(split),
         ]
     };
+    let (before_sql, since_sql) = breaker_sql();
     let mut rolled_events = rolled();
     rolled_events.push(Bind::Seconds(range.bucket_seconds as f64));
     let plans: [(&str, &str, Vec<Bind>); 6] = [
@@ -391,8 +411,16 @@ pub async fn planned_trend_tables(
             CALL_MINUTES_SQL,
             vec![Bind::At(split), Bind::At(range.to)],
         ),
-        ("breakers", BREAKER_BEFORE_SQL, vec![Bind::At(range.from)]),
-        ("breakers", BREAKER_SINCE_SQL, vec![Bind::At(range.from)]),
+        (
+            "breakers",
+            &before_sql,
+            vec![Bind::At(range.from), Bind::At(parts.mark)],
+        ),
+        (
+            "breakers",
+            &since_sql,
+            vec![Bind::At(range.from), Bind::At(parts.mark)],
+        ),
     ];
     let mut parts: Vec<(&'static str, BTreeSet<String>)> = Vec::new();
     for (part, sql, binds) in plans {
@@ -448,6 +476,7 @@ mod tests {
                 grain: 300,
                 coarse_until: at("2026-11-30T10:05:00Z"),
                 split: at("2026-11-30T10:07:00Z"),
+                mark: at("2026-11-30T10:07:00Z"),
             }
         );
         let week = range("2026-11-23T10:00:00Z", "2026-11-30T11:00:00Z", 3600);
@@ -491,7 +520,9 @@ mod tests {
 
     #[test]
     fn breaker_intervals_from_the_state_before_and_the_events_since() {
-        let row = |w: &str, code: &str, t: &str| (w.to_owned(), code.to_owned(), at(t), None);
+        const CIRCUIT_OPENED: bool = true;
+        const CIRCUIT_CLOSED: bool = false;
+        let row = |w: &str, opened: bool, t: &str| (w.to_owned(), opened, at(t), None);
         let to = at("2026-11-30T12:00:00Z");
         let before = vec![
             row("a", CIRCUIT_OPENED, "2026-11-29T08:00:00Z"),

@@ -8,7 +8,8 @@
 //!   and `ai_runtime_call_rollups` (provider calls per route: a latency
 //!   histogram and token sums), each at three grains ([`GRAINS`]): minutes
 //!   from the raw events, 5-minute and hourly rows summed from the minutes
-//!   (a reader takes the coarsest grain that divides its buckets);
+//!   (a reader takes the coarsest grain that divides its buckets); and
+//!   `ai_runtime_breaker_changes`, the circuit-breaker reports copied;
 //! - `transitions`: `task_transition_minutes` (transitions per minute and
 //!   `(from_status, to_status)`).
 //!
@@ -110,6 +111,15 @@ select start, route, sum(calls)::bigint as calls, \
     sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens \
 from per_bin group by start, route";
 
+/// The circuit-breaker reports in `[$1, $2)`: `(worker_id, occurred_at,
+/// opened, reason)`.
+pub const BREAKER_CHANGES_SQL: &str = "\
+select coalesce(worker_id, entity_id) as worker_id, occurred_at, \
+       reason_code = 'WORKER_CIRCUIT_OPENED' as opened, metadata->>'circuit_reason' as reason \
+from public.ai_runtime_events \
+where layer = 'worker' and reason_code in ('WORKER_CIRCUIT_OPENED', 'WORKER_CIRCUIT_CLOSED') \
+  and occurred_at >= $1 and occurred_at < $2";
+
 /// The `$3`-second rows of the event roll-up in `[$1, $2)` (both aligned to
 /// `$3`), summed from its minute rows.
 const EVENT_COARSER_SQL: &str = "\
@@ -192,6 +202,7 @@ impl Rollup {
             Rollup::Events => &[
                 ("public.ai_runtime_event_rollups", "start"),
                 ("public.ai_runtime_call_rollups", "start"),
+                ("public.ai_runtime_breaker_changes", "occurred_at"),
             ],
             Rollup::Transitions => &[("public.task_transition_minutes", "minute")],
         }
@@ -355,6 +366,23 @@ async fn roll_chunk(
                 }
                 insert.execute(&mut *tx).await?;
             }
+            sqlx::query(
+                "delete from public.ai_runtime_breaker_changes \
+                 where occurred_at >= $1 and occurred_at < $2",
+            )
+            .bind(from)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+            let sql = format!(
+                "insert into public.ai_runtime_breaker_changes \
+                 (worker_id, occurred_at, opened, reason) {BREAKER_CHANGES_SQL}"
+            );
+            sqlx::query(&sql)
+                .bind(from)
+                .bind(until)
+                .execute(&mut *tx)
+                .await?;
             for grain in &GRAINS[1..] {
                 let (lo, hi) = widen(from, until, *grain);
                 for (table, coarser) in [

@@ -53,6 +53,21 @@ create table public.task_transition_minutes (
     primary key (minute, from_status, to_status)
 );
 
+-- The layer's circuit-breaker reports (worker HEARTBEAT events
+-- WORKER_CIRCUIT_OPENED / WORKER_CIRCUIT_CLOSED), copied as they are rolled
+-- up: the breaker bands read this small table instead of probing every
+-- day's partition for an interval opened long before the range.
+create table public.ai_runtime_breaker_changes (
+    worker_id text not null,
+    occurred_at timestamptz not null,
+    opened boolean not null,
+    reason text null
+);
+create index ai_runtime_breaker_changes_worker_idx
+    on public.ai_runtime_breaker_changes (worker_id, occurred_at);
+create index ai_runtime_breaker_changes_occurred_at_idx
+    on public.ai_runtime_breaker_changes (occurred_at);
+
 -- How far each roll-up reaches: every minute before `rolled_until` is rolled up.
 create table public.ai_runtime_rollups (
     rollup text primary key,
@@ -65,4 +80,5 @@ create table public.ai_runtime_rollups (
 alter table public.ai_runtime_event_rollups enable row level security;
 alter table public.ai_runtime_call_rollups enable row level security;
 alter table public.task_transition_minutes enable row level security;
+alter table public.ai_runtime_breaker_changes enable row level security;
 alter table public.ai_runtime_rollups enable row level security;

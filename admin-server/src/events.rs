@@ -139,22 +139,24 @@ async fn tables_read(pool: &PgPool, filter: &EventFilter) -> Result<BTreeSet<Str
         .persistent(false)
         .fetch_one(pool)
         .await?;
-    fn walk(node: &Value, out: &mut BTreeSet<String>) {
-        if let Some(name) = node.get("Relation Name").and_then(Value::as_str) {
-            out.insert(name.to_owned());
-        }
-        for child in node
-            .get("Plans")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            walk(child, out);
-        }
-    }
     let mut tables = BTreeSet::new();
-    walk(&plan[0]["Plan"], &mut tables);
+    relations(&plan[0]["Plan"], &mut tables);
     Ok(tables)
+}
+
+/// Adds the tables a JSON plan `node` and its children read to `out`.
+pub(crate) fn relations(node: &Value, out: &mut BTreeSet<String>) {
+    if let Some(name) = node.get("Relation Name").and_then(Value::as_str) {
+        out.insert(name.to_owned());
+    }
+    for child in node
+        .get("Plans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        relations(child, out);
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ mod status;
 mod status_cache;
 mod stuck;
 mod tasks;
+mod trends;
 mod ui;
 pub mod verify;
 mod webhook;
@@ -43,6 +44,7 @@ pub use config::{AppConfig, Thresholds, DEFAULT_UI_DIR};
 pub use db::{lazy_pool, pool_options};
 pub use error::ApiFailure;
 pub use events::planned_partitions;
+pub use trends::planned_trend_tables;
 pub use ui::UI_BASE;
 
 /// Serves `router` on `listener` until `shutdown` resolves, with

@@ -12,5 +12,6 @@ mod secrets;
 mod server;
 mod status;
 mod tasks;
+mod trends;
 mod ui;
 mod verify;

@@ -38,6 +38,8 @@ const IGNORED_TARGETS: &[&str] = &[
     "observability_layer::writer",
     "observability_layer::delivery",
     "observability_layer::postgres",
+    "observability_layer::otlp",
+    "hyper",
 ];
 
 pub(crate) struct Plan {

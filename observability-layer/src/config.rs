@@ -50,6 +50,16 @@ pub enum BuildError {
     InvalidSecretPattern(#[from] crate::scrub::PatternError),
 }
 
+#[cfg(feature = "otlp")]
+impl From<crate::otlp::OtlpSettingError> for BuildError {
+    fn from(e: crate::otlp::OtlpSettingError) -> Self {
+        BuildError::InvalidOtlp {
+            name: e.name,
+            reason: e.reason,
+        }
+    }
+}
+
 /// Everything but the connection.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {

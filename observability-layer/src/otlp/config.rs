@@ -16,7 +16,16 @@ use std::fmt;
 
 use hyper::Uri;
 
-use crate::config::BuildError;
+/// A bad OTLP setting: `name` is the variable (or its builder
+/// equivalent); `reason` never holds a header's value. (`BuildError::InvalidOtlp`.)
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {name}: {reason}")]
+pub(crate) struct OtlpSettingError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+type BuildError = OtlpSettingError;
 
 /// The OTLP exporter's configuration, as set; checked by [`OtlpSettings::resolve`].
 #[derive(Clone, Default)]
@@ -105,7 +114,7 @@ impl OtlpSettings {
             ),
             (None, None) => return Ok(None),
         };
-        let invalid = |reason: &str| BuildError::InvalidOtlp {
+        let invalid = |reason: &str| OtlpSettingError {
             name,
             reason: format!("{reason} (got {url:?})"),
         };
@@ -128,17 +137,16 @@ impl OtlpSettings {
         for (key, value) in &self.headers {
             // The value is never shown: it is a credential.
             let header = hyper::header::HeaderName::from_bytes(key.as_bytes()).map_err(|_| {
-                BuildError::InvalidOtlp {
+                OtlpSettingError {
                     name: "OTEL_EXPORTER_OTLP_HEADERS",
                     reason: format!("{key:?} is not a header name"),
                 }
             })?;
-            let mut value = hyper::header::HeaderValue::from_str(value).map_err(|_| {
-                BuildError::InvalidOtlp {
+            let mut value =
+                hyper::header::HeaderValue::from_str(value).map_err(|_| OtlpSettingError {
                     name: "OTEL_EXPORTER_OTLP_HEADERS",
                     reason: format!("the value of {key:?} is not a valid header value"),
-                }
-            })?;
+                })?;
             value.set_sensitive(true);
             headers.push((header, value));
         }
@@ -173,7 +181,7 @@ fn parse_pairs(name: &'static str, list: &str) -> Result<Vec<(String, String)>, 
         if item.trim().is_empty() {
             continue;
         }
-        let bad = |reason: &str| BuildError::InvalidOtlp {
+        let bad = |reason: &str| OtlpSettingError {
             name,
             reason: format!("item {} {reason}", index + 1),
         };

@@ -29,7 +29,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use prost::Message as _;
 use serde_json::Value;
 
-pub(crate) use config::{OtlpSettings, OtlpTarget};
+pub(crate) use config::{OtlpSettingError, OtlpSettings, OtlpTarget};
 
 use crate::capture::Captured;
 use crate::exporter::{Deadline, ExportError, Exporter, WorkerStatus};

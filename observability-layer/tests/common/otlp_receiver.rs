@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,9 @@ pub struct Received {
 
 #[derive(Default)]
 struct Shared {
+    /// Only count records (a benchmark's receiver), keep nothing.
+    count_only: AtomicBool,
+    records_seen: AtomicUsize,
     answer: AtomicU16,
     /// Answer 400 to a request holding a record with this reason code.
     reject_code: Mutex<Option<String>>,
@@ -83,6 +86,19 @@ impl Receiver {
             shared,
             runtime: Some(runtime),
         }
+    }
+
+    /// A receiver that decodes every request but keeps only the count of
+    /// records (for benchmarks: memory stays flat).
+    pub fn start_counting() -> Receiver {
+        let receiver = Receiver::start();
+        receiver.shared.count_only.store(true, Ordering::SeqCst);
+        receiver
+    }
+
+    /// Records decoded and accepted so far (also when only counting).
+    pub fn records_seen(&self) -> usize {
+        self.shared.records_seen.load(Ordering::SeqCst)
     }
 
     /// The base URL (`OTEL_EXPORTER_OTLP_ENDPOINT`).
@@ -186,6 +202,11 @@ async fn receive(
         HANG => 0,
         status => status,
     };
+    if received.answered == 200 {
+        shared
+            .records_seen
+            .fetch_add(received.records.len(), Ordering::SeqCst);
+    }
     shared.received.lock().unwrap().push(received);
     match answer {
         ACCEPT if rejected => (StatusCode::BAD_REQUEST, Vec::new()),

@@ -28,6 +28,10 @@ pub(crate) enum Role {
     TaskId,
     PersonaId,
     WorkerId,
+    /// W3C trace context (`trace_id`, `span_id`): metadata on the event
+    /// itself, and inherited from spans like the ids.
+    TraceId,
+    SpanId,
 }
 
 /// Targets whose events never become runtime events: the writer's own
@@ -66,13 +70,20 @@ impl Plan {
                 "task_id" => Role::TaskId,
                 "persona_id" => Role::PersonaId,
                 "worker_id" => Role::WorkerId,
+                "trace_id" => Role::TraceId,
+                "span_id" => Role::SpanId,
                 name if is_secret_name(name) => Role::Redacted,
                 _ => Role::Other,
             };
             has_reason_code |= role == Role::ReasonCode;
             has_ids |= matches!(
                 role,
-                Role::EntityId | Role::TaskId | Role::PersonaId | Role::WorkerId
+                Role::EntityId
+                    | Role::TaskId
+                    | Role::PersonaId
+                    | Role::WorkerId
+                    | Role::TraceId
+                    | Role::SpanId
             );
             if let Some(slot) = roles.get_mut(field.index()) {
                 *slot = role;

@@ -182,6 +182,11 @@ pub(crate) struct SpanIds {
     pub task_id: Id<Uuid>,
     pub persona_id: Id<Uuid>,
     pub worker_id: Option<Text>,
+    /// The span's W3C trace context, as the host recorded it (metadata
+    /// `trace_id` / `span_id` of the events inside; the OTLP exporter
+    /// makes them the record's trace context).
+    pub trace_id: Option<Text>,
+    pub span_id: Option<Text>,
 }
 
 impl SpanIds {
@@ -193,6 +198,12 @@ impl SpanIds {
         }
         if self.worker_id.is_none() {
             self.worker_id.clone_from(&outer.worker_id);
+        }
+        if self.trace_id.is_none() {
+            self.trace_id.clone_from(&outer.trace_id);
+        }
+        if self.span_id.is_none() {
+            self.span_id.clone_from(&outer.span_id);
         }
         self.task_id = self.task_id.or(outer.task_id);
         self.persona_id = self.persona_id.or(outer.persona_id);
@@ -213,6 +224,8 @@ impl SpanIdsVisitor<'_> {
             Role::WorkerId => self.ids.worker_id = Some(value),
             Role::TaskId => self.ids.task_id = Some(parse_uuid(value.as_str())),
             Role::PersonaId => self.ids.persona_id = Some(parse_uuid(value.as_str())),
+            Role::TraceId => self.ids.trace_id = Some(value),
+            Role::SpanId => self.ids.span_id = Some(value),
             _ => {}
         }
     }
@@ -220,7 +233,12 @@ impl SpanIdsVisitor<'_> {
     fn is_id(&self, field: &Field) -> bool {
         matches!(
             self.plan.role(field.index()),
-            Role::EntityId | Role::WorkerId | Role::TaskId | Role::PersonaId
+            Role::EntityId
+                | Role::WorkerId
+                | Role::TaskId
+                | Role::PersonaId
+                | Role::TraceId
+                | Role::SpanId
         )
     }
 }
@@ -260,6 +278,9 @@ pub(crate) struct EventVisitor<'a> {
     task_id: Seen,
     persona_id: Seen,
     worker_id: Seen,
+    /// The event set its own `trace_id` / `span_id` (spans' are not added).
+    trace_id: bool,
+    span_id: bool,
 }
 
 impl<'a> EventVisitor<'a> {
@@ -276,6 +297,8 @@ impl<'a> EventVisitor<'a> {
             task_id: Seen::No,
             persona_id: Seen::No,
             worker_id: Seen::No,
+            trace_id: false,
+            span_id: false,
         }
     }
 
@@ -298,6 +321,23 @@ impl<'a> EventVisitor<'a> {
         }
         if self.persona_id == Seen::No {
             self.persona_id = inherit_id(span.persona_id, &mut self.event.persona_id);
+        }
+        if let (false, Some(trace)) = (self.trace_id, &span.trace_id) {
+            let value = FieldValue::Str(trace.copy_in(&mut self.event.texts));
+            self.event.fields.push("trace_id", value);
+        }
+        if let (false, Some(id)) = (self.span_id, &span.span_id) {
+            let value = FieldValue::Str(id.copy_in(&mut self.event.texts));
+            self.event.fields.push("span_id", value);
+        }
+    }
+
+    /// Notes that the event carries its own trace context field.
+    fn saw_trace_field(&mut self, role: Role) {
+        match role {
+            Role::TraceId => self.trace_id = true,
+            Role::SpanId => self.span_id = true,
+            _ => {}
         }
     }
 
@@ -411,7 +451,7 @@ impl<'a> EventVisitor<'a> {
                 ));
                 self.worker_id = Seen::Valid;
             }
-            Role::Other | Role::Redacted | Role::Message => {}
+            Role::Other | Role::Redacted | Role::Message | Role::TraceId | Role::SpanId => {}
         }
     }
 
@@ -426,6 +466,10 @@ impl<'a> EventVisitor<'a> {
     fn record_scalar(&mut self, field: &Field, value: FieldValue, as_text: impl FnOnce() -> Text) {
         match self.plan.role(field.index()) {
             Role::Other => self.event.fields.push(field.name(), value),
+            role @ (Role::TraceId | Role::SpanId) => {
+                self.saw_trace_field(role);
+                self.event.fields.push(field.name(), value);
+            }
             Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
             Role::Message => self.event.message = Some(as_text()),
             // A number is never a valid layer, operation or UUID.
@@ -470,6 +514,11 @@ impl Visit for EventVisitor<'_> {
                 let text = self.metadata_text(|limit, pool| Text::bounded_in(value, limit, pool));
                 self.event.fields.push(field.name(), FieldValue::Str(text));
             }
+            role @ (Role::TraceId | Role::SpanId) => {
+                self.saw_trace_field(role);
+                let text = self.metadata_text(|limit, pool| Text::bounded_in(value, limit, pool));
+                self.event.fields.push(field.name(), FieldValue::Str(text));
+            }
             Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
             Role::Message => {
                 self.event.message =
@@ -482,6 +531,11 @@ impl Visit for EventVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match self.plan.role(field.index()) {
             Role::Other => {
+                let text = self.metadata_text(|limit, pool| Text::debug_in(value, limit, pool));
+                self.event.fields.push(field.name(), FieldValue::Str(text));
+            }
+            role @ (Role::TraceId | Role::SpanId) => {
+                self.saw_trace_field(role);
                 let text = self.metadata_text(|limit, pool| Text::debug_in(value, limit, pool));
                 self.event.fields.push(field.name(), FieldValue::Str(text));
             }
@@ -506,7 +560,8 @@ impl Visit for EventVisitor<'_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         match self.plan.role(field.index()) {
             Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
-            Role::Other => {
+            role @ (Role::Other | Role::TraceId | Role::SpanId) => {
+                self.saw_trace_field(role);
                 let text = self.metadata_text(|limit, pool| Text::display_in(value, limit, pool));
                 self.event.fields.push(field.name(), FieldValue::Str(text));
             }

@@ -92,6 +92,59 @@ fn emit_the_story(task: Uuid) {
     });
 }
 
+/// The trace context recorded on a span (as a host using
+/// `tracing-opentelemetry` knows it) arrives on the records of the events
+/// inside as their `trace_id` / `span_id`.
+#[test]
+fn a_spans_trace_context_arrives_on_its_events_records() {
+    let receiver = Receiver::start();
+    let builder = RuntimeLayer::builder()
+        .otlp_endpoint(&receiver.endpoint())
+        .flush_interval(Duration::from_millis(20));
+    let (_default, guard, _handle) = install(builder);
+    let span = tracing::info_span!(
+        "request",
+        trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty
+    );
+    span.record("trace_id", "0af7651916cd43dd8448eb211c80319c");
+    span.record("span_id", "b7ad6b7169203331");
+    span.in_scope(|| {
+        tracing::info!(
+            layer = "tool_runtime",
+            operation = "TOOL_CALL",
+            reason_code = "TOOL_CALL_OK",
+            tool = "search_kb"
+        );
+    });
+    tracing::info!(
+        layer = "worker",
+        operation = "HEARTBEAT",
+        reason_code = "OUTSIDE"
+    );
+    let stats = guard.shutdown();
+    assert_each_exporter_balanced(&stats);
+    let records = receiver.accepted_records();
+    assert_eq!(records.len(), 2);
+    let inside = &records[0];
+    assert_eq!(
+        attr_str(inside, "gen_ai.tool.name").as_deref(),
+        Some("search_kb")
+    );
+    assert_eq!(
+        inside.trace_id,
+        [
+            0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd, 0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80,
+            0x31, 0x9c
+        ]
+    );
+    assert_eq!(
+        inside.span_id,
+        [0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31]
+    );
+    assert!(records[1].trace_id.is_empty() && records[1].span_id.is_empty());
+}
+
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn every_event_postgres_stored_is_received_with_its_attributes(pool: PgPool) {
     let receiver = Receiver::start();

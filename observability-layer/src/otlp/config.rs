@@ -8,6 +8,7 @@
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_LOGS_HEADERS` | `k=v,k2=v2`, percent-decoded; the second wins for a key in both |
 //! | `OTEL_SERVICE_NAME` | `service.name` (wins over the one in the attributes) |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | `k=v,k2=v2`, percent-decoded: resource attributes |
+//! | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL` | only `http/protobuf` (the default) is accepted |
 //!
 //! Header values are credentials: they are never logged, never in an error
 //! message, never stored; `Debug` shows their names only.
@@ -99,6 +100,21 @@ impl OtlpSettings {
         }
         if let Some(name) = set("OTEL_SERVICE_NAME") {
             self.service_name = Some(name.trim().to_owned());
+        }
+        // Only http/protobuf is spoken: a collector expecting gRPC or JSON
+        // would refuse every request, better said at start.
+        for name in [
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+        ] {
+            if let Some(protocol) = set(name) {
+                if protocol.trim() != "http/protobuf" {
+                    return Err(OtlpSettingError {
+                        name,
+                        reason: format!("{protocol:?} is not supported, only \"http/protobuf\""),
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -313,6 +329,15 @@ mod tests {
             bad_value.contains("authorization") && !bad_value.contains("tok"),
             "{bad_value}"
         );
+        let grpc = settings(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            grpc.contains("OTEL_EXPORTER_OTLP_PROTOCOL") && grpc.contains("http/protobuf"),
+            "{grpc}"
+        );
+        assert!(settings(&[("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf")]).is_ok());
         for (url, why) in [
             ("https://collector:4318", "https"),
             ("ftp://collector:21", "http://"),

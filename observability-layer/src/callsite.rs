@@ -28,8 +28,8 @@ pub(crate) enum Role {
     TaskId,
     PersonaId,
     WorkerId,
-    /// W3C trace context (`trace_id`, `span_id`): metadata on the event
-    /// itself, and inherited from spans like the ids.
+    /// A span's W3C trace context (`trace_id`, `span_id`), inherited by
+    /// the events inside as metadata.
     TraceId,
     SpanId,
 }
@@ -70,8 +70,10 @@ impl Plan {
                 "task_id" => Role::TaskId,
                 "persona_id" => Role::PersonaId,
                 "worker_id" => Role::WorkerId,
-                "trace_id" => Role::TraceId,
-                "span_id" => Role::SpanId,
+                // On an event they are ordinary metadata (the OTLP
+                // exporter reads them there); a span's are inherited.
+                "trace_id" if meta.is_span() => Role::TraceId,
+                "span_id" if meta.is_span() => Role::SpanId,
                 name if is_secret_name(name) => Role::Redacted,
                 _ => Role::Other,
             };

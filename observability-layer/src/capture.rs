@@ -182,9 +182,15 @@ pub(crate) struct SpanIds {
     pub task_id: Id<Uuid>,
     pub persona_id: Id<Uuid>,
     pub worker_id: Option<Text>,
-    /// The span's W3C trace context, as the host recorded it (metadata
-    /// `trace_id` / `span_id` of the events inside; the OTLP exporter
-    /// makes them the record's trace context).
+    /// The span's W3C trace context, as the host recorded it: boxed, so
+    /// that an event in a scope without one pays a single check.
+    pub trace: Option<Box<TraceContext>>,
+}
+
+/// `trace_id` / `span_id` as recorded on a span (hex text; the OTLP
+/// exporter checks the shape), given to the events inside as metadata.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TraceContext {
     pub trace_id: Option<Text>,
     pub span_id: Option<Text>,
 }
@@ -199,14 +205,20 @@ impl SpanIds {
         if self.worker_id.is_none() {
             self.worker_id.clone_from(&outer.worker_id);
         }
-        if self.trace_id.is_none() {
-            self.trace_id.clone_from(&outer.trace_id);
-        }
-        if self.span_id.is_none() {
-            self.span_id.clone_from(&outer.span_id);
-        }
         self.task_id = self.task_id.or(outer.task_id);
         self.persona_id = self.persona_id.or(outer.persona_id);
+        match (&mut self.trace, &outer.trace) {
+            (None, Some(outer)) => self.trace = Some(outer.clone()),
+            (Some(inner), Some(outer)) => {
+                if inner.trace_id.is_none() {
+                    inner.trace_id.clone_from(&outer.trace_id);
+                }
+                if inner.span_id.is_none() {
+                    inner.span_id.clone_from(&outer.span_id);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -224,8 +236,8 @@ impl SpanIdsVisitor<'_> {
             Role::WorkerId => self.ids.worker_id = Some(value),
             Role::TaskId => self.ids.task_id = Some(parse_uuid(value.as_str())),
             Role::PersonaId => self.ids.persona_id = Some(parse_uuid(value.as_str())),
-            Role::TraceId => self.ids.trace_id = Some(value),
-            Role::SpanId => self.ids.span_id = Some(value),
+            Role::TraceId => self.ids.trace.get_or_insert_default().trace_id = Some(value),
+            Role::SpanId => self.ids.trace.get_or_insert_default().span_id = Some(value),
             _ => {}
         }
     }
@@ -278,9 +290,6 @@ pub(crate) struct EventVisitor<'a> {
     task_id: Seen,
     persona_id: Seen,
     worker_id: Seen,
-    /// The event set its own `trace_id` / `span_id` (spans' are not added).
-    trace_id: bool,
-    span_id: bool,
 }
 
 impl<'a> EventVisitor<'a> {
@@ -297,8 +306,6 @@ impl<'a> EventVisitor<'a> {
             task_id: Seen::No,
             persona_id: Seen::No,
             worker_id: Seen::No,
-            trace_id: false,
-            span_id: false,
         }
     }
 
@@ -322,22 +329,23 @@ impl<'a> EventVisitor<'a> {
         if self.persona_id == Seen::No {
             self.persona_id = inherit_id(span.persona_id, &mut self.event.persona_id);
         }
-        if let (false, Some(trace)) = (self.trace_id, &span.trace_id) {
-            let value = FieldValue::Str(trace.copy_in(&mut self.event.texts));
-            self.event.fields.push("trace_id", value);
-        }
-        if let (false, Some(id)) = (self.span_id, &span.span_id) {
-            let value = FieldValue::Str(id.copy_in(&mut self.event.texts));
-            self.event.fields.push("span_id", value);
+        if let Some(trace) = &span.trace {
+            self.inherit_trace(trace);
         }
     }
 
-    /// Notes that the event carries its own trace context field.
-    fn saw_trace_field(&mut self, role: Role) {
-        match role {
-            Role::TraceId => self.trace_id = true,
-            Role::SpanId => self.span_id = true,
-            _ => {}
+    /// Adds the scope's `trace_id` / `span_id` to the metadata, unless the
+    /// event has its own (rare: only hosts that record a trace context).
+    #[cold]
+    #[inline(never)]
+    fn inherit_trace(&mut self, trace: &TraceContext) {
+        for (name, value) in [("trace_id", &trace.trace_id), ("span_id", &trace.span_id)] {
+            let Some(value) = value else { continue };
+            if self.event.fields.iter().any(|(field, _)| *field == name) {
+                continue;
+            }
+            let text = value.copy_in(&mut self.event.texts);
+            self.event.fields.push(name, FieldValue::Str(text));
         }
     }
 
@@ -466,10 +474,6 @@ impl<'a> EventVisitor<'a> {
     fn record_scalar(&mut self, field: &Field, value: FieldValue, as_text: impl FnOnce() -> Text) {
         match self.plan.role(field.index()) {
             Role::Other => self.event.fields.push(field.name(), value),
-            role @ (Role::TraceId | Role::SpanId) => {
-                self.saw_trace_field(role);
-                self.event.fields.push(field.name(), value);
-            }
             Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
             Role::Message => self.event.message = Some(as_text()),
             // A number is never a valid layer, operation or UUID.
@@ -514,11 +518,6 @@ impl Visit for EventVisitor<'_> {
                 let text = self.metadata_text(|limit, pool| Text::bounded_in(value, limit, pool));
                 self.event.fields.push(field.name(), FieldValue::Str(text));
             }
-            role @ (Role::TraceId | Role::SpanId) => {
-                self.saw_trace_field(role);
-                let text = self.metadata_text(|limit, pool| Text::bounded_in(value, limit, pool));
-                self.event.fields.push(field.name(), FieldValue::Str(text));
-            }
             Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
             Role::Message => {
                 self.event.message =
@@ -531,11 +530,6 @@ impl Visit for EventVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         match self.plan.role(field.index()) {
             Role::Other => {
-                let text = self.metadata_text(|limit, pool| Text::debug_in(value, limit, pool));
-                self.event.fields.push(field.name(), FieldValue::Str(text));
-            }
-            role @ (Role::TraceId | Role::SpanId) => {
-                self.saw_trace_field(role);
                 let text = self.metadata_text(|limit, pool| Text::debug_in(value, limit, pool));
                 self.event.fields.push(field.name(), FieldValue::Str(text));
             }
@@ -560,8 +554,7 @@ impl Visit for EventVisitor<'_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         match self.plan.role(field.index()) {
             Role::Redacted => self.event.fields.push(field.name(), FieldValue::Redacted),
-            role @ (Role::Other | Role::TraceId | Role::SpanId) => {
-                self.saw_trace_field(role);
+            Role::Other => {
                 let text = self.metadata_text(|limit, pool| Text::display_in(value, limit, pool));
                 self.event.fields.push(field.name(), FieldValue::Str(text));
             }

@@ -83,9 +83,10 @@ fn main() {
         rt.block_on(drop_database(&base_url, &db));
         return;
     }
-    if args.iter().any(|a| a == "otlp") {
+    if let Some(mode) = args.iter().find(|a| *a == "otlp" || *a == "otlp-rate") {
+        // `otlp-rate`: only the export rate (for profilers).
         #[cfg(feature = "otlp")]
-        otlp_section(&url);
+        otlp_section(&url, mode == "otlp");
         #[cfg(not(feature = "otlp"))]
         println!("the otlp section needs `--features otlp`");
         rt.block_on(drop_database(&base_url, &db));
@@ -759,8 +760,17 @@ fn url_with_database(base_url: &str, db: &str) -> String {
 /// against Postgres alone (same run, alternated), and the OTLP exporter's
 /// rate into a local receiver that decodes every request.
 #[cfg(feature = "otlp")]
-fn otlp_section(url: &str) {
+fn otlp_section(url: &str, emitting: bool) {
     let receiver = otlp_receiver::Receiver::start_counting();
+    if emitting {
+        otlp_emit_ratio(url, &receiver);
+    }
+    otlp_rate(&receiver);
+}
+
+/// The emitting thread with Postgres and OTLP configured against Postgres alone.
+#[cfg(feature = "otlp")]
+fn otlp_emit_ratio(url: &str, receiver: &otlp_receiver::Receiver) {
     let sink = |otlp: bool| {
         let mut builder = RuntimeLayer::builder().database_url(url);
         if otlp {
@@ -804,7 +814,11 @@ fn otlp_section(url: &str) {
         }
     }
     println!("\n(target: two / one = 1.00 within the noise; the writer fans out, the emitting thread does not know how many exporters there are)\n");
+}
 
+/// The OTLP exporter's rate from one writer into `receiver`.
+#[cfg(feature = "otlp")]
+fn otlp_rate(receiver: &otlp_receiver::Receiver) {
     println!("## OTLP export rate into a local receiver (one writer, OTLP only)\n");
     println!("| event | events | seconds | events/s | exported | dropped | target |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");

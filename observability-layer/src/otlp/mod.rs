@@ -25,7 +25,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{header, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message as _;
 use serde_json::Value;
 
@@ -36,7 +36,11 @@ use crate::exporter::{Deadline, ExportError, Exporter, WorkerStatus};
 
 pub(crate) struct OtlpExporter {
     target: OtlpTarget,
-    resource: Vec<KeyValue>,
+    /// The request, kept between batches: its records are refilled in
+    /// place (`mapping::fill_record`), so strings and lists are reused.
+    request: ExportLogsServiceRequest,
+    /// The encoded request, its buffer reused.
+    encoded: Vec<u8>,
     runtime: tokio::runtime::Runtime,
     /// The open connection, if any (reused between batches).
     sender: Option<SendRequest<Full<Bytes>>>,
@@ -48,15 +52,24 @@ impl OtlpExporter {
             .enable_all()
             .build()?;
         let resource = mapping::resource_attributes(&target.resource);
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![mapping::resource_logs(&resource, Vec::new())],
+        };
         Ok(OtlpExporter {
             target,
-            resource,
+            request,
+            encoded: Vec::new(),
             runtime,
             sender: None,
         })
     }
 
-    fn request(&self, body: Bytes) -> Request<Full<Bytes>> {
+    /// The request's records (one resource, one scope).
+    fn records(&mut self) -> &mut Vec<LogRecord> {
+        &mut self.request.resource_logs[0].scope_logs[0].log_records
+    }
+
+    fn http_request(&self, body: Bytes) -> Request<Full<Bytes>> {
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(self.target.uri.path_and_query().map_or("/", |p| p.as_str()))
@@ -150,17 +163,20 @@ impl Exporter for OtlpExporter {
     }
 
     fn export(&mut self, events: &[&Captured], deadline: &Deadline) -> Result<(), ExportError> {
-        let records = events.iter().map(|e| mapping::log_record(e)).collect();
-        let request = ExportLogsServiceRequest {
-            resource_logs: vec![mapping::resource_logs(&self.resource, records)],
-        };
-        let body = Bytes::from(request.encode_to_vec());
-        drop(request);
+        let records = self.records();
+        records.resize_with(events.len(), LogRecord::default);
+        for (event, record) in events.iter().zip(records.iter_mut()) {
+            mapping::fill_record(event, record);
+        }
+        self.encoded.clear();
+        // Encoding into a growable Vec cannot run out of room.
+        let _ = self.request.encode(&mut self.encoded);
+        let body = Bytes::copy_from_slice(&self.encoded);
         let authority = self.target.authority.clone();
         let mut slot = self.sender.take();
         let this = &*self;
         let result = self.runtime.block_on(deadline.bound(async {
-            let outcome = post(&mut slot, &authority, || this.request(body.clone())).await;
+            let outcome = post(&mut slot, &authority, || this.http_request(body.clone())).await;
             (outcome, slot)
         }));
         match result {

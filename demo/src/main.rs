@@ -79,7 +79,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("applying migrations")?;
 
+    // With OTEL_EXPORTER_OTLP_ENDPOINT set, events go to that collector too.
     let (layer, guard, handle) = RuntimeLayer::builder()
+        .otlp_from_env()
+        .context("reading the OTEL_* variables")?
         .pool(pool.clone())
         .agent_type(phase1_worker::AGENT_TYPE)
         .build()
@@ -174,6 +177,13 @@ async fn main() -> anyhow::Result<()> {
         admin_server::UI_BASE
     );
     println!("Health from the command line: cargo run -p admin-server --bin ai-runtime-verify -- --database-url {}", args.database_url);
+    if let Ok(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    {
+        println!(
+            "Runtime events also go to the OpenTelemetry collector at {endpoint} (OTLP logs)."
+        );
+    }
     println!("Press Ctrl-C to stop.\n");
 
     let runner = Runner::new(runner_config, pool.clone())
@@ -197,6 +207,15 @@ async fn main() -> anyhow::Result<()> {
         stats.written,
         stats.dropped_channel_full + stats.dropped_database
     );
+    for e in stats.exporters.iter().filter(|e| e.name != "postgres") {
+        let _ = writeln!(
+            std::io::stdout(),
+            "events sent to {}: {}, dropped {}",
+            e.name,
+            e.exported,
+            e.dropped()
+        );
+    }
     Ok(())
 }
 

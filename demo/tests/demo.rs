@@ -1,6 +1,10 @@
 //! `ai-runtime-demo`: starts workers and the server on a fresh database,
 //! prints a URL whose fragment carries a working admin token, and on SIGINT
-//! stops cleanly with every worker written STOPPED.
+//! stops cleanly with every worker written STOPPED. With
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set, the same events reach a collector.
+
+#[path = "../../observability-layer/tests/common/otlp_receiver.rs"]
+mod otlp_receiver;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -20,6 +24,7 @@ async fn demo_serves_a_tokenized_url_and_stops_cleanly(
         options.get_port(),
         options.get_database().unwrap()
     );
+    let receiver = otlp_receiver::Receiver::start();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ai-runtime-demo"))
         .args([
             "--database-url",
@@ -29,6 +34,7 @@ async fn demo_serves_a_tokenized_url_and_stops_cleanly(
             "--ui-dir",
             "/nonexistent",
         ])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
         .env_remove("ADMIN_TOKEN")
         .env_remove("SUPABASE_JWT_SECRET")
         .stdout(Stdio::piped())
@@ -114,5 +120,30 @@ async fn demo_serves_a_tokenized_url_and_stops_cleanly(
             .await
             .unwrap();
     assert_eq!(statuses, ["STOPPED", "STOPPED"]);
+
+    // The collector got every event Postgres stored.
+    let sent = summary
+        .iter()
+        .find_map(|l| l.strip_prefix("events sent to otlp: "))
+        .unwrap_or_else(|| panic!("an otlp summary line: {summary:?}"));
+    assert!(sent.ends_with("dropped 0"), "{sent}");
+    let stored: i64 = sqlx::query_scalar("select count(*) from ai_runtime_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let records = receiver.accepted_records();
+    assert!(
+        stored >= 4,
+        "at least each worker's online and stopped events"
+    );
+    assert_eq!(records.len() as i64, stored);
+    assert_eq!(sent, format!("{stored}, dropped 0"));
+    assert!(records.iter().any(|r| {
+        otlp_receiver::attr_str(r, "ai_runtime.reason_code").as_deref() == Some("WORKER_ONLINE")
+    }));
+    assert_eq!(
+        receiver.requests()[0].resource["service.name"],
+        "phase1_reply_runner"
+    );
     pool.close().await;
 }

@@ -7,7 +7,9 @@
 //! Sections: emitting-thread cost (1 and 2 threads) against a bare registry
 //! and against tracing-appender non_blocking + fmt JSON; the cost of an
 //! ordinary event; ingest from emit to committed rows against COPY; peak RSS
-//! while the database is unreachable.
+//! while the database is unreachable. `-- otlp` (with `--features otlp`):
+//! the emitting thread with two exporters (Postgres and OTLP) against one,
+//! and the OTLP exporter's rate into a local receiver.
 
 use std::hint::black_box;
 use std::io::Write as _;
@@ -22,6 +24,10 @@ use sqlx::{Connection, Executor};
 use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 use uuid::Uuid;
+
+#[cfg(feature = "otlp")]
+#[path = "../tests/common/otlp_receiver.rs"]
+mod otlp_receiver;
 
 const CHUNK: usize = 8192;
 const ROUNDS: usize = 24;
@@ -74,6 +80,15 @@ fn main() {
     if let Some(pos) = args.iter().position(|a| a == "ingest-stored") {
         let stored = args.get(pos + 1).expect("ingest-stored <database>");
         rt.block_on(ingest_stored(&base_url, &url, stored));
+        rt.block_on(drop_database(&base_url, &db));
+        return;
+    }
+    if let Some(mode) = args.iter().find(|a| *a == "otlp" || *a == "otlp-rate") {
+        // `otlp-rate`: only the export rate (for profilers).
+        #[cfg(feature = "otlp")]
+        otlp_section(&url, mode == "otlp");
+        #[cfg(not(feature = "otlp"))]
+        println!("the otlp section needs `--features otlp`");
         rt.block_on(drop_database(&base_url, &db));
         return;
     }
@@ -499,8 +514,17 @@ async fn copy(conn: &mut PgConnection, data: &[u8]) -> (u64, f64) {
 }
 
 fn max_rate(url: &str, event: Event) -> (observability_layer::SinkStats, f64) {
+    max_rate_into(runtime_layer(url), event)
+}
+
+/// Emits `INGEST_EVENTS` as fast as the primary exporter keeps up (its
+/// queue at most half full) and returns when they are settled.
+fn max_rate_into(
+    sink: (Dispatch, observability_layer::SinkGuard, SinkHandle),
+    event: Event,
+) -> (observability_layer::SinkStats, f64) {
     let capacity = observability_layer_default_capacity();
-    let (dispatch, guard, handle) = runtime_layer(url);
+    let (dispatch, guard, handle) = sink;
     let start = Instant::now();
     tracing::dispatcher::with_default(&dispatch, || {
         let (task, persona) = span_ids();
@@ -728,4 +752,94 @@ fn url_with_database(base_url: &str, db: &str) -> String {
         _ => without_query,
     };
     format!("{root}/{db}{query}")
+}
+
+// ----------------------------------------------------------------- otlp ---
+
+/// `-- otlp`: the emitting thread's cost with Postgres and OTLP configured
+/// against Postgres alone (same run, alternated), and the OTLP exporter's
+/// rate into a local receiver that decodes every request.
+#[cfg(feature = "otlp")]
+fn otlp_section(url: &str, emitting: bool) {
+    let receiver = otlp_receiver::Receiver::start_counting();
+    if emitting {
+        otlp_emit_ratio(url, &receiver);
+    }
+    otlp_rate(&receiver);
+}
+
+/// The emitting thread with Postgres and OTLP configured against Postgres alone.
+#[cfg(feature = "otlp")]
+fn otlp_emit_ratio(url: &str, receiver: &otlp_receiver::Receiver) {
+    let sink = |otlp: bool| {
+        let mut builder = RuntimeLayer::builder().database_url(url);
+        if otlp {
+            builder = builder.otlp_endpoint(&receiver.endpoint());
+        }
+        let (layer, guard, handle) = builder.build().expect("build");
+        (
+            Dispatch::new(tracing_subscriber::registry().with(layer)),
+            guard,
+            handle,
+        )
+    };
+    println!("## Emitting thread, two exporters (Postgres + OTLP) against one (Postgres)\n");
+    println!("| threads | event | one exporter, ns CPU | two exporters, ns CPU | two / one |");
+    println!("| ---: | --- | ---: | ---: | ---: |");
+    for threads in [1, 2] {
+        for event in [Event::Short, Event::Realistic] {
+            // Alternated, twice each, medians of the two: drift in the
+            // machine's load hits both alike.
+            let mut one = Vec::new();
+            let mut two = Vec::new();
+            for _ in 0..2 {
+                for (otlp, into) in [(false, &mut one), (true, &mut two)] {
+                    let (dispatch, guard, handle) = sink(otlp);
+                    let drain = || {
+                        handle.flush(Duration::from_secs(60));
+                    };
+                    let (cpu, _) =
+                        measure(&dispatch, threads, event, SpanEntries::OnePerRound, &drain);
+                    into.push(cpu);
+                    let stats = guard.shutdown();
+                    assert_eq!(stats.dropped(), 0, "{stats:?}");
+                }
+            }
+            let (one, two) = (one.iter().sum::<f64>() / 2.0, two.iter().sum::<f64>() / 2.0);
+            println!(
+                "| {threads} | {} | {one:.1} | {two:.1} | {:.2} |",
+                event.name(),
+                two / one
+            );
+        }
+    }
+    println!("\n(target: two / one = 1.00 within the noise; the writer fans out, the emitting thread does not know how many exporters there are)\n");
+}
+
+/// The OTLP exporter's rate from one writer into `receiver`.
+#[cfg(feature = "otlp")]
+fn otlp_rate(receiver: &otlp_receiver::Receiver) {
+    println!("## OTLP export rate into a local receiver (one writer, OTLP only)\n");
+    println!("| event | events | seconds | events/s | exported | dropped | target |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    for event in [Event::Short, Event::Realistic] {
+        let before = receiver.records_seen();
+        let (layer, guard, handle) = RuntimeLayer::builder()
+            .otlp_endpoint(&receiver.endpoint())
+            .build()
+            .expect("build");
+        let dispatch = Dispatch::new(tracing_subscriber::registry().with(layer));
+        let (stats, secs) = max_rate_into((dispatch, guard, handle), event);
+        let otlp = &stats.exporters[0];
+        assert_eq!(receiver.records_seen() - before, otlp.exported as usize);
+        println!(
+            "| {} | {} | {secs:.2} | {:.0} | {} | {} | >= 50,000/s |",
+            event.name(),
+            INGEST_EVENTS,
+            INGEST_EVENTS as f64 / secs,
+            otlp.exported,
+            otlp.dropped()
+        );
+    }
+    println!();
 }

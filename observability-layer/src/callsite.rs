@@ -28,6 +28,10 @@ pub(crate) enum Role {
     TaskId,
     PersonaId,
     WorkerId,
+    /// A span's W3C trace context (`trace_id`, `span_id`), inherited by
+    /// the events inside as metadata.
+    TraceId,
+    SpanId,
 }
 
 /// Targets whose events never become runtime events: the writer's own
@@ -38,6 +42,8 @@ const IGNORED_TARGETS: &[&str] = &[
     "observability_layer::writer",
     "observability_layer::delivery",
     "observability_layer::postgres",
+    "observability_layer::otlp",
+    "hyper",
 ];
 
 pub(crate) struct Plan {
@@ -64,13 +70,22 @@ impl Plan {
                 "task_id" => Role::TaskId,
                 "persona_id" => Role::PersonaId,
                 "worker_id" => Role::WorkerId,
+                // On an event they are ordinary metadata (the OTLP
+                // exporter reads them there); a span's are inherited.
+                "trace_id" if meta.is_span() => Role::TraceId,
+                "span_id" if meta.is_span() => Role::SpanId,
                 name if is_secret_name(name) => Role::Redacted,
                 _ => Role::Other,
             };
             has_reason_code |= role == Role::ReasonCode;
             has_ids |= matches!(
                 role,
-                Role::EntityId | Role::TaskId | Role::PersonaId | Role::WorkerId
+                Role::EntityId
+                    | Role::TaskId
+                    | Role::PersonaId
+                    | Role::WorkerId
+                    | Role::TraceId
+                    | Role::SpanId
             );
             if let Some(slot) = roles.get_mut(field.index()) {
                 *slot = role;

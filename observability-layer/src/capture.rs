@@ -182,6 +182,17 @@ pub(crate) struct SpanIds {
     pub task_id: Id<Uuid>,
     pub persona_id: Id<Uuid>,
     pub worker_id: Option<Text>,
+    /// The span's W3C trace context, as the host recorded it: boxed, so
+    /// that an event in a scope without one pays a single check.
+    pub trace: Option<Box<TraceContext>>,
+}
+
+/// `trace_id` / `span_id` as recorded on a span (hex text; the OTLP
+/// exporter checks the shape), given to the events inside as metadata.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TraceContext {
+    pub trace_id: Option<Text>,
+    pub span_id: Option<Text>,
 }
 
 impl SpanIds {
@@ -196,6 +207,18 @@ impl SpanIds {
         }
         self.task_id = self.task_id.or(outer.task_id);
         self.persona_id = self.persona_id.or(outer.persona_id);
+        match (&mut self.trace, &outer.trace) {
+            (None, Some(outer)) => self.trace = Some(outer.clone()),
+            (Some(inner), Some(outer)) => {
+                if inner.trace_id.is_none() {
+                    inner.trace_id.clone_from(&outer.trace_id);
+                }
+                if inner.span_id.is_none() {
+                    inner.span_id.clone_from(&outer.span_id);
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -213,6 +236,8 @@ impl SpanIdsVisitor<'_> {
             Role::WorkerId => self.ids.worker_id = Some(value),
             Role::TaskId => self.ids.task_id = Some(parse_uuid(value.as_str())),
             Role::PersonaId => self.ids.persona_id = Some(parse_uuid(value.as_str())),
+            Role::TraceId => self.ids.trace.get_or_insert_default().trace_id = Some(value),
+            Role::SpanId => self.ids.trace.get_or_insert_default().span_id = Some(value),
             _ => {}
         }
     }
@@ -220,7 +245,12 @@ impl SpanIdsVisitor<'_> {
     fn is_id(&self, field: &Field) -> bool {
         matches!(
             self.plan.role(field.index()),
-            Role::EntityId | Role::WorkerId | Role::TaskId | Role::PersonaId
+            Role::EntityId
+                | Role::WorkerId
+                | Role::TaskId
+                | Role::PersonaId
+                | Role::TraceId
+                | Role::SpanId
         )
     }
 }
@@ -298,6 +328,24 @@ impl<'a> EventVisitor<'a> {
         }
         if self.persona_id == Seen::No {
             self.persona_id = inherit_id(span.persona_id, &mut self.event.persona_id);
+        }
+        if let Some(trace) = &span.trace {
+            self.inherit_trace(trace);
+        }
+    }
+
+    /// Adds the scope's `trace_id` / `span_id` to the metadata, unless the
+    /// event has its own (rare: only hosts that record a trace context).
+    #[cold]
+    #[inline(never)]
+    fn inherit_trace(&mut self, trace: &TraceContext) {
+        for (name, value) in [("trace_id", &trace.trace_id), ("span_id", &trace.span_id)] {
+            let Some(value) = value else { continue };
+            if self.event.fields.iter().any(|(field, _)| *field == name) {
+                continue;
+            }
+            let text = value.copy_in(&mut self.event.texts);
+            self.event.fields.push(name, FieldValue::Str(text));
         }
     }
 
@@ -411,7 +459,7 @@ impl<'a> EventVisitor<'a> {
                 ));
                 self.worker_id = Seen::Valid;
             }
-            Role::Other | Role::Redacted | Role::Message => {}
+            Role::Other | Role::Redacted | Role::Message | Role::TraceId | Role::SpanId => {}
         }
     }
 

@@ -3,7 +3,7 @@
 //! | variable | meaning | default |
 //! | --- | --- | --- |
 //! | `AI_RUNTIME_EVENTS_DATABASE_URL` | where events are written | `DATABASE_URL` |
-//! | `DATABASE_URL` | fallback for the above | none: `build` fails without a database |
+//! | `DATABASE_URL` | fallback for the above | none: `build` fails without a database (or an OTLP endpoint) |
 //! | `AI_RUNTIME_AGENT_TYPE` | `ai_worker_status.agent_type` of reported workers | `rust_service` |
 //! | `AI_RUNTIME_EVENTS_CHANNEL_CAPACITY` | events queued between the layer and the writer, per channel shard (emitting threads are spread over 4 shards); also each exporter's queue | 32768 |
 //! | `AI_RUNTIME_EVENTS_BATCH_SIZE` | rows per insert | 5000 |
@@ -13,6 +13,11 @@
 //! | `AI_RUNTIME_EVENTS_MAX_VALUE_BYTES` | longest string value kept (then truncated with a marker) | 2048 |
 //! | `AI_RUNTIME_EVENTS_MAX_METADATA_BYTES` | string bytes kept per event's metadata | 16384 |
 //! | `AI_RUNTIME_EVENTS_STATS_INTERVAL_MS` | how often statistics are persisted into `ai_worker_status` | 5000 |
+//!
+//! With the `otlp` feature, the standard `OTEL_EXPORTER_OTLP_ENDPOINT`,
+//! `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`, `OTEL_EXPORTER_OTLP_HEADERS`,
+//! `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` turn on and
+//! configure the OTLP exporter (see the crate README).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -26,7 +31,7 @@ use crate::postgres::WRITER_APPLICATION_NAME;
 /// database is not an error (events are dropped and counted instead).
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("no database: call .database_url() or .pool(), or set AI_RUNTIME_EVENTS_DATABASE_URL or DATABASE_URL")]
+    #[error("no destination: call .database_url() or .pool(), or set AI_RUNTIME_EVENTS_DATABASE_URL or DATABASE_URL (or, with the otlp feature, OTEL_EXPORTER_OTLP_ENDPOINT)")]
     MissingDatabase,
     #[error("invalid database URL: {0}")]
     InvalidDatabaseUrl(#[source] sqlx::Error),
@@ -38,8 +43,21 @@ pub enum BuildError {
     },
     #[error("could not start the writer thread: {0}")]
     Spawn(#[source] std::io::Error),
+    /// An OTLP setting (`name` is the variable); a header's value is never shown.
+    #[error("invalid {name}: {reason}")]
+    InvalidOtlp { name: &'static str, reason: String },
     #[error(transparent)]
     InvalidSecretPattern(#[from] crate::scrub::PatternError),
+}
+
+#[cfg(feature = "otlp")]
+impl From<crate::otlp::OtlpSettingError> for BuildError {
+    fn from(e: crate::otlp::OtlpSettingError) -> Self {
+        BuildError::InvalidOtlp {
+            name: e.name,
+            reason: e.reason,
+        }
+    }
 }
 
 /// Everything but the connection.
@@ -93,6 +111,8 @@ pub(crate) enum Connection {
 pub struct RuntimeLayerBuilder {
     pub(crate) connection: Option<Connection>,
     pub(crate) settings: Settings,
+    #[cfg(feature = "otlp")]
+    pub(crate) otlp: crate::otlp::OtlpSettings,
 }
 
 impl RuntimeLayerBuilder {
@@ -188,6 +208,73 @@ impl RuntimeLayerBuilder {
         self
     }
 
+    /// Sends events to an OpenTelemetry collector too (OTLP logs over
+    /// HTTP/protobuf): `url` is its base URL, `/v1/logs` is appended (as
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`). With an OTLP endpoint and no
+    /// database, events go to the collector only.
+    #[cfg(feature = "otlp")]
+    pub fn otlp_endpoint(mut self, url: &str) -> Self {
+        self.otlp.endpoint = Some(url.to_owned());
+        self
+    }
+
+    /// The full URL OTLP logs are posted to, used as is (as
+    /// `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`; wins over `otlp_endpoint`).
+    #[cfg(feature = "otlp")]
+    pub fn otlp_logs_endpoint(mut self, url: &str) -> Self {
+        self.otlp.logs_endpoint = Some(url.to_owned());
+        self
+    }
+
+    /// A header sent with every OTLP request (as one item of
+    /// `OTEL_EXPORTER_OTLP_HEADERS`). Its value is never logged or stored.
+    #[cfg(feature = "otlp")]
+    pub fn otlp_header(mut self, name: &str, value: &str) -> Self {
+        self.otlp.headers.retain(|(k, _)| k != name);
+        self.otlp.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The OTLP resource's `service.name` (as `OTEL_SERVICE_NAME`; the
+    /// default is the agent type).
+    #[cfg(feature = "otlp")]
+    pub fn service_name(mut self, name: &str) -> Self {
+        self.otlp.service_name = Some(name.to_owned());
+        self
+    }
+
+    /// One more OTLP resource attribute (as an item of `OTEL_RESOURCE_ATTRIBUTES`).
+    #[cfg(feature = "otlp")]
+    pub fn resource_attribute(mut self, key: &str, value: &str) -> Self {
+        self.otlp.resource.retain(|(k, _)| k != key);
+        self.otlp.resource.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Applies only the `OTEL_*` variables (for a host that sets the
+    /// database itself); without the `otlp` feature, nothing.
+    pub fn otlp_from_env(self) -> Result<Self, BuildError> {
+        self.apply_otlp_env(&|name: &str| std::env::var(name).ok())
+    }
+
+    #[allow(unused_mut)]
+    fn apply_otlp_env(mut self, var: &impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
+        #[cfg(feature = "otlp")]
+        self.otlp.apply_env(var)?;
+        #[cfg(not(feature = "otlp"))]
+        let _ = var;
+        Ok(self)
+    }
+
+    /// Whether an OTLP endpoint is configured (always false without the
+    /// `otlp` feature).
+    pub fn otlp_enabled(&self) -> bool {
+        #[cfg(feature = "otlp")]
+        return self.otlp.enabled();
+        #[cfg(not(feature = "otlp"))]
+        false
+    }
+
     /// Applies the variables of the table in this module's docs that are set
     /// (they override earlier builder calls; later calls override them).
     pub fn from_env(self) -> Result<Self, BuildError> {
@@ -202,6 +289,7 @@ impl RuntimeLayerBuilder {
         if let Some(agent) = var("AI_RUNTIME_AGENT_TYPE") {
             self.settings.agent_type = agent;
         }
+        self = self.apply_otlp_env(&var)?;
         let s = &mut self.settings;
         read(
             &var,
@@ -242,8 +330,9 @@ impl RuntimeLayerBuilder {
         Ok(self)
     }
 
-    /// Checks the settings and resolves the connection options.
-    pub(crate) fn resolve(&self) -> Result<PgConnectOptions, BuildError> {
+    /// Checks the settings and resolves the connection options (`None`:
+    /// no database, events go to the OTLP collector only).
+    pub(crate) fn resolve(&self) -> Result<Option<PgConnectOptions>, BuildError> {
         let s = &self.settings;
         let positive = |name: &'static str, value: usize| {
             if value == 0 {
@@ -267,6 +356,7 @@ impl RuntimeLayerBuilder {
             });
         }
         let options = match &self.connection {
+            None if self.otlp_enabled() => return Ok(None),
             None => return Err(BuildError::MissingDatabase),
             Some(Connection::Url(url)) => {
                 PgConnectOptions::from_str(url).map_err(BuildError::InvalidDatabaseUrl)?
@@ -276,9 +366,11 @@ impl RuntimeLayerBuilder {
         // The name lets operators (and the tests) find the writer's
         // connections; its statements are not logged, so the writer's own
         // queries never flood the host's logs.
-        Ok(options
-            .application_name(WRITER_APPLICATION_NAME)
-            .disable_statement_logging())
+        Ok(Some(
+            options
+                .application_name(WRITER_APPLICATION_NAME)
+                .disable_statement_logging(),
+        ))
     }
 }
 
@@ -342,7 +434,7 @@ mod tests {
         assert_eq!(b.settings.agent_type, "phase1_reply_runner");
         assert_eq!(b.settings.batch_size, 50);
         assert_eq!(b.settings.flush_interval, Duration::from_millis(25));
-        assert_eq!(b.resolve().unwrap().get_database(), Some("events"));
+        assert_eq!(b.resolve().unwrap().unwrap().get_database(), Some("events"));
 
         let fallback = RuntimeLayerBuilder::default()
             .apply_env(env(&[("DATABASE_URL", "postgres://a@127.0.0.1/general")]))

@@ -43,8 +43,9 @@
 //! fans out), `batch` (shared by the
 //! exporters, its boxes recycled through `spare`), `delivery` (one thread
 //! and queue per exporter: retries, backoff, splitting, deadlines),
-//! `exporter` (the interface) and `postgres` (the first exporter, with
-//! `metadata`); `recorder`, `stats`, `worker_status`; `handle` (handle,
+//! `exporter` (the interface), `postgres` (the first exporter, with
+//! `metadata`) and `otlp` (the second, feature `otlp`: OTLP logs over
+//! HTTP with the GenAI conventions); `recorder`, `stats`, `worker_status`; `handle` (handle,
 //! guard, reporters), `stop`, `recursion`, `config` (the builder) and `sink`
 //! (assembles them). See the crate README for the convention.
 
@@ -61,6 +62,8 @@ mod handle;
 mod layer;
 mod macros;
 mod metadata;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod postgres;
 pub mod reason_codes;
 mod recorder;

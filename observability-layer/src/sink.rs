@@ -34,12 +34,22 @@ impl RuntimeLayerBuilder {
     /// Starts the writer thread and returns the layer, the guard that stops
     /// the writer (flushing within the shutdown deadline) and a handle to the
     /// statistics. Never connects: an unreachable database is not an error.
+    /// Postgres, when configured, is the primary exporter (whose view
+    /// `SinkStats` gives), then OTLP, when configured.
     pub fn build(self) -> Result<(RuntimeLayer, SinkGuard, SinkHandle), BuildError> {
         let options = self.resolve()?;
-        let settings = self.settings;
-        let postgres = PostgresExporter::new(options, settings.agent_type.clone())
-            .map_err(BuildError::Spawn)?;
-        start(settings, vec![Box::new(postgres)])
+        let mut exporters: Exporters = Vec::new();
+        if let Some(options) = options {
+            let postgres = PostgresExporter::new(options, self.settings.agent_type.clone())
+                .map_err(BuildError::Spawn)?;
+            exporters.push(Box::new(postgres));
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(target) = self.otlp.resolve(&self.settings.agent_type)? {
+            let otlp = crate::otlp::OtlpExporter::new(target).map_err(BuildError::Spawn)?;
+            exporters.push(Box::new(otlp));
+        }
+        start(self.settings, exporters)
     }
 }
 

@@ -209,6 +209,74 @@ fn inherited_ids_follow_enters_exits_and_late_records() {
     assert_balanced(&guard.shutdown());
 }
 
+/// The W3C trace context a host records on its spans (as it knows them
+/// from `tracing-opentelemetry` or a `traceparent`) reaches the events
+/// inside as metadata `trace_id` / `span_id`, innermost first; an event's
+/// own fields win.
+#[test]
+fn trace_context_is_inherited_from_spans() {
+    let (_default, guard, handle) = install(builder());
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let event =
+        |code: &str| tracing::info!(layer = "execution", operation = "TASK", reason_code = code);
+    let request = tracing::info_span!(
+        "request",
+        trace_id = trace,
+        span_id = "00f067aa0ba902b7",
+        worker_id = "w-1"
+    );
+    request.in_scope(|| {
+        event("in the request");
+        let call = tracing::info_span!("call", span_id = tracing::field::Empty);
+        call.in_scope(|| {
+            event("before the call's span id");
+            call.record("span_id", "b7ad6b7169203331");
+            event("in the call");
+            tracing::info!(
+                layer = "execution",
+                operation = "TASK",
+                reason_code = "own",
+                trace_id = "0af7651916cd43dd8448eb211c80319c",
+                span_id = "b9c7c989f97918e1"
+            );
+        });
+    });
+    event("outside");
+    let events = recorded(&handle, 5);
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.reason_code.as_str(),
+                e.metadata.get("trace_id").and_then(|v| v.as_str()),
+                e.metadata.get("span_id").and_then(|v| v.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("in the request", Some(trace), Some("00f067aa0ba902b7")),
+            (
+                "before the call's span id",
+                Some(trace),
+                Some("00f067aa0ba902b7")
+            ),
+            ("in the call", Some(trace), Some("b7ad6b7169203331")),
+            (
+                "own",
+                Some("0af7651916cd43dd8448eb211c80319c"),
+                Some("b9c7c989f97918e1")
+            ),
+            ("outside", None, None),
+        ]
+    );
+    // Each key once, even when both the event and its span have one.
+    let own = &events[3];
+    assert_eq!(own.worker_id.as_deref(), Some("w-1"));
+    assert_balanced(&guard.shutdown());
+}
+
 fn codes_and_tasks(handle: &SinkHandle, n: usize) -> Vec<(String, Option<Uuid>)> {
     recorded(handle, n)
         .into_iter()

@@ -138,7 +138,10 @@ impl ExecutionAgent {
                 reason_code: reason::BREAKER_OPEN_PUT_BACK,
             };
         }
-        let completion = match self.invoke_llm(input.task_seed, attempts).await {
+        let completion = match self
+            .invoke_llm(input.task_seed, attempts, input.message.len())
+            .await
+        {
             Ok(completion) => {
                 self.breaker.record_success();
                 completion
@@ -173,11 +176,13 @@ impl ExecutionAgent {
     }
 
     /// Calls the routes in order, each up to `attempts_per_route` times with
-    /// exponential backoff between retries.
+    /// exponential backoff between retries. `message_chars` sizes the
+    /// prompt (the token usage the provider reports).
     pub async fn invoke_llm(
         &mut self,
         task_seed: u64,
         task_attempt: u32,
+        message_chars: usize,
     ) -> Result<Completion, RoutesExhausted> {
         let routes = self.config.routes.clone();
         let mut calls = 0;
@@ -192,6 +197,7 @@ impl ExecutionAgent {
                     task_seed,
                     task_attempt,
                     call_attempt,
+                    message_chars,
                 };
                 let started = Instant::now();
                 let result = self.provider.complete(route, &request).await;
@@ -209,6 +215,8 @@ impl ExecutionAgent {
                             attempt = call_attempt,
                             fallback = index > 0,
                             latency_ms,
+                            input_tokens = completion.usage.input_tokens,
+                            output_tokens = completion.usage.output_tokens,
                             "provider call ok"
                         );
                         self.active_route = route.clone();

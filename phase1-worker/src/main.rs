@@ -1,6 +1,8 @@
 //! `phase1-worker`: runs N phase1 workers in one process over the queue in
 //! `--database-url`, writing runtime events and worker status through the
-//! observability layer to `--events-database-url`.
+//! observability layer to `--events-database-url`, and to an OpenTelemetry
+//! collector too when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+//! `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`) is set.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -34,6 +36,10 @@ struct Args {
     /// May be unreachable: the queue keeps working, events are dropped and counted.
     #[arg(long, env = "AI_RUNTIME_EVENTS_DATABASE_URL", hide_env_values = true)]
     events_database_url: Option<String>,
+    /// Send runtime events only to the OpenTelemetry collector (needs
+    /// OTEL_EXPORTER_OTLP_ENDPOINT); the queue still uses --database-url.
+    #[arg(long, conflicts_with = "events_database_url")]
+    no_events_database: bool,
     /// Seconds to wait on exit for the layer to write what it holds.
     #[arg(long, default_value_t = 3.0)]
     events_flush_deadline: f64,
@@ -210,8 +216,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .events_database_url
         .as_deref()
         .unwrap_or(&args.database_url);
-    let (layer, guard, handle) = RuntimeLayer::builder()
-        .database_url(events_url)
+    // OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES.
+    let mut builder = RuntimeLayer::builder()
+        .otlp_from_env()
+        .context("reading the OTEL_* variables")?;
+    if args.no_events_database {
+        anyhow::ensure!(
+            builder.otlp_enabled(),
+            "--no-events-database needs OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT)"
+        );
+    } else {
+        builder = builder.database_url(events_url);
+    }
+    let (layer, guard, handle) = builder
         .agent_type(AGENT_TYPE)
         .shutdown_deadline(seconds(
             "events-flush-deadline",
@@ -265,5 +282,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stats.dropped_database,
         stats.invalid
     );
+    for e in stats.exporters.iter().filter(|e| e.name != "postgres") {
+        println!(
+            "events {}: exported={} dropped={} invalid={} retries={}",
+            e.name,
+            e.exported,
+            e.dropped(),
+            e.invalid,
+            e.retries
+        );
+    }
     Ok(())
 }

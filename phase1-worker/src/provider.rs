@@ -95,6 +95,18 @@ pub struct CompletionRequest {
     pub task_attempt: u32,
     /// The call's attempt on its route, from 1.
     pub call_attempt: u32,
+    /// Characters of the user's message (the prompt's variable part).
+    pub message_chars: usize,
+}
+
+/// Tokens of the system prompt and persona instructions every call carries.
+const SYSTEM_PROMPT_TOKENS: u32 = 380;
+
+/// What a call consumed, as a provider's usage report gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenUsage {
+    pub input_tokens: u32,
+    pub output_tokens: u32,
 }
 
 /// A reply from the provider.
@@ -105,6 +117,7 @@ pub struct Completion {
     pub confidence: f64,
     /// How many tool calls the model asks for before its final answer.
     pub tool_requests: u32,
+    pub usage: TokenUsage,
 }
 
 /// How a call failed.
@@ -190,11 +203,32 @@ impl SimulatedProvider {
         // The reply depends on the task and the route, not on the attempt.
         let reply = mix_all(&[self.seed, request.task_seed, route_hash, 3]);
         let tools = mix_all(&[self.seed, request.task_seed, 4]);
+        let tool_requests = (tools % 5) as u32;
         Ok(Completion {
             text: format!("{} reply #{:08x}", route.model, reply as u32),
             confidence: 0.35 + 0.65 * unit(reply),
-            tool_requests: (tools % 5) as u32,
+            tool_requests,
+            usage: usage(draw(5), request.message_chars, tool_requests),
         })
+    }
+}
+
+/// Plausible token counts for a call (about 4 characters a token): the
+/// system prompt, up to 600 tokens of conversation history and the
+/// message in; a reply of 0.5 to 2 times the message's length plus 30 to
+/// 190 tokens, and about 25 tokens per tool call the model asks for, out.
+/// Drawn from `draw`, so the same call reports the same usage.
+fn usage(draw: u64, message_chars: usize, tool_requests: u32) -> TokenUsage {
+    let message_tokens = u32::try_from(message_chars.div_ceil(4)).unwrap_or(u32::MAX);
+    let history = (draw % 601) as u32;
+    let reply_factor = 0.5 + 1.5 * unit(draw >> 16);
+    let reply =
+        (f64::from(message_tokens) * reply_factor) as u32 + 30 + ((draw >> 40) % 161) as u32;
+    TokenUsage {
+        input_tokens: SYSTEM_PROMPT_TOKENS
+            .saturating_add(history)
+            .saturating_add(message_tokens),
+        output_tokens: reply.saturating_add(25 * tool_requests),
     }
 }
 
@@ -220,7 +254,32 @@ mod tests {
             task_seed,
             task_attempt: 0,
             call_attempt,
+            message_chars: 120,
         }
+    }
+
+    #[tokio::test]
+    async fn usage_is_seeded_and_grows_with_the_message() {
+        let clock = ManualClock::new();
+        let p = provider(0.0, &clock);
+        let route = Route::primary();
+        let mut short_in = 0;
+        let mut long_in = 0;
+        for task in 0..200 {
+            let mut r = request(task, 1);
+            r.message_chars = 40;
+            let a = p.complete(&route, &r).await.unwrap().usage;
+            assert_eq!(a, p.complete(&route, &r).await.unwrap().usage, "seeded");
+            assert!((390..=990).contains(&a.input_tokens), "{a:?}");
+            assert!((35..=400).contains(&a.output_tokens), "{a:?}");
+            short_in += a.input_tokens;
+            r.message_chars = 4000;
+            let b = p.complete(&route, &r).await.unwrap().usage;
+            assert!(b.output_tokens >= 530, "{b:?}");
+            long_in += b.input_tokens;
+        }
+        // 1000 tokens more of message, on average.
+        assert_eq!((long_in - short_in) / 200, 990);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The `phase1-worker` binary as a process: drains with `--until-drained`,
 //! and on SIGTERM finishes its tasks and writes STOPPED.
 
+#[path = "../../observability-layer/tests/common/otlp_receiver.rs"]
+mod otlp_receiver;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -251,4 +254,107 @@ async fn same_seed_same_outcomes_when_the_events_database_is_unreachable(pool: P
         down_time <= ok_time * 2 + Duration::from_secs(2),
         "{down_time:?} vs {ok_time:?}"
     );
+}
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT=... phase1-worker --no-events-database`:
+/// the run's events reach the collector with the GenAI attributes, and
+/// none is written to Postgres.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn an_otlp_endpoint_alone_receives_the_runs_events(pool: PgPool) {
+    use otlp_receiver::{attr_int, attr_str, Receiver};
+    let receiver = Receiver::start();
+    let output = worker(
+        &pool,
+        &[
+            "--workers",
+            "1",
+            "--seed",
+            "9",
+            "--enqueue",
+            "30",
+            "--namespace",
+            "otlp",
+            "--worker-id-prefix",
+            "otlp",
+            "--latency-ms",
+            "0",
+            "--failure-rate",
+            "0.3",
+            "--retry-backoff-ms",
+            "0",
+            "--until-drained",
+            "--no-events-database",
+        ],
+    )
+    .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint())
+    .env("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=k%3D1")
+    .env("OTEL_SERVICE_NAME", "phase1-under-test")
+    .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=ci")
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let exported: usize = stdout
+        .split_once("events otlp: exported=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("an otlp summary line: {stdout}"));
+    assert!(stdout.contains("dropped=0"), "{stdout}");
+    let records = receiver.accepted_records();
+    assert!(exported > 30, "{stdout}");
+    assert_eq!(records.len(), exported);
+    let requests = receiver.requests();
+    assert_eq!(requests[0].headers["x-api-key"], "k=1");
+    assert_eq!(requests[0].resource["service.name"], "phase1-under-test");
+    assert_eq!(requests[0].resource["deployment.environment"], "ci");
+    let call = records
+        .iter()
+        .find(|r| attr_str(r, "ai_runtime.reason_code").as_deref() == Some("PROVIDER_CALL_OK"))
+        .expect("a provider call");
+    assert_eq!(
+        attr_str(call, "gen_ai.operation.name").as_deref(),
+        Some("chat")
+    );
+    assert_eq!(
+        attr_str(call, "gen_ai.provider.name").as_deref(),
+        Some("simulated")
+    );
+    assert_eq!(
+        attr_str(call, "gen_ai.request.model").as_deref(),
+        Some("sim-large-1")
+    );
+    assert!(attr_int(call, "gen_ai.usage.input_tokens").is_some_and(|n| n >= 380));
+    assert!(attr_int(call, "gen_ai.usage.output_tokens").is_some_and(|n| n > 0));
+    assert!(records
+        .iter()
+        .any(
+            |r| attr_str(r, "gen_ai.operation.name").as_deref() == Some("execute_tool")
+                && attr_str(r, "gen_ai.tool.name").is_some()
+        ));
+    // The queue is in Postgres; the events are not.
+    assert_eq!(
+        count(&pool, "select count(*) from ai_runtime_events").await,
+        0
+    );
+    assert_eq!(
+        count(
+            &pool,
+            "select count(*) from persona_tasks where status in ('PENDING', 'RUNNING')"
+        )
+        .await,
+        0
+    );
+
+    // Without an endpoint the flag is refused, with a message.
+    let refused = worker(&pool, &["--no-events-database", "--until-drained"])
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("OTEL_EXPORTER_OTLP_ENDPOINT"));
 }

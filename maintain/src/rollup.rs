@@ -81,8 +81,10 @@ group by 1, 2";
 /// latency_bins, latency_counts, input_tokens, output_tokens)`. A call is a
 /// `provider_runtime` CALL event but the routes-exhausted summary; its route
 /// is `entity_id`; its latency `metadata.latency_ms` and its tokens
-/// `metadata."gen_ai.usage.input_tokens"` / `"…output_tokens"` when they are
-/// JSON numbers (absent or otherwise: no latency, 0 tokens).
+/// `metadata."gen_ai.usage.input_tokens"` / `"…output_tokens"`, or the short
+/// names the OTLP exporter also maps to them (`input_tokens`/`prompt_tokens`,
+/// `output_tokens`/`completion_tokens`; the first present name decides),
+/// when they are JSON numbers (absent or otherwise: no latency, 0 tokens).
 pub const CALL_MINUTES_SQL: &str = "\
 with calls as ( \
     select date_trunc('minute', occurred_at, 'UTC') as start, entity_id as route, \
@@ -91,13 +93,18 @@ with calls as ( \
                  when (metadata->'latency_ms')::numeric >= 1e7 then 159 \
                  else least(159, 1 + floor(ln((metadata->'latency_ms')::numeric::float8) / ln(1.1::float8))::int) \
             end end::smallint as bin, \
-        case when jsonb_typeof(metadata->'gen_ai.usage.input_tokens') = 'number' then \
-            least(greatest((metadata->'gen_ai.usage.input_tokens')::numeric, 0), 1e12)::bigint \
+        case when jsonb_typeof(usage.input) = 'number' then \
+            least(greatest(usage.input::numeric, 0), 1e12)::bigint \
             else 0 end as input_tokens, \
-        case when jsonb_typeof(metadata->'gen_ai.usage.output_tokens') = 'number' then \
-            least(greatest((metadata->'gen_ai.usage.output_tokens')::numeric, 0), 1e12)::bigint \
+        case when jsonb_typeof(usage.output) = 'number' then \
+            least(greatest(usage.output::numeric, 0), 1e12)::bigint \
             else 0 end as output_tokens \
     from public.ai_runtime_events \
+    cross join lateral (select \
+        coalesce(metadata->'gen_ai.usage.input_tokens', metadata->'input_tokens', \
+                 metadata->'prompt_tokens') as input, \
+        coalesce(metadata->'gen_ai.usage.output_tokens', metadata->'output_tokens', \
+                 metadata->'completion_tokens') as output) usage \
     where layer = 'provider_runtime' and operation = 'CALL' \
       and reason_code <> 'PROVIDER_ROUTES_EXHAUSTED' \
       and occurred_at >= $1 and occurred_at < $2), \

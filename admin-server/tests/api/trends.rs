@@ -47,9 +47,20 @@ impl Model {
             if let Some(ms) = e.metadata["latency_ms"].as_f64() {
                 point.0.push(ms);
             }
-            let tokens = |key: &str| e.metadata[key].as_i64().unwrap_or(0);
-            point.1 += tokens("gen_ai.usage.input_tokens");
-            point.2 += tokens("gen_ai.usage.output_tokens");
+            // The first name present decides, as in the roll-up.
+            let tokens = |names: [&str; 3]| {
+                names
+                    .iter()
+                    .find_map(|name| e.metadata.get(*name).filter(|v| !v.is_null()))
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            };
+            point.1 += tokens(["gen_ai.usage.input_tokens", "input_tokens", "prompt_tokens"]);
+            point.2 += tokens([
+                "gen_ai.usage.output_tokens",
+                "output_tokens",
+                "completion_tokens",
+            ]);
             point.3 += 1;
         }
     }
@@ -217,12 +228,13 @@ async fn buckets_failures_percentiles_and_tokens_match_a_model(pool: PgPool) {
         let at = now - Duration::minutes(125) + Duration::seconds(i * 61);
         let route = if i % 3 == 0 { "sim/slow" } else { "sim/fast" };
         let latency = (1 + (i * 37) % 900) as f64 * if i % 3 == 0 { 4.0 } else { 1.0 };
-        store(
-            &pool,
-            &mut model,
-            call(route, at, latency, Some((10 + i, 2 * i))),
-        )
-        .await;
+        let mut ok = call(route, at, latency, Some((10 + i, 2 * i)));
+        if i % 2 == 1 {
+            // The short names a host may use (the reference worker does).
+            ok.metadata =
+                json!({"latency_ms": latency, "input_tokens": 10 + i, "output_tokens": 2 * i});
+        }
+        store(&pool, &mut model, ok).await;
         if i % 5 == 0 {
             let mut failed = call(route, at, latency, None);
             failed.reason_code = "PROVIDER_CALL_FAILED";

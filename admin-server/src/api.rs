@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
-use ai_runtime_api::{ApiError, EventsResponse, StatusResponse, TasksResponse, API_BASE};
-use axum::extract::State;
+use ai_runtime_api::{
+    ApiError, EventsResponse, StatusResponse, TaskDetail, TasksResponse, API_BASE,
+};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::routing::get;
@@ -20,7 +23,7 @@ use crate::params::{
     window_minutes, EventFilter, EventsQuery, NulRule, Params, StatusQuery, TaskFilter, TasksQuery,
 };
 use crate::status_cache::StatusCache;
-use crate::{events, status, tasks};
+use crate::{events, status, task_detail, tasks};
 
 #[derive(Clone)]
 struct ApiState {
@@ -35,6 +38,7 @@ pub(crate) fn router(config: Arc<AppConfig>, pool: PgPool, status: Arc<StatusCac
         .route("/status", get(get_status))
         .route("/events", get(get_events))
         .route("/tasks", get(get_tasks))
+        .route("/tasks/{id}", get(get_task))
         .route("/openapi.json", get(get_openapi))
         .fallback(not_found)
         .with_state(ApiState {
@@ -132,6 +136,34 @@ async fn get_tasks(
     tasks::page(&state.pool, &filter, &state.config.thresholds).await
 }
 
+/// A task's whole story: the task (status, reason, attempts, lease, stuck
+/// flag, latest event), its queue transitions and its runtime events, both
+/// oldest first (at most 1000 events: the newest, `eventsTruncated` set).
+#[utoipa::path(
+    get,
+    path = "/api/admin/ai/runtime/tasks/{id}",
+    tag = "runtime",
+    params(("id" = uuid::Uuid, Path, description = "The task's id.")),
+    responses(
+        (status = 200, description = "The task, its transitions and its events", body = TaskDetail),
+        (status = 400, description = "A malformed id", body = ApiError),
+        (status = 401, description = "No valid token", body = ApiError),
+        (status = 403, description = "A valid token of a non-admin", body = ApiError),
+        (status = 404, description = "No such task", body = ApiError),
+        (status = 503, description = "The database cannot be reached", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
+async fn get_task(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiFailure> {
+    // A path that does not decode (invalid UTF-8) is a malformed id too.
+    let Path(raw) = id.map_err(|_| ApiFailure::bad("id", "expected a task id (a UUID)"))?;
+    let id = task_detail::parse_id(&raw)?;
+    task_detail::get(&state.pool, id, &state.config.thresholds).await
+}
+
 async fn get_openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
@@ -149,7 +181,7 @@ async fn not_found() -> ApiFailure {
                        or an HS256 JWT whose `app_metadata.role` is `admin` (or whose \
                        `app_metadata.roles` contains `admin`)."
     ),
-    paths(get_status, get_events, get_tasks),
+    paths(get_status, get_events, get_tasks, get_task),
     components(schemas(ApiError)),
     modifiers(&BearerAuth, &NulRule),
     tags((name = "runtime", description = "Runtime status, events and tasks"))

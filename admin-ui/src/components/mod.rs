@@ -7,8 +7,12 @@ mod events;
 mod health;
 mod loader;
 mod overview;
+mod page_link;
 mod queue;
 mod signin;
 mod status;
+mod task_page;
 mod tasks;
+#[cfg(feature = "trends")]
+mod trends;
 mod view_link;

@@ -1,5 +1,5 @@
-//! The overview page (`pages::Page::Overview`): health and queue, the event
-//! stream and the recent tasks.
+//! The overview page (`pages::Page::Overview`): health and queue, the
+//! trends, the event stream and the recent tasks.
 
 use leptos::prelude::*;
 
@@ -12,8 +12,17 @@ pub fn OverviewPage() -> impl IntoView {
     view! {
         <main id="dashboard">
             <StatusPanel />
+            {trends()}
             <EventsPanel />
             <TasksPanel />
         </main>
     }
+}
+
+/// The trends panel, when built with the `trends` feature.
+fn trends() -> impl IntoView {
+    #[cfg(feature = "trends")]
+    return crate::components::trends::TrendsPanel();
+    #[cfg(not(feature = "trends"))]
+    ()
 }

@@ -1,11 +1,14 @@
 //! Recent tasks: status, reason, lease, attempts, the stuck flag and the
-//! latest event; each task links to the event stream filtered by its id.
+//! latest event; each task links to its page and to the event stream
+//! filtered by its id.
 
 use ai_runtime_api::{TaskStatus, TaskSummary, TasksResponse};
 use leptos::prelude::*;
 
 use crate::components::loader::{ErrorBanner, Loader};
+use crate::components::page_link::PageLink;
 use crate::components::view_link::ViewLink;
+use crate::pages::Page;
 use crate::session::use_session;
 use crate::time;
 use crate::view_state::{use_view, EventFilters, TaskFilters, TimeRange, ViewState};
@@ -117,6 +120,7 @@ fn TaskRow(task: TaskSummary) -> impl IntoView {
         let id = id.clone();
         Signal::derive(move || ViewState {
             range: TimeRange::Any,
+            bucket: None,
             events: EventFilters::for_task(id.clone()),
             ..view_state.state.get()
         })
@@ -145,12 +149,17 @@ fn TaskRow(task: TaskSummary) -> impl IntoView {
         )
     });
     let title = format!("Events of task {id}");
+    let page_title = format!("Task {id}");
     let short_id = id.split('-').next().unwrap_or_default().to_owned();
     view! {
         <tr class="task" data-id=id data-status=task.status.as_str() class:stuck=task.stuck>
             <th scope="row">
-                <ViewLink to=events_of_task section="events" attr:class="task-events" attr:title=title>
+                <PageLink page=Page::Task(task.id) attr:class="task-page" attr:title=page_title>
                     {short_id}
+                </PageLink>
+                " "
+                <ViewLink to=events_of_task section="events" attr:class="task-events" attr:title=title>
+                    "events"
                 </ViewLink>
             </th>
             <td>{task.kind.clone()}</td>

@@ -146,6 +146,51 @@ create table public.ai_runtime_alerts (
         check (alert in ('BREAKER_OPEN', 'WORKER_STALE', 'STUCK_TASKS', 'EVENTS_DROPPED', 'FAILURE_RATE'))
 );
 
+-- --------------------------------------------------------------- roll-ups ---
+-- Per-minute roll-ups (UTC minutes) kept by the maintenance pass; readers
+-- take the rows before a roll-up's `rolled_until` and raw rows after it.
+
+-- Runtime events per minute and layer, and of them the failure class's.
+create table public.ai_runtime_event_minutes (
+    minute timestamptz not null,
+    layer text not null,
+    events bigint not null,
+    failures bigint not null,
+    primary key (minute, layer)
+);
+
+-- Provider calls per minute and route: calls, a latency histogram (bins
+-- holding calls, ascending; bin 0 under 1 ms, bin i [1.1^(i-1), 1.1^i) ms),
+-- token usage.
+create table public.ai_runtime_call_minutes (
+    minute timestamptz not null,
+    route text not null,
+    calls bigint not null,
+    latency_bins smallint[] not null,
+    latency_counts integer[] not null,
+    input_tokens bigint not null,
+    output_tokens bigint not null,
+    primary key (minute, route)
+);
+
+-- Task transitions per minute; from_status '' for a task's creation.
+create table public.task_transition_minutes (
+    minute timestamptz not null,
+    from_status text not null,
+    to_status text not null,
+    transitions bigint not null,
+    primary key (minute, from_status, to_status)
+);
+
+-- How far each roll-up reaches.
+create table public.ai_runtime_rollups (
+    rollup text primary key,
+    rolled_until timestamptz not null,
+    updated_at timestamptz not null default now(),
+    constraint ai_runtime_rollups_rollup_check
+        check (rollup in ('events', 'transitions'))
+);
+
 -- ----------------------------------------------------- row-level security ---
 -- No policies: Supabase's API roles (anon, authenticated) read nothing. The
 -- admin server and the workers connect as a privileged role (owner or
@@ -159,6 +204,10 @@ alter table public.ai_runtime_events enable row level security;
 alter table public.ai_runtime_events_default enable row level security;
 alter table public.ai_worker_status enable row level security;
 alter table public.ai_runtime_alerts enable row level security;
+alter table public.ai_runtime_event_minutes enable row level security;
+alter table public.ai_runtime_call_minutes enable row level security;
+alter table public.task_transition_minutes enable row level security;
+alter table public.ai_runtime_rollups enable row level security;
 
 -- sqlx keeps its bookkeeping in public._sqlx_migrations; it gets RLS too.
 -- (Absent when the schema is applied by other tools: then this is a no-op.)

@@ -139,27 +139,24 @@ async fn tables_read(pool: &PgPool, filter: &EventFilter) -> Result<BTreeSet<Str
         .persistent(false)
         .fetch_one(pool)
         .await?;
-    Ok(relations(&plan))
+    let mut tables = BTreeSet::new();
+    relations(&plan[0]["Plan"], &mut tables);
+    Ok(tables)
 }
 
-/// The tables an `explain (format json)` plan reads.
-pub(crate) fn relations(plan: &Value) -> BTreeSet<String> {
-    fn walk(node: &Value, out: &mut BTreeSet<String>) {
-        if let Some(name) = node.get("Relation Name").and_then(Value::as_str) {
-            out.insert(name.to_owned());
-        }
-        for child in node
-            .get("Plans")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            walk(child, out);
-        }
+/// Adds the tables a JSON plan `node` and its children read to `out`.
+pub(crate) fn relations(node: &Value, out: &mut BTreeSet<String>) {
+    if let Some(name) = node.get("Relation Name").and_then(Value::as_str) {
+        out.insert(name.to_owned());
     }
-    let mut tables = BTreeSet::new();
-    walk(&plan[0]["Plan"], &mut tables);
-    tables
+    for child in node
+        .get("Plans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        relations(child, out);
+    }
 }
 
 #[cfg(test)]

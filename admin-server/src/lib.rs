@@ -29,6 +29,7 @@ mod status_cache;
 mod stuck;
 mod task_detail;
 mod tasks;
+mod trends;
 mod ui;
 pub mod verify;
 mod webhook;
@@ -44,6 +45,7 @@ pub use config::{AppConfig, Thresholds, DEFAULT_UI_DIR};
 pub use db::{lazy_pool, pool_options};
 pub use error::ApiFailure;
 pub use events::planned_partitions;
+pub use trends::planned_trend_tables;
 pub use ui::UI_BASE;
 
 /// Serves `router` on `listener` until `shutdown` resolves, with

@@ -21,7 +21,9 @@ use uuid::Uuid;
 use crate::cursor::{Cursor, CursorKind};
 use crate::error::ApiFailure;
 
-use ai_runtime_api::{DEFAULT_LIMIT, DEFAULT_WINDOW_MINUTES, MAX_LIMIT, MAX_WINDOW_MINUTES};
+use ai_runtime_api::{
+    DEFAULT_LIMIT, DEFAULT_WINDOW_MINUTES, MAX_LIMIT, MAX_TREND_BUCKETS, MAX_WINDOW_MINUTES,
+};
 const MAX_TEXT_LEN: usize = 512;
 
 /// The rule [`Params`] enforces, as the OpenAPI documents it.
@@ -164,6 +166,28 @@ pub(crate) struct StatusQuery {
     pub(crate) window: Option<String>,
 }
 
+/// `GET /trends` query parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TrendsQuery {
+    /// The range's start (RFC 3339); default `to` minus 24 hours. The first
+    /// bucket starts at it, aligned down to the bucket width.
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub(crate) from: Option<String>,
+    /// The range's end (RFC 3339, after `from`); default now. The last bucket
+    /// ends at it, aligned up to the bucket width.
+    #[param(value_type = Option<DateTime<Utc>>)]
+    pub(crate) to: Option<String>,
+    /// The bucket width, whole minutes: seconds (`300`) or a number with a
+    /// unit `s`, `m`, `h` or `d` (`5m`, `1h`, `1d`). Buckets are aligned to
+    /// multiples of the width since 1970-01-01 UTC. At most 400 buckets
+    /// (`MAX_TREND_BUCKETS`). Default: the first of 1m, 5m, 15m, 1h, 6h, 1d,
+    /// 7d that cuts the range into at most 300 buckets.
+    #[param(value_type = Option<String>, example = "5m")]
+    pub(crate) bucket: Option<String>,
+}
+
 /// Validated events filters.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct EventFilter {
@@ -234,6 +258,112 @@ impl TryFrom<TasksQuery> for TaskFilter {
             after: cursor(CursorKind::Tasks, q.cursor)?,
         })
     }
+}
+
+/// A validated `/trends` range: `[from, to)` cut into `bucket_seconds`
+/// buckets, both ends aligned to the width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TrendRange {
+    pub(crate) from: DateTime<Utc>,
+    pub(crate) to: DateTime<Utc>,
+    pub(crate) bucket_seconds: i64,
+}
+
+/// The widths an absent `bucket` is chosen from, in seconds.
+pub(crate) const BUCKET_LADDER: [i64; 7] = [60, 300, 900, 3600, 21_600, 86_400, 604_800];
+/// An automatic bucket cuts the range into at most this many buckets.
+pub(crate) const AUTO_BUCKETS: i64 = 300;
+/// The default range: the dashboard's last 24 hours.
+const DEFAULT_RANGE_SECONDS: i64 = 24 * 3600;
+
+impl TrendRange {
+    /// Validates `q`, with `now` as the default `to`.
+    pub(crate) fn parse(q: TrendsQuery, now: DateTime<Utc>) -> Result<Self, ApiFailure> {
+        let to = timestamp("to", q.to)?.unwrap_or(now);
+        let from = match timestamp("from", q.from)? {
+            Some(from) => from,
+            None => to
+                .checked_sub_signed(chrono::Duration::seconds(DEFAULT_RANGE_SECONDS))
+                .ok_or_else(|| ApiFailure::bad("to", "too early"))?,
+        };
+        if from >= to {
+            return Err(ApiFailure::bad("from", "`from` must be before `to`"));
+        }
+        match q.bucket {
+            Some(raw) => {
+                let width = bucket_seconds(&raw)?;
+                let range = Self::aligned(from, to, width)?;
+                if range.buckets() > MAX_TREND_BUCKETS {
+                    return Err(ApiFailure::bad(
+                        "bucket",
+                        format!(
+                            "cuts the range into {} buckets, more than {MAX_TREND_BUCKETS}; take a wider bucket",
+                            range.buckets()
+                        ),
+                    ));
+                }
+                Ok(range)
+            }
+            None => BUCKET_LADDER
+                .iter()
+                .filter_map(|width| Self::aligned(from, to, *width).ok())
+                .find(|range| range.buckets() <= AUTO_BUCKETS)
+                .ok_or_else(|| {
+                    ApiFailure::bad(
+                        "from",
+                        format!("the range is too long for {AUTO_BUCKETS} buckets of a week"),
+                    )
+                }),
+        }
+    }
+
+    fn aligned(from: DateTime<Utc>, to: DateTime<Utc>, width: i64) -> Result<Self, ApiFailure> {
+        let down = |t: DateTime<Utc>| t.timestamp().div_euclid(width) * width;
+        let start = down(from);
+        let end = down(to - chrono::Duration::microseconds(1)) + width;
+        let at = |seconds: i64, name: &str| {
+            DateTime::from_timestamp(seconds, 0)
+                .ok_or_else(|| ApiFailure::bad(name, "out of range"))
+        };
+        Ok(TrendRange {
+            from: at(start, "from")?,
+            to: at(end, "to")?,
+            bucket_seconds: width,
+        })
+    }
+
+    /// How many buckets the range holds.
+    pub(crate) fn buckets(&self) -> i64 {
+        (self.to - self.from).num_seconds() / self.bucket_seconds
+    }
+}
+
+/// A `bucket` in seconds: whole minutes, given as seconds or with a unit.
+fn bucket_seconds(raw: &str) -> Result<i64, ApiFailure> {
+    let bad = || {
+        ApiFailure::bad(
+            "bucket",
+            "expected whole minutes, as seconds (300) or with a unit (5m, 1h, 1d)",
+        )
+    };
+    let (digits, unit) = match raw.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => raw.split_at(at),
+        None => (raw, "s"),
+    };
+    let per_unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let seconds = digits
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per_unit))
+        .filter(|s| *s >= 60 && s % 60 == 0 && *s <= 366 * 86_400)
+        .ok_or_else(bad)?;
+    Ok(seconds)
 }
 
 /// The validated `window` of `GET /status`, in minutes.
@@ -384,6 +514,86 @@ mod tests {
         assert_eq!(q.entity_id.as_deref(), Some("a\u{1}\u{1f}b\u{fffd}"));
         let q: TasksQuery = parse("").unwrap();
         assert!(q.status.is_none());
+    }
+
+    fn trends(from: &str, to: &str, bucket: Option<&str>) -> Result<TrendRange, ApiFailure> {
+        let now = DateTime::parse_from_rfc3339("2026-11-30T10:07:30Z")
+            .unwrap()
+            .to_utc();
+        TrendRange::parse(
+            TrendsQuery {
+                from: Some(from).filter(|s| !s.is_empty()).map(Into::into),
+                to: Some(to).filter(|s| !s.is_empty()).map(Into::into),
+                bucket: bucket.map(Into::into),
+            },
+            now,
+        )
+    }
+
+    #[test]
+    fn trend_ranges_default_align_and_choose_a_bucket() {
+        // The last 24 h by default: 5-minute buckets, aligned outwards.
+        let day = trends("", "", None).unwrap();
+        assert_eq!(day.bucket_seconds, 300);
+        assert_eq!(day.from.to_rfc3339(), "2026-11-29T10:05:00+00:00");
+        assert_eq!(day.to.to_rfc3339(), "2026-11-30T10:10:00+00:00");
+        assert_eq!(day.buckets(), 289);
+        let hour = trends("2026-11-30T09:00:00Z", "2026-11-30T10:00:00Z", None).unwrap();
+        assert_eq!((hour.bucket_seconds, hour.buckets()), (60, 60));
+        let week = trends("2026-11-23T10:00:00Z", "", None).unwrap();
+        assert_eq!((week.bucket_seconds, week.buckets()), (3600, 169));
+        let half_year = trends("2026-06-01T00:00:00Z", "", None).unwrap();
+        assert_eq!(
+            (half_year.bucket_seconds, half_year.buckets()),
+            (86_400, 183)
+        );
+        let year = trends("2025-11-30T10:00:00Z", "", None).unwrap();
+        assert_eq!(year.bucket_seconds, 604_800);
+        // Each form of a bucket.
+        for (raw, seconds) in [
+            ("300", 300),
+            ("5m", 300),
+            ("1h", 3600),
+            ("1d", 86_400),
+            ("120s", 120),
+        ] {
+            let range = trends("2026-11-30T00:00:00Z", "", Some(raw)).unwrap();
+            assert_eq!(range.bucket_seconds, seconds, "{raw}");
+        }
+    }
+
+    #[test]
+    fn bad_trend_ranges_name_their_parameter() {
+        let bad = |from, to, bucket| parameter_of(trends(from, to, bucket).unwrap_err());
+        assert_eq!(
+            bad("2026-11-30T10:00:00Z", "2026-11-30T10:00:00Z", None),
+            "from"
+        );
+        assert_eq!(
+            bad("2026-11-30T11:00:00Z", "2026-11-30T10:00:00Z", None),
+            "from"
+        );
+        assert_eq!(bad("yesterday", "", None), "from");
+        assert_eq!(bad("", "soon", None), "to");
+        for bucket in [
+            "",
+            "0",
+            "30",
+            "30s",
+            "90s",
+            "5x",
+            "-5m",
+            "m",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(bad("", "", Some(bucket)), "bucket", "{bucket:?}");
+        }
+        // 24 hours of minutes: 1440 buckets, over 400.
+        assert_eq!(bad("", "", Some("1m")), "bucket");
+        assert_eq!(trends("", "", Some("4m")).unwrap().buckets(), 361);
+        // Longer than 300 weeks.
+        assert_eq!(bad("2000-01-01T00:00:00Z", "", None), "from");
     }
 
     #[test]

@@ -208,7 +208,9 @@ mod tests {
             .fetch_one(pool)
             .await
             .unwrap();
-        events::relations(&plan)
+        let mut tables = BTreeSet::new();
+        events::relations(&plan[0]["Plan"], &mut tables);
+        tables
     }
 
     /// A finished task's events are looked for in the days it lived (and

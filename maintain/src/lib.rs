@@ -10,11 +10,21 @@
 //! writers' inserts for longer; what could not get its lock is postponed to
 //! the next pass.
 //!
-//! [`day`] names the partitions; [`pass`] runs one pass.
+//! A pass then rolls the events and the task transitions up per minute
+//! ([`rollup`], under a lock of its own), for the trends panel and
+//! `/status`; [`spawn_periodic`] runs the roll-ups alone every minute
+//! between passes.
+//!
+//! [`day`] names the partitions; [`pass`] runs one pass; [`failure`] is the
+//! failure class of reason codes the roll-ups count.
 
 pub mod day;
+pub mod failure;
 mod flags;
 mod pass;
+pub mod rollup;
 
 pub use flags::RetentionFlags;
-pub use pass::{run_pass, spawn_periodic, Options, Outcome, PassError, Report, ADVISORY_LOCK_KEY};
+pub use pass::{
+    run_pass, run_rollup, spawn_periodic, Options, Outcome, PassError, Report, ADVISORY_LOCK_KEY,
+};

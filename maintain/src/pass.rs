@@ -9,6 +9,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::PgPool;
 
 use crate::day::{day_of, partition_name, start_literal, DEFAULT_PARTITION, PARENT};
+use crate::rollup::{roll_up, Plan, Rollup, RollupReport, ROLLUP_LOCK_KEY};
 
 /// The advisory lock a pass holds for its whole length ("AI-RTMNT" in ASCII).
 /// Another pass on the same database, from any process, sees it taken and skips.
@@ -27,9 +28,24 @@ pub struct Options {
     /// longest it can hold up an insert queued behind it).
     pub lock_timeout: Duration,
     /// Also make the partitions of every day from this one to today (within
-    /// the retention), before importing history into them.
+    /// the retention), before importing history into them; and roll the
+    /// minutes from this day on up again.
     pub backfill_from: Option<NaiveDate>,
+    /// Minutes behind the roll-ups' mark rolled up again on every pass: an
+    /// event stored up to this long (less the time between passes) after it
+    /// occurred is still counted in the trends.
+    pub rollup_late: Duration,
+    /// The minutes rolled up per transaction (a backfill's step).
+    pub rollup_chunk: Duration,
+    /// Seconds between roll-ups in [`spawn_periodic`] (the partition pass
+    /// runs at its own, longer interval): the raw tail a reader rolls up
+    /// itself is at most about this long.
+    pub rollup_interval: Duration,
 }
+
+/// Transition roll-ups are kept at least this long: `/status` takes trend
+/// windows of up to a week.
+const MIN_TRANSITION_DAYS: u32 = 8;
 
 impl Default for Options {
     fn default() -> Self {
@@ -38,6 +54,9 @@ impl Default for Options {
             premake_days: 7,
             lock_timeout: Duration::from_millis(500),
             backfill_from: None,
+            rollup_late: Duration::from_secs(15 * 60),
+            rollup_chunk: Duration::from_secs(3600),
+            rollup_interval: Duration::from_secs(60),
         }
     }
 }
@@ -74,6 +93,8 @@ pub struct Report {
     pub expired_in_default: u64,
     /// Steps that gave up waiting for a lock; the next pass does them.
     pub postponed: Vec<String>,
+    /// The roll-ups; `None` when another roll-up was running.
+    pub rollup: Option<RollupReport>,
 }
 
 impl fmt::Display for Report {
@@ -106,6 +127,10 @@ impl fmt::Display for Report {
         }
         for step in &self.postponed {
             writeln!(f, "postponed (lock busy): {step}")?;
+        }
+        match &self.rollup {
+            Some(rollup) => write!(f, "{rollup}")?,
+            None => writeln!(f, "roll-ups: another roll-up is running; skipped")?,
         }
         Ok(())
     }
@@ -145,8 +170,92 @@ pub async fn run_pass(pool: &PgPool, options: &Options) -> Result<Outcome, PassE
         // Never hand a connection that may still hold the lock back to the
         // pool: closing it ends the session, and so the lock.
         let _ = conn.close().await;
+        return result.map(Outcome::Ran);
     }
-    result.map(Outcome::Ran)
+    let mut report = result?;
+    // On the same connection (the binary's pool holds one), under the
+    // roll-ups' own lock.
+    report.rollup = rollup_on(conn, options).await?;
+    Ok(Outcome::Ran(report))
+}
+
+/// Rolls the events and transitions up to the current minute (the roll-up
+/// part of a pass, on its own: what [`spawn_periodic`] runs every
+/// [`Options::rollup_interval`]). `None` when another roll-up holds the lock.
+pub async fn run_rollup(
+    pool: &PgPool,
+    options: &Options,
+) -> Result<Option<RollupReport>, PassError> {
+    if options.retention_days == 0 {
+        return Err(PassError::NoRetention);
+    }
+    let conn = pool.acquire().await?;
+    rollup_on(conn, options).await
+}
+
+async fn rollup_on(
+    mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    options: &Options,
+) -> Result<Option<RollupReport>, PassError> {
+    let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+        .bind(ROLLUP_LOCK_KEY)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let result = match sqlx::query(&format!(
+        "set lock_timeout = '{}ms'",
+        options.lock_timeout.as_millis().max(1)
+    ))
+    .execute(&mut *conn)
+    .await
+    {
+        Ok(_) => rollups(&mut conn, options).await,
+        Err(e) => Err(e),
+    };
+    let unlocked = sqlx::query_scalar::<_, bool>("select pg_advisory_unlock($1)")
+        .bind(ROLLUP_LOCK_KEY)
+        .fetch_one(&mut *conn)
+        .await;
+    let reset = sqlx::query("reset lock_timeout").execute(&mut *conn).await;
+    if !matches!(unlocked, Ok(true)) || reset.is_err() {
+        let _ = conn.close().await;
+    }
+    Ok(Some(result?))
+}
+
+async fn rollups(conn: &mut PgConnection, options: &Options) -> Result<RollupReport, sqlx::Error> {
+    // The first kept day of each roll-up, as the partitions' retention counts it.
+    let (events_kept, transitions_kept): (NaiveDate, NaiveDate) = sqlx::query_as(
+        "select ((now() - make_interval(days => $1)) at time zone 'UTC')::date,
+                ((now() - make_interval(days => $2)) at time zone 'UTC')::date",
+    )
+    .bind(i32::try_from(options.retention_days).unwrap_or(i32::MAX))
+    .bind(i32::try_from(options.retention_days.max(MIN_TRANSITION_DAYS)).unwrap_or(i32::MAX))
+    .fetch_one(&mut *conn)
+    .await?;
+    let midnight = |day: NaiveDate| day.and_time(chrono::NaiveTime::MIN).and_utc();
+    let plan = Plan {
+        late: chrono::Duration::from_std(options.rollup_late).unwrap_or_default(),
+        chunk: chrono::Duration::from_std(options.rollup_chunk)
+            .unwrap_or_default()
+            .max(chrono::Duration::minutes(1)),
+        backfill_from: options.backfill_from.map(midnight),
+    };
+    let mut report = RollupReport::default();
+    let first_kept = |rollup| match rollup {
+        Rollup::Events => midnight(events_kept),
+        Rollup::Transitions => midnight(transitions_kept),
+    };
+    match roll_up(conn, &plan, first_kept, &mut report).await {
+        Ok(()) => Ok(report),
+        Err(e) if is_lock_timeout(&e) => {
+            report.postponed = true;
+            Ok(report)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 async fn pass(conn: &mut PgConnection, options: &Options) -> Result<Report, PassError> {
@@ -332,42 +441,59 @@ fn is_lock_timeout(e: &sqlx::Error) -> bool {
         .is_some_and(|code| code == LOCK_NOT_AVAILABLE)
 }
 
-/// Runs a pass now and then every `every`, for as long as the returned task
-/// lives (the admin server keeps one per process; the advisory lock lets only
-/// one of several servers on a database work at a time). A failed pass (the
-/// database down) is logged and tried again within a minute: it stops nothing.
+/// Runs a pass now and then every `every`, and the roll-ups alone every
+/// [`Options::rollup_interval`] in between, for as long as the returned task
+/// lives (the admin server keeps one per process; the advisory locks let
+/// only one of several servers on a database work at a time). A failed pass
+/// (the database down) is logged and tried again within a minute: it stops
+/// nothing.
 pub fn spawn_periodic(
     pool: PgPool,
     options: Options,
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
     const RETRY_AFTER: Duration = Duration::from_secs(60);
+    let rollup_every = options.rollup_interval.max(Duration::from_secs(1));
     tokio::spawn(async move {
+        let mut next_pass = tokio::time::Instant::now();
         loop {
-            let next = match run_pass(&pool, &options).await {
-                Ok(Outcome::Ran(report)) => {
-                    if report
-                        == (Report {
-                            today: report.today,
-                            ..Report::default()
-                        })
-                    {
-                        tracing::debug!("events maintenance: nothing to do");
-                    } else {
-                        tracing::info!("events maintenance:\n{report}");
+            let now = tokio::time::Instant::now();
+            if now >= next_pass {
+                match run_pass(&pool, &options).await {
+                    Ok(Outcome::Ran(report)) => {
+                        let quiet = report.created.is_empty()
+                            && report.dropped.is_empty()
+                            && report.expired_in_default == 0
+                            && report.postponed.is_empty();
+                        if quiet {
+                            tracing::debug!("events maintenance: nothing to do");
+                        } else {
+                            tracing::info!("events maintenance:\n{report}");
+                        }
+                        next_pass = now + every;
                     }
-                    every
+                    Ok(Outcome::Skipped) => {
+                        tracing::debug!("events maintenance: another server's pass is running");
+                        next_pass = now + every;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "events maintenance failed (tried again within a minute): {e}"
+                        );
+                        next_pass = now + RETRY_AFTER.min(every);
+                    }
                 }
-                Ok(Outcome::Skipped) => {
-                    tracing::debug!("events maintenance: another server's pass is running");
-                    every
+            } else {
+                match run_rollup(&pool, &options).await {
+                    Ok(Some(report)) => tracing::debug!("roll-ups:\n{report}"),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!("roll-ups failed (tried again shortly): {e}");
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!("events maintenance failed (tried again within a minute): {e}");
-                    RETRY_AFTER.min(every)
-                }
-            };
-            tokio::time::sleep(next).await;
+            }
+            let wake = (tokio::time::Instant::now() + rollup_every).min(next_pass);
+            tokio::time::sleep_until(wake).await;
         }
     })
 }

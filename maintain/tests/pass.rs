@@ -265,6 +265,11 @@ async fn a_busy_table_postpones_the_step_instead_of_waiting(pool: PgPool) {
         ]
     );
     assert!(report.to_string().contains("postponed (lock busy)"));
+    // The roll-ups read the events too: postponed, not failed.
+    assert!(
+        report.rollup.as_ref().is_some_and(|r| r.postponed),
+        "{report}"
+    );
     tx.rollback().await.unwrap();
 
     let report = ran(&pool, &quick).await;

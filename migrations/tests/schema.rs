@@ -163,11 +163,15 @@ async fn every_public_table_has_row_level_security(pool: PgPool) {
         [
             "_sqlx_migrations",
             "ai_runtime_alerts",
+            "ai_runtime_call_minutes",
+            "ai_runtime_event_minutes",
             "ai_runtime_events",
             "ai_runtime_events_default",
+            "ai_runtime_rollups",
             "ai_worker_status",
             "persona_tasks",
-            "task_transition_events"
+            "task_transition_events",
+            "task_transition_minutes"
         ]
     );
     let without: Vec<&str> = tables

@@ -258,7 +258,8 @@ pub async fn generate_events(
              case when s.layer = 'worker' then 'worker-' || (n % 8) \
                   when s.layer = 'tool_runtime' then 'tool-' || (n % 12) else 'sim/model-' || (n % 4) end, \
              t.task_id, 'worker-' || (n % 8), \
-             jsonb_build_object('level', case when s.reason_code like '%_OK' then 'INFO' else 'WARN' end, 'latency_ms', n % 900), \
+             jsonb_build_object('level', case when s.reason_code like '%_OK' then 'INFO' else 'WARN' end, 'latency_ms', n % 900) \
+                 || {TOKENS}, \
              least(coalesce(t.at, new.at), now()) \
          from new cross join day \
          join lateral (select * from spread where spread.upto > new.pick * spread.total order by upto limit 1) s on true \
@@ -300,6 +301,12 @@ fn mix_ctes() -> String {
         values.join(", ")
     )
 }
+
+/// The token usage a provider call reports (OpenTelemetry's GenAI names, as
+/// the worker writes them), as SQL over the shape `s` and the row number `n`.
+const TOKENS: &str = "case when s.layer = 'provider_runtime' and s.operation = 'CALL' then \
+     jsonb_build_object('gen_ai.usage.input_tokens', 200 + n % 1800, 'gen_ai.usage.output_tokens', 50 + n % 400) \
+     else '{}'::jsonb end";
 
 /// The mix of events: layer, operation, reason code, weight.
 const SHAPES: &[(&str, &str, &str, u64)] = &[
@@ -384,7 +391,7 @@ pub async fn top_up(conn: &mut PgConnection, scale: Scale) -> anyhow::Result<i64
          select s.layer, s.operation, s.reason_code, \
              case when s.layer = 'worker' then 'worker-' || (n % 8) else 'sim/model-' || (n % 4) end, \
              case when s.layer = 'worker' then null else r.ids[1 + (n % greatest(cardinality(r.ids), 1))] end, \
-             'worker-' || (n % 8), jsonb_build_object('latency_ms', n % 900), at \
+             'worker-' || (n % 8), jsonb_build_object('latency_ms', n % 900) || {TOKENS}, at \
          from new cross join recent r \
          join lateral (select * from spread where spread.upto > new.pick * spread.total order by upto limit 1) s on true",
         mix_ctes()

@@ -1,7 +1,7 @@
 //! Admin API benchmark: p50/p95 latency of each endpoint over filter
 //! combinations, against the README's p95 targets.
 //!
-//! `cargo bench -p admin-server --bench admin_api [-- --samples 200 --datasets uniform,skewed --endpoints events,tasks,status --regenerate --client lean|reqwest]`
+//! `cargo bench -p admin-server --bench admin_api [-- --samples 200 --datasets uniform,skewed --endpoints events,tasks,status,trends --scale base|month --regenerate --client lean|reqwest]`
 //!
 //! Data sets live in scratch databases `ai_runtime_bench_<name>` on the
 //! server of `DATABASE_URL`; they are generated (COPY) on first use and
@@ -24,7 +24,7 @@ cargo bench -p admin-server --bench admin_api -- [OPTIONS]
 
   --samples N            timed requests per shape after a warm-up (default 200)
   --datasets a,b         uniform, skewed (default both)
-  --endpoints a,b        events, tasks, status (default all)
+  --endpoints a,b        events, tasks, status, trends (default all)
   --client lean|reqwest  the HTTP client that times the server (default lean)
   --regenerate           generate the data sets again";
 
@@ -68,7 +68,7 @@ fn parse_args() -> anyhow::Result<Args> {
                     .iter()
                     .find(|e| !measure::ENDPOINTS.contains(&e.as_str()))
                 {
-                    anyhow::bail!("unknown endpoint `{bad}` (events, tasks, status)");
+                    anyhow::bail!("unknown endpoint `{bad}` (events, tasks, status, trends)");
                 }
             }
             "--regenerate" => args.regenerate = true,
@@ -130,6 +130,33 @@ async fn pool(options: &PgConnectOptions) -> anyhow::Result<PgPool> {
         .await?)
 }
 
+/// The roll-ups the admin server keeps (every minute): the first time over
+/// a data set, the backfill of all its history (timed: what the first pass
+/// over a populated database costs); on reuse, the topped-up hours (at most
+/// six) rolled up again.
+async fn roll_up(pool: &PgPool) -> anyhow::Result<()> {
+    // The default retention (30 days), as the admin server keeps it.
+    let options = ai_runtime_maintain::Options {
+        rollup_late: std::time::Duration::from_secs(7 * 3600),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let report = ai_runtime_maintain::run_rollup(pool, &options)
+        .await?
+        .context("another roll-up holds the lock")?;
+    println!(
+        "roll-ups in {:.1} s:\n{report}",
+        started.elapsed().as_secs_f64()
+    );
+    sqlx::raw_sql(
+        "analyze public.ai_runtime_event_minutes, public.ai_runtime_call_minutes, \
+         public.task_transition_minutes",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Generates the data set unless it is already there.
 async fn prepare(
     pool: &PgPool,
@@ -174,6 +201,7 @@ async fn prepare(
         let data = generate::generate(&mut conn, scale, skewed).await?;
         sqlx::raw_sql("vacuum analyze").execute(&mut conn).await?;
         println!("generated in {:.1} s", started.elapsed().as_secs_f64());
+        roll_up(pool).await?;
         return Ok(data);
     }
     if events < scale.events as i64 {
@@ -187,6 +215,7 @@ async fn prepare(
     // runtime would have in them.
     let added = generate::top_up(&mut conn, scale).await?;
     println!("reusing the data set; topped up with {added} tasks of the time since it was made");
+    roll_up(pool).await?;
     // Find the hot task again (the most frequent one) and a normal one.
     let top: Vec<(Uuid, i64)> = sqlx::query_as(
         "select task_id, count(*) from public.ai_runtime_events where task_id is not null \

@@ -16,12 +16,14 @@ use crate::http::{Client, ClientKind};
 const TOKEN: &str = "bench-token";
 
 /// The endpoints measured, in the order of the table.
-pub const ENDPOINTS: [&str; 3] = ["events", "tasks", "status"];
+pub const ENDPOINTS: [&str; 4] = ["events", "tasks", "status", "trends"];
 
 /// The p95 targets, in milliseconds: the first wave's on the base data set,
 /// the storage issue's (status 20, pages 5) on a month of history.
 fn target_p95_ms(endpoint: &str, scale: Scale) -> f64 {
     match (endpoint, scale.name) {
+        // Issue 16: a day's trends at 20 million events.
+        ("trends", _) => 50.0,
         ("status", "month") => 20.0,
         ("status", _) => 40.0,
         (_, "month") => 5.0,
@@ -184,6 +186,14 @@ fn shapes(data: &DataSet, cursors: &DeepCursors) -> Vec<Shape> {
         ),
         shape("status", "window 15 min", &[("window", s("15"))]),
         shape("status", "window 24 h", &[("window", s("1440"))]),
+        shape("trends", "24 h (default: 5 min buckets)", &[]),
+        shape("trends", "1 h (1 min buckets)", &[("from", ts(1))]),
+        shape("trends", "7 d (1 h buckets)", &[("from", ts(168))]),
+        shape(
+            "trends",
+            "24 h a day ago, 15 min buckets",
+            &[("from", ts(48)), ("to", ts(24)), ("bucket", s("15m"))],
+        ),
     ];
     if let Some(hot) = data.hot_task {
         let hot = hot.to_string();
@@ -270,6 +280,11 @@ pub async fn run(pool: PgPool, data: &DataSet, options: &Options) -> anyhow::Res
             "events" => {
                 describe_partitions(&admin_server::planned_partitions(&pool, &shape.query).await?)
             }
+            "trends" => {
+                let (tables, tail_minutes) =
+                    admin_server::planned_trend_tables(&pool, &shape.query).await?;
+                describe_trend_tables(&tables, tail_minutes)
+            }
             _ => String::new(),
         };
         if p95 > target {
@@ -325,6 +340,21 @@ fn describe_partitions(tables: &std::collections::BTreeSet<String>) -> String {
         text.push_str(" + default");
     }
     text
+}
+
+/// The roll-up tables a trends plan reads, and the daily partitions its raw
+/// tail (the minutes after the roll-ups' mark) and its breaker lookups read.
+fn describe_trend_tables(tables: &std::collections::BTreeSet<String>, tail_minutes: i64) -> String {
+    let rollups: Vec<&str> = tables
+        .iter()
+        .filter(|t| t.ends_with("_minutes"))
+        .map(String::as_str)
+        .collect();
+    format!(
+        "roll-ups: {}; raw tail {tail_minutes} min; events partitions: {}",
+        rollups.join(", "),
+        describe_partitions(tables)
+    )
 }
 
 /// 20 dashboards asking for `/status` at once, through the server's status
@@ -397,12 +427,13 @@ async fn floor(
     Ok((percentile(&mut times, 0.50), percentile(&mut times, 0.95)))
 }
 
-/// The rows a response holds (workers for `/status`).
+/// The rows a response holds (workers for `/status`, buckets for `/trends`).
 fn rows_of(endpoint: &str, body: &[u8]) -> anyhow::Result<usize> {
     let json: serde_json::Value = serde_json::from_slice(body)?;
     let key = match endpoint {
         "events" => "events",
         "tasks" => "tasks",
+        "trends" => "buckets",
         _ => "workers",
     };
     Ok(json[key].as_array().context("no list")?.len())

@@ -9,7 +9,7 @@ use sqlx::PgPool;
 
 use crate::server::{self, admin_jwt, in_an_hour, jwt, sign, SECRET, TOKEN};
 
-const ENDPOINTS: &[&str] = &["status", "events", "tasks", "openapi.json"];
+const ENDPOINTS: &[&str] = &["status", "events", "tasks", "trends", "openapi.json"];
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn every_endpoint_enforces_the_admin_guard(pool: PgPool) {

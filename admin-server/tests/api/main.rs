@@ -13,5 +13,6 @@ mod server;
 mod status;
 mod task_detail;
 mod tasks;
+mod trends;
 mod ui;
 mod verify;

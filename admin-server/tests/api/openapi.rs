@@ -203,6 +203,13 @@ async fn responses_match_the_openapi_document(pool: PgPool) {
     assert_eq!(id_parameter["in"], "path");
     assert_eq!(id_parameter["name"], "id");
 
+    let trends_path = format!("{base}/trends");
+    let trends = server.ok("trends").await;
+    assert!(!trends["routes"].as_array().unwrap().is_empty());
+    assert_fits(&doc, &trends_path, 200, &trends);
+    let (status, error) = server.api("trends?bucket=1s").await;
+    assert_eq!(status, 400);
+    assert_fits(&doc, &trends_path, 400, &error);
     // The pages above were not empty, so nested shapes were checked too.
     let tasks = server.ok("tasks").await;
     assert!(tasks["tasks"]
@@ -243,6 +250,7 @@ async fn responses_match_the_openapi_document(pool: PgPool) {
         names(&["status", "stuck", "limit", "cursor"])
     );
     assert_eq!(params("status"), names(&["window"]));
+    assert_eq!(params("trends"), names(&["from", "to", "bucket"]));
     // The NUL rule is stated on every parameter of every endpoint.
     for item in doc["paths"].as_object().unwrap().values() {
         for parameter in item["get"]["parameters"].as_array().into_iter().flatten() {

@@ -1,6 +1,7 @@
 //! `GET /status` on crafted data: trend deltas, stuck detection, staleness,
 //! breakers, dropped events, the active route and the overall verdict.
 
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -311,15 +312,20 @@ async fn no_running_worker_is_degraded(pool: PgPool) {
     server.stop().await;
 }
 
-/// Queue counts against a model: tasks walk random paths through the
-/// statuses at random times over the last three hours (a seeded generator,
-/// so a failure reproduces). Active statuses count the tasks in them now;
-/// finished ones count the tasks that reached them within the window; every
-/// delta is entries minus exits within the window.
-#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
-async fn queue_counts_follow_a_model_of_the_transitions(pool: PgPool) {
-    use std::collections::BTreeMap;
+/// A task of the model: its final status and its transitions `(from, to, at)`.
+type ModelTask = (
+    &'static str,
+    Vec<(Option<&'static str>, &'static str, DateTime<Utc>)>,
+);
 
+/// `n` tasks walking random paths through the statuses, their transitions
+/// at random times between `oldest` seconds ago and now, inserted.
+async fn model_tasks(
+    pool: &PgPool,
+    roll: &mut impl FnMut(u64) -> u64,
+    n: usize,
+    oldest: i64,
+) -> Vec<ModelTask> {
     const NEXT: &[(&str, &[&str])] = &[
         ("PENDING", &["RUNNING"]),
         (
@@ -328,54 +334,58 @@ async fn queue_counts_follow_a_model_of_the_transitions(pool: PgPool) {
         ),
         ("IN_REVIEW", &["DONE", "SKIPPED"]),
     ];
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut roll = |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
+    let now = Utc::now();
+    // Postgres keeps microseconds: the model compares what it stores.
+    let at = |seconds_ago: i64| {
+        (now - Duration::seconds(seconds_ago))
+            .duration_trunc(Duration::microseconds(1))
+            .unwrap()
     };
-    // (task's final status, its transitions as (from, to, seconds ago)).
     let mut tasks = Vec::new();
-    for _ in 0..60 {
-        let mut at = 3 * 3600 - roll(3600) as i64;
+    for _ in 0..n {
+        let mut ago_s = oldest - roll((oldest / 3).max(1) as u64) as i64;
         let mut status = "PENDING";
-        let mut path = vec![(None, "PENDING", at)];
+        let mut path = vec![(None, "PENDING", at(ago_s))];
         while let Some((_, next)) = NEXT.iter().find(|(s, _)| *s == status) {
             if roll(4) == 0 {
                 break; // stays where it is
             }
             let to = next[roll(next.len() as u64) as usize];
-            at -= 1 + roll(at.max(2) as u64 / 2) as i64;
-            path.push((Some(status), to, at.max(1)));
+            ago_s -= 1 + roll(ago_s.max(2) as u64 / 2) as i64;
+            path.push((Some(status), to, at(ago_s.max(0))));
             status = to;
         }
-        tasks.push((status, path));
-    }
-    for (status, path) in &tasks {
         let id = insert_task(
-            &pool,
+            pool,
             Task {
                 status,
                 ..Task::default()
             },
         )
         .await;
-        for (from, to, seconds_ago) in path {
-            insert_transition(&pool, id, *from, to, ago(*seconds_ago)).await;
+        for (from, to, at) in &path {
+            insert_transition(pool, id, *from, to, *at).await;
         }
+        tasks.push((status, path));
     }
-    upsert_worker(&pool, Worker::default()).await;
-    let server = server::start(pool).await;
+    tasks
+}
 
+/// Checks every count and delta of `/status` over a few windows against the
+/// model, at the instant the server computed it (`generatedAt`).
+async fn check_against_model(server: &server::TestServer, tasks: &[ModelTask], when: &str) {
+    use std::collections::BTreeMap;
     for window in [15_i64, 60, 240] {
+        let body = server.ok(&format!("status?window={window}")).await;
+        let now: DateTime<Utc> = body["generatedAt"].as_str().unwrap().parse().unwrap();
+        let start = now - Duration::minutes(window);
         let mut count: BTreeMap<&str, i64> = BTreeMap::new();
         let mut delta: BTreeMap<&str, i64> = BTreeMap::new();
-        for (status, path) in &tasks {
+        for (status, path) in tasks {
             if matches!(*status, "PENDING" | "RUNNING" | "IN_REVIEW") {
                 *count.entry(status).or_default() += 1;
             }
-            for (from, to, _) in path.iter().filter(|t| t.2 < window * 60) {
+            for (from, to, _) in path.iter().filter(|t| t.2 > start) {
                 *delta.entry(to).or_default() += 1;
                 if let Some(from) = from {
                     *delta.entry(from).or_default() -= 1;
@@ -385,7 +395,6 @@ async fn queue_counts_follow_a_model_of_the_transitions(pool: PgPool) {
                 }
             }
         }
-        let body = server.ok(&format!("status?window={window}")).await;
         for status in [
             "PENDING",
             "RUNNING",
@@ -404,15 +413,70 @@ async fn queue_counts_follow_a_model_of_the_transitions(pool: PgPool) {
             assert_eq!(
                 entry["count"],
                 count.get(status).copied().unwrap_or(0),
-                "{status} count over {window} min: {entry}"
+                "{when}: {status} count over {window} min: {entry}"
             );
             assert_eq!(
                 entry["delta"],
                 delta.get(status).copied().unwrap_or(0),
-                "{status} delta over {window} min: {entry}"
+                "{when}: {status} delta over {window} min: {entry}"
             );
         }
     }
+}
+
+/// Queue counts against a model: tasks walk random paths through the
+/// statuses at random times over the last three hours (a seeded generator,
+/// so a failure reproduces). Active statuses count the tasks in them now;
+/// finished ones count the tasks that reached them within the window; every
+/// delta is entries minus exits within the window. Checked with every
+/// transition raw, then rolled up by a maintenance pass (the window's
+/// partial first minute and the tail after the mark raw), then with
+/// transitions made after the pass, then with older ones rolled up again.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn queue_counts_follow_a_model_of_the_transitions(pool: PgPool) {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut roll = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut tasks = model_tasks(&pool, &mut roll, 60, 3 * 3600).await;
+    upsert_worker(&pool, Worker::default()).await;
+    let server = server::start(pool.clone()).await;
+    check_against_model(&server, &tasks, "raw").await;
+
+    let options = ai_runtime_maintain::Options::default();
+    let report = ai_runtime_maintain::run_rollup(&pool, &options)
+        .await
+        .unwrap()
+        .expect("no other roll-up runs");
+    assert_eq!(report.rolled.len(), 2, "{report}");
+    let rolled: i64 = sqlx::query_scalar(
+        "select coalesce(sum(transitions), 0)::bigint from task_transition_minutes",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(rolled > 100, "the pass rolled {rolled} transitions up");
+    check_against_model(&server, &tasks, "rolled up").await;
+
+    // After the pass: the raw tail holds them.
+    tasks.extend(model_tasks(&pool, &mut roll, 15, 0).await);
+    check_against_model(&server, &tasks, "tail after a pass").await;
+
+    // Older ones stored late: counted once a pass rolls their minutes up
+    // again (here a pass that reaches back four hours).
+    tasks.extend(model_tasks(&pool, &mut roll, 20, 3 * 3600).await);
+    let reach_back = ai_runtime_maintain::Options {
+        rollup_late: std::time::Duration::from_secs(4 * 3600),
+        ..options
+    };
+    ai_runtime_maintain::run_rollup(&pool, &reach_back)
+        .await
+        .unwrap()
+        .unwrap();
+    check_against_model(&server, &tasks, "rolled up again").await;
     server.stop().await;
 }
 

@@ -1,6 +1,8 @@
 //! `ai-runtime-maintain`: one maintenance pass over `ai_runtime_events`
 //! (premade daily partitions, stray events moved to their day, days past the
-//! retention dropped), printing what it did. Exits 0 when the pass ran or
+//! retention dropped) and the per-minute roll-ups of the events and task
+//! transitions (the first pass rolls up the history there is), printing
+//! what it did. Exits 0 when the pass ran or
 //! when another pass was already running (it then does nothing).
 
 use std::process::ExitCode;
@@ -14,7 +16,7 @@ use sqlx::postgres::PgPoolOptions;
 #[derive(Parser)]
 #[command(
     version,
-    about = "One maintenance pass over ai_runtime_events: premade partitions, retention"
+    about = "One maintenance pass over ai_runtime_events: premade partitions, retention, per-minute roll-ups"
 )]
 struct Args {
     /// A role that owns the tables (no superuser needed).
@@ -23,7 +25,8 @@ struct Args {
     #[command(flatten)]
     retention: RetentionFlags,
     /// Also make the partitions of every day from this date (YYYY-MM-DD) to
-    /// today, before importing history (days past the retention are skipped).
+    /// today, before importing history (days past the retention are
+    /// skipped), and roll the minutes from this date on up again.
     #[arg(long, value_name = "DATE")]
     backfill_from: Option<chrono::NaiveDate>,
 }

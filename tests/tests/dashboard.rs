@@ -712,6 +712,8 @@ async fn cards_show_workers_breakers_and_the_queue(pool: PgPool) {
     let b = Browser::open(pool).await;
     // A time range, which the queue's links keep (it is the page's, not a panel's).
     b.goto_signed_in("?range=24h").await;
+    let first_render = b.ms_until("#events-table tr.event").await;
+    println!("overview: first render with data {first_render:.0} ms after navigation start");
 
     let overall = b.text("#overall").await;
     assert!(overall.contains("DEGRADED"), "overall card: {overall}");
@@ -813,6 +815,7 @@ async fn cards_show_workers_breakers_and_the_queue(pool: PgPool) {
         "return document.querySelectorAll('#tasks-table tr.task').length === 5",
     )
     .await;
+    b.assert_accessible("the overview").await;
     let shot = b.save_full_page_screenshot("dashboard.png").await;
     assert!(std::fs::metadata(&shot).expect("screenshot").len() > 10_000);
     b.close().await;
@@ -1351,7 +1354,7 @@ async fn a_tasks_page_from_a_deep_link_the_tasks_panel_and_an_event_row(pool: Pg
 
     // An unknown task: the page says so (404); a path that is no page too.
     b.goto(&format!("/tasks/{}", Uuid::new_v4())).await;
-    let error = b.text("#task-error").await;
+    let error = b.text("#task-page [role=alert]").await;
     assert!(error.contains("404"), "{error}");
     b.goto("/tasks/not-a-task").await;
     b.text("#not-found").await;

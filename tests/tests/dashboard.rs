@@ -1375,7 +1375,7 @@ struct TrendsSeed {
 /// for about five minutes (opened after the failures, closed again).
 async fn seed_trends(pool: &PgPool) -> TrendsSeed {
     let (from, to): (String, String) = sqlx::query_as(
-        "select to_char(date_trunc('minute', now()) - interval '60 minutes' at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+        "select to_char((date_trunc('minute', now()) - interval '60 minutes') at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
                 to_char(date_trunc('minute', now()) at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
     )
     .fetch_one(pool)
@@ -1443,6 +1443,25 @@ async fn seed_trends(pool: &PgPool) -> TrendsSeed {
         "worker-b",
         27 * 60,
         json!({"from_state": "HALF_OPEN", "to_state": "CLOSED"}),
+    ));
+    // What the layer writes when the worker reports its circuit (the trends' bands).
+    events.push((
+        "worker",
+        "HEARTBEAT",
+        "WORKER_CIRCUIT_OPENED",
+        "worker-b",
+        "worker-b",
+        22 * 60 + 41,
+        json!({"status": "DEGRADED", "circuit_open": true, "circuit_reason": "3 consecutive provider failures"}),
+    ));
+    events.push((
+        "worker",
+        "HEARTBEAT",
+        "WORKER_CIRCUIT_CLOSED",
+        "worker-b",
+        "worker-b",
+        27 * 60 + 1,
+        json!({"status": "RUNNING", "circuit_open": false}),
     ));
     for (layer, operation, reason, entity, worker, offset, metadata) in &events {
         sqlx::query(

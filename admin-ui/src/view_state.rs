@@ -128,7 +128,7 @@ impl Bucket {
         let start = js_sys::Date::parse(&self.start);
         start
             .is_finite()
-            .then(|| (start, start + self.seconds as f64 * 1_000.0))
+            .then_some((start, start + self.seconds as f64 * 1_000.0))
     }
 
     /// The API's `from`/`to` (`to` is inclusive: the last millisecond).

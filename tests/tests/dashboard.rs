@@ -1635,8 +1635,9 @@ async fn trends_draw_the_apis_buckets_and_a_bucket_narrows_the_stream(pool: PgPo
     b.close().await;
 }
 
-/// The README's screenshots, taken from a running demo (`./scripts/demo`)
-/// after a breaker episode (one every 3 minutes):
+/// The README's screenshots, taken from a running demo (`./scripts/demo`,
+/// its dashboard built with `ADMIN_UI_FEATURES=trends` for the trends
+/// panel) after a breaker episode (one every 3 minutes):
 /// `DEMO_URL='http://127.0.0.1:8080/admin/ai/runtime#token=…' cargo nextest run
 /// -p cross-crate-tests --test dashboard --run-ignored only readme_screenshots`,
 /// then copy `target/artifacts/{trends,task-page}.png` to `docs/`.

@@ -69,9 +69,7 @@ ensure_wasm_tools() {
 build_ui() {
     ensure_wasm_tools
     say "Building the dashboard into admin-ui/dist"
-    # ADMIN_UI_FEATURES=trends builds the trends panel in (over the size budget, README).
-    cargo build --locked -p admin-ui --target wasm32-unknown-unknown --profile wasm-release \
-        ${ADMIN_UI_FEATURES:+--features "$ADMIN_UI_FEATURES"}
+    cargo build --locked -p admin-ui --target wasm32-unknown-unknown --profile wasm-release
     local staging="$ROOT/target/admin-ui-dist.tmp" dist="$ROOT/admin-ui/dist"
     rm -rf "$staging"
     mkdir -p "$staging"

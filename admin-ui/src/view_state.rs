@@ -99,7 +99,6 @@ impl TimeRange {
 
     /// Bounds in ms since the epoch, an open end being `now_ms` (the start of
     /// "any time" is a day before its end: the trends' widest default).
-    #[cfg(feature = "trends")]
     pub fn bounds_ms(&self, now_ms: f64) -> (f64, f64) {
         let parse = |iso: &str| Some(js_sys::Date::parse(iso)).filter(|ms| ms.is_finite());
         let day = 86_400_000.0;

@@ -1496,7 +1496,6 @@ const DRAWN_BUCKETS: &str = "return Array.from(document.querySelectorAll('#event
 }))";
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
-#[ignore = "needs GET /trends (branch trends-api) and a build with admin-ui's `trends` feature"]
 async fn trends_draw_the_apis_buckets_and_a_bucket_narrows_the_stream(pool: PgPool) {
     let seeded = seed_trends(&pool).await;
     let b = Browser::open(pool).await;
@@ -1635,9 +1634,8 @@ async fn trends_draw_the_apis_buckets_and_a_bucket_narrows_the_stream(pool: PgPo
     b.close().await;
 }
 
-/// The README's screenshots, taken from a running demo (`./scripts/demo`,
-/// its dashboard built with `ADMIN_UI_FEATURES=trends` for the trends
-/// panel) after a breaker episode (one every 3 minutes):
+/// The README's screenshots, taken from a running demo (`./scripts/demo`)
+/// after a breaker episode (one every 3 minutes):
 /// `DEMO_URL='http://127.0.0.1:8080/admin/ai/runtime#token=…' cargo nextest run
 /// -p cross-crate-tests --test dashboard --run-ignored only readme_screenshots`,
 /// then copy `target/artifacts/{trends,task-page}.png` to `docs/`.

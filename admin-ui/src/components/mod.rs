@@ -13,6 +13,5 @@ mod signin;
 mod status;
 mod task_page;
 mod tasks;
-#[cfg(feature = "trends")]
 mod trends;
 mod view_link;

@@ -6,23 +6,16 @@ use leptos::prelude::*;
 use crate::components::events::EventsPanel;
 use crate::components::status::StatusPanel;
 use crate::components::tasks::TasksPanel;
+use crate::components::trends::TrendsPanel;
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     view! {
         <main id="dashboard">
             <StatusPanel />
-            {trends()}
+            <TrendsPanel />
             <EventsPanel />
             <TasksPanel />
         </main>
     }
-}
-
-/// The trends panel, when built with the `trends` feature.
-fn trends() -> impl IntoView {
-    #[cfg(feature = "trends")]
-    return crate::components::trends::TrendsPanel();
-    #[cfg(not(feature = "trends"))]
-    ()
 }

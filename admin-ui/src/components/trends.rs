@@ -106,6 +106,11 @@ pub fn TrendsPanel() -> impl IntoView {
     let session = use_session();
     let view_state = use_view();
     let range = Memo::new(move |_| view_state.state.with(|v| v.range.clone()));
+    let selected = Memo::new(move |_| {
+        view_state
+            .state
+            .with(|v| v.bucket.as_ref().and_then(Bucket::bounds_ms).map(|b| b.0))
+    });
     let trends = RwSignal::new(None::<TrendsResponse>);
     let loader = Loader::new(session, RwSignal::new(None));
     Effect::new(move |_| {
@@ -119,24 +124,135 @@ pub fn TrendsPanel() -> impl IntoView {
             trends.set(Some(t))
         });
     });
+    // The one tab stop among the buckets, kept across redraws.
+    let focus_at = StoredValue::new(None::<usize>);
+    let plot = NodeRef::<leptos::html::Div>::new();
+    // Set when a redraw replaces the bucket that had the focus.
+    let refocus = StoredValue::new(false);
+    let markup = move || {
+        if let (Some(plot), Some(active)) = (plot.get_untracked(), document().active_element()) {
+            refocus.set_value(plot.contains(Some(&active)));
+        }
+        let chosen = selected.get();
+        trends.with(|t| match t {
+            None => r#"<p class="loading">Loading trends…</p>"#.to_owned(),
+            Some(t) => panel(t, focus_at.get_value(), chosen),
+        })
+    };
+    let focus_bucket = move |index: usize| {
+        let Some(plot) = plot.get_untracked() else {
+            return;
+        };
+        let Ok(buckets) = plot.query_selector_all(".bucket") else {
+            return;
+        };
+        for n in 0..buckets.length() {
+            if let Some(el) = buckets.item(n).and_then(|b| b.dyn_into::<Element>().ok()) {
+                let _ = el.set_attribute("tabindex", if n as usize == index { "0" } else { "-1" });
+            }
+        }
+        if let Some(el) = buckets.item(index as u32) {
+            let _ = el.unchecked_into::<web_sys::HtmlElement>().focus();
+        }
+    };
+    Effect::new(move |_| {
+        trends.track();
+        selected.track();
+        if refocus.get_value() {
+            refocus.set_value(false);
+            if let Some(i) = focus_at.get_value() {
+                request_animation_frame(move || focus_bucket(i));
+            }
+        }
+    });
+    let choose = move |index: usize| {
+        let Some((start, seconds)) = trends.with_untracked(|t| {
+            let t = t.as_ref()?;
+            Some((ms(&t.buckets.get(index)?.start), t.bucket_seconds))
+        }) else {
+            return;
+        };
+        let mut next = view_state.state.get_untracked();
+        next.bucket = Some(Bucket {
+            start: time::iso_from_ms(start),
+            seconds,
+        });
+        view_state.navigate(next);
+    };
+    // The readout says the numbers of the bucket under the pointer or the focus.
+    let show = move |index: Option<usize>| {
+        let text = trends.with_untracked(|t| {
+            let t = t.as_ref()?;
+            let b = t.buckets.get(index?)?;
+            Some(readout(b, t.bucket_seconds as f64 * 1_000.0))
+        });
+        if let Some(p) = document().get_element_by_id("trend-readout") {
+            p.set_text_content(Some(text.as_deref().unwrap_or(HINT)));
+        }
+    };
+    let on_key = move |ev: KeyboardEvent| {
+        let Some((_, i)) = bucket_of(ev.target()) else {
+            return;
+        };
+        let count = trends.with_untracked(|t| t.as_ref().map_or(0, |t| t.buckets.len()));
+        let to = match ev.key().as_str() {
+            "Enter" | " " => {
+                ev.prevent_default();
+                return choose(i);
+            }
+            "ArrowRight" if i + 1 < count => i + 1,
+            "ArrowLeft" if i > 0 => i - 1,
+            "Home" => 0,
+            "End" => count.saturating_sub(1),
+            _ => return,
+        };
+        ev.prevent_default();
+        focus_bucket(to);
+    };
+    let on_focus = move |ev: FocusEvent| {
+        if let Some((_, i)) = bucket_of(ev.target()) {
+            focus_at.set_value(Some(i));
+            show(Some(i));
+        }
+    };
     view! {
         <section id="trends" aria-labelledby="trends-title">
             <h2 id="trends-title">"Trends"</h2>
             <ErrorBanner error=loader.error what="the trends" />
-            <Show when=move || trends.with(Option::is_some) fallback=|| view! { <p class="loading">"Loading trends…"</p> }>
-                <p class="hint">{move || trends.with(|t| t.as_ref().map(range_text))}</p>
-                <EventsChart trends=trends />
-                <div
-                    class="chart-pair"
-                    inner_html=move || trends.with(|t| t.as_ref().map(|t| {
-                        let axis = axis_of(t);
-                        route_chart(&t.routes, axis, true) + &route_chart(&t.routes, axis, false)
-                    }))
-                ></div>
-                <div inner_html=move || trends.with(|t| t.as_ref().map(|t| breaker_chart(&t.breaker_open, axis_of(t))))></div>
-            </Show>
+            <div
+                node_ref=plot
+                inner_html=markup
+                on:click=move |ev: MouseEvent| {
+                    if let Some((_, i)) = bucket_of(ev.target()) {
+                        choose(i)
+                    }
+                }
+                on:keydown=on_key
+                on:focusin=on_focus
+                on:focusout=move |_| show(None)
+                on:mouseover=move |ev: MouseEvent| show(bucket_of(ev.target()).map(|(_, i)| i))
+                on:mouseleave=move |_| show(None)
+            ></div>
         </section>
     }
+}
+
+const HINT: &str = "Hover over or focus a bucket to see its numbers; click it or press Enter to show its events below (arrow keys move between buckets).";
+
+/// The whole panel: the range, the event chart with its summary, readout
+/// and legend, the route charts and the breaker bands.
+fn panel(t: &TrendsResponse, focus_at: Option<usize>, selected: Option<f64>) -> String {
+    let axis = axis_of(t);
+    format!(
+        r#"<p class="hint">{}</p><figure class="chart"><figcaption id="events-chart-title">Events per bucket by layer; failures below the axis</figcaption><div class="plot">{}</div><p id="events-chart-summary" class="chart-summary">{}</p><p id="trend-readout" class="readout" aria-live="polite">{HINT}</p><ul class="legend" aria-label="Layers">{}</ul></figure><div class="chart-pair">{}{}</div>{}"#,
+        range_text(t),
+        events_chart(t, focus_at, selected),
+        events_summary(t),
+        legend(),
+        route_chart(&t.routes, axis, true),
+        route_chart(&t.routes, axis, false),
+        breaker_chart(&t.breaker_open, axis)
+    )
 }
 
 fn axis_of(t: &TrendsResponse) -> Axis {
@@ -164,151 +280,6 @@ fn bucket_of(target: Option<web_sys::EventTarget>) -> Option<(Element, usize)> {
         .ok()??;
     let index = element.get_attribute("data-index")?.parse().ok()?;
     Some((element, index))
-}
-
-/// Events per bucket, stacked by layer, with the failures hanging below the axis.
-#[component]
-fn EventsChart(trends: RwSignal<Option<TrendsResponse>>) -> impl IntoView {
-    let view_state = use_view();
-    let selected = Memo::new(move |_| {
-        view_state
-            .state
-            .with(|v| v.bucket.as_ref().and_then(Bucket::bounds_ms).map(|b| b.0))
-    });
-    let hovered = RwSignal::new(None::<usize>);
-    // The one tab stop, kept across polls.
-    let focus_at = StoredValue::new(None::<usize>);
-    let plot = NodeRef::<leptos::html::Div>::new();
-
-    // Set when a redraw (a poll) replaces the bucket that had the focus.
-    let refocus = StoredValue::new(false);
-    let markup = move || {
-        if let (Some(plot), Some(active)) = (plot.get_untracked(), document().active_element()) {
-            refocus.set_value(plot.contains(Some(&active)));
-        }
-        trends.with(|t| {
-            t.as_ref()
-                .map(|t| events_chart(t, focus_at.get_value(), selected.get_untracked()))
-        })
-    };
-    let focus_bucket = move |index: usize| {
-        let Some(plot) = plot.get_untracked() else {
-            return;
-        };
-        let Ok(buckets) = plot.query_selector_all(".bucket") else {
-            return;
-        };
-        for n in 0..buckets.length() {
-            if let Some(el) = buckets.item(n).and_then(|b| b.dyn_into::<Element>().ok()) {
-                let _ = el.set_attribute("tabindex", if n as usize == index { "0" } else { "-1" });
-            }
-        }
-        if let Some(el) = buckets.item(index as u32) {
-            let _ = el.unchecked_into::<web_sys::HtmlElement>().focus();
-        }
-    };
-    // The selection as the buckets show it (pressed), without redrawing them.
-    Effect::new(move |_| {
-        let chosen = selected.get();
-        trends.track();
-        let Some(plot) = plot.get() else { return };
-        let Ok(buckets) = plot.query_selector_all(".bucket") else {
-            return;
-        };
-        for n in 0..buckets.length() {
-            let Some(el) = buckets.item(n).and_then(|b| b.dyn_into::<Element>().ok()) else {
-                continue;
-            };
-            let start = el
-                .get_attribute("data-ms")
-                .and_then(|v| v.parse::<i64>().ok());
-            let pressed = chosen.is_some() && start.map(|s| s as f64) == chosen;
-            let _ = el.set_attribute("aria-pressed", if pressed { "true" } else { "false" });
-            let _ = el.class_list().toggle_with_force("selected", pressed);
-        }
-        if refocus.get_value() {
-            refocus.set_value(false);
-            if let Some(i) = focus_at.get_value() {
-                request_animation_frame(move || focus_bucket(i));
-            }
-        }
-    });
-
-    let choose = move |index: usize| {
-        let Some((start, seconds)) = trends.with_untracked(|t| {
-            let t = t.as_ref()?;
-            Some((ms(&t.buckets.get(index)?.start), t.bucket_seconds))
-        }) else {
-            return;
-        };
-        let mut next = view_state.state.get_untracked();
-        next.bucket = Some(Bucket {
-            start: time::iso_from_ms(start),
-            seconds,
-        });
-        view_state.navigate(next);
-    };
-    let on_key = move |ev: KeyboardEvent| {
-        let Some((_, i)) = bucket_of(ev.target()) else {
-            return;
-        };
-        let count = trends.with_untracked(|t| t.as_ref().map_or(0, |t| t.buckets.len()));
-        let to = match ev.key().as_str() {
-            "Enter" | " " => {
-                ev.prevent_default();
-                return choose(i);
-            }
-            "ArrowRight" if i + 1 < count => i + 1,
-            "ArrowLeft" if i > 0 => i - 1,
-            "Home" => 0,
-            "End" => count.saturating_sub(1),
-            _ => return,
-        };
-        ev.prevent_default();
-        focus_bucket(to);
-    };
-    let on_focus = move |ev: FocusEvent| {
-        if let Some((_, i)) = bucket_of(ev.target()) {
-            focus_at.set_value(Some(i));
-            hovered.set(Some(i));
-        }
-    };
-    let on_hover = move |ev: MouseEvent| hovered.set(bucket_of(ev.target()).map(|(_, i)| i));
-    let readout = move || {
-        let text = trends.with(|t| {
-            let t = t.as_ref()?;
-            let b = t.buckets.get(hovered.get()?)?;
-            Some(readout(b, t.bucket_seconds as f64 * 1_000.0))
-        });
-        text.unwrap_or_else(|| {
-            "Hover over or focus a bucket to see its numbers; click it or press Enter to show its events below (arrow keys move between buckets).".to_owned()
-        })
-    };
-    let summary = move || trends.with(|t| t.as_ref().map(events_summary));
-
-    view! {
-        <figure class="chart">
-            <figcaption id="events-chart-title">"Events per bucket by layer; failures below the axis"</figcaption>
-            <div
-                class="plot"
-                node_ref=plot
-                inner_html=markup
-                on:click=move |ev: MouseEvent| {
-                    if let Some((_, i)) = bucket_of(ev.target()) {
-                        choose(i)
-                    }
-                }
-                on:keydown=on_key
-                on:focusin=on_focus
-                on:focusout=move |_| hovered.set(None)
-                on:mouseover=on_hover
-                on:mouseleave=move |_| hovered.set(None)
-            ></div>
-            <p id="events-chart-summary" class="chart-summary">{summary}</p>
-            <p id="trend-readout" class="readout" aria-live="polite">{readout}</p>
-            <ul class="legend" aria-label="Layers" inner_html=legend()></ul>
-        </figure>
-    }
 }
 
 fn legend() -> String {

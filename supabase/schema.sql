@@ -147,30 +147,35 @@ create table public.ai_runtime_alerts (
 );
 
 -- --------------------------------------------------------------- roll-ups ---
--- Per-minute roll-ups (UTC minutes) kept by the maintenance pass; readers
--- take the rows before a roll-up's `rolled_until` and raw rows after it.
+-- Roll-ups kept by the maintenance pass (events per minute, 5 minutes and
+-- hour; transitions per minute; UTC, aligned since 1970); readers take the
+-- rows before a roll-up's `rolled_until` and raw rows after it.
 
--- Runtime events per minute and layer, and of them the failure class's.
-create table public.ai_runtime_event_minutes (
-    minute timestamptz not null,
+-- Runtime events per grain, start and layer, and of them the failure class's.
+create table public.ai_runtime_event_rollups (
+    grain_seconds integer not null,
+    start timestamptz not null,
     layer text not null,
     events bigint not null,
     failures bigint not null,
-    primary key (minute, layer)
+    primary key (grain_seconds, start, layer),
+    constraint ai_runtime_event_rollups_grain_check check (grain_seconds in (60, 300, 3600))
 );
 
--- Provider calls per minute and route: calls, a latency histogram (bins
+-- Provider calls per grain, start and route: calls, a latency histogram (bins
 -- holding calls, ascending; bin 0 under 1 ms, bin i [1.1^(i-1), 1.1^i) ms),
 -- token usage.
-create table public.ai_runtime_call_minutes (
-    minute timestamptz not null,
+create table public.ai_runtime_call_rollups (
+    grain_seconds integer not null,
+    start timestamptz not null,
     route text not null,
     calls bigint not null,
     latency_bins smallint[] not null,
     latency_counts integer[] not null,
     input_tokens bigint not null,
     output_tokens bigint not null,
-    primary key (minute, route)
+    primary key (grain_seconds, start, route),
+    constraint ai_runtime_call_rollups_grain_check check (grain_seconds in (60, 300, 3600))
 );
 
 -- Task transitions per minute; from_status '' for a task's creation.
@@ -181,6 +186,19 @@ create table public.task_transition_minutes (
     transitions bigint not null,
     primary key (minute, from_status, to_status)
 );
+
+-- Circuit-breaker reports (WORKER_CIRCUIT_OPENED / _CLOSED events), copied
+-- as they are rolled up, for the breaker bands.
+create table public.ai_runtime_breaker_changes (
+    worker_id text not null,
+    occurred_at timestamptz not null,
+    opened boolean not null,
+    reason text null
+);
+create index ai_runtime_breaker_changes_worker_idx
+    on public.ai_runtime_breaker_changes (worker_id, occurred_at);
+create index ai_runtime_breaker_changes_occurred_at_idx
+    on public.ai_runtime_breaker_changes (occurred_at);
 
 -- How far each roll-up reaches.
 create table public.ai_runtime_rollups (
@@ -204,9 +222,10 @@ alter table public.ai_runtime_events enable row level security;
 alter table public.ai_runtime_events_default enable row level security;
 alter table public.ai_worker_status enable row level security;
 alter table public.ai_runtime_alerts enable row level security;
-alter table public.ai_runtime_event_minutes enable row level security;
-alter table public.ai_runtime_call_minutes enable row level security;
+alter table public.ai_runtime_event_rollups enable row level security;
+alter table public.ai_runtime_call_rollups enable row level security;
 alter table public.task_transition_minutes enable row level security;
+alter table public.ai_runtime_breaker_changes enable row level security;
 alter table public.ai_runtime_rollups enable row level security;
 
 -- sqlx keeps its bookkeeping in public._sqlx_migrations; it gets RLS too.

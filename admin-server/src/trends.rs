@@ -2,12 +2,14 @@
 //! provider call latency percentiles and token usage per route, and the
 //! circuit breakers' open intervals, over a time range.
 //!
-//! Its cost does not follow the events of the range: the minutes before the
-//! roll-ups' mark come from the per-minute roll-ups the maintenance pass
-//! keeps (`ai_runtime_maintain::rollup`; a day is ~1,440 rows per layer and
-//! per route), and only the minutes after it (the last minute or two while
-//! the admin server's roll-ups run) are rolled up here from the raw events,
-//! by the same SQL. Both parts are read in one snapshot, so a pass that
+//! Its cost does not follow the events of the range: the time before the
+//! roll-ups' mark comes from the roll-ups the maintenance pass keeps
+//! (`ai_runtime_maintain::rollup`), at the coarsest grain that divides the
+//! buckets (hours, 5 minutes or minutes: a day in 5-minute buckets is 288
+//! rows per layer and per route), with minute rows for the part of the last
+//! coarse period before the mark; only the minutes after the mark (the last
+//! minute or two while the admin server's roll-ups run) are rolled up here
+//! from the raw events, by the same SQL as the pass's. Both parts are read in one snapshot, so a pass that
 //! moves the mark meanwhile counts nothing twice.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,8 +18,8 @@ use ai_runtime_api::{
     BreakerInterval, EventLayer, LayerCount, RoutePoint, RouteTrend, TrendBucket, TrendsResponse,
 };
 use ai_runtime_maintain::rollup::{
-    failure_codes, latency_bin_value, rolled_until, Rollup, CALL_MINUTES_SQL, EVENT_MINUTES_SQL,
-    LATENCY_BINS,
+    failure_codes, latency_bin_value, rolled_until, widen, Rollup, CALL_MINUTES_SQL,
+    EVENT_MINUTES_SQL, GRAINS, LATENCY_BINS,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -27,46 +29,63 @@ use crate::db::parse_db;
 use crate::error::ApiFailure;
 use crate::params::{TrendRange, TrendsQuery};
 
-/// The rolled-up event counts of `[$1, $2)`, summed per `$3`-second bucket.
+/// The rolled-up event counts: the `$1`-second rows of `[$2, $3)` and the
+/// minute rows of `[$3, $4)`, summed per `$5`-second bucket.
 const ROLLED_EVENTS_SQL: &str = "\
-select date_bin(make_interval(secs => $3), minute, timestamptz '1970-01-01 00:00:00+00') as bucket, \
+select date_bin(make_interval(secs => $5), start, timestamptz '1970-01-01 00:00:00+00') as bucket, \
        layer, sum(events)::bigint, sum(failures)::bigint \
-from public.ai_runtime_event_minutes where minute >= $1 and minute < $2 \
+from ( \
+    select start, layer, events, failures from public.ai_runtime_event_rollups \
+    where grain_seconds = $1 and start >= $2 and start < $3 \
+    union all \
+    select start, layer, events, failures from public.ai_runtime_event_rollups \
+    where grain_seconds = 60 and start >= $3 and start < $4) r \
 group by 1, 2";
 
-/// The rolled-up provider calls of `[$1, $2)`, per minute (histograms merge here).
+/// The rolled-up provider calls, as [`ROLLED_EVENTS_SQL`] splits them, row by
+/// row (the histograms are merged here).
 const ROLLED_CALLS_SQL: &str = "\
-select minute, route, calls, latency_bins, latency_counts, input_tokens, output_tokens \
-from public.ai_runtime_call_minutes where minute >= $1 and minute < $2";
+select start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens \
+from public.ai_runtime_call_rollups where grain_seconds = $1 and start >= $2 and start < $3 \
+union all \
+select start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens \
+from public.ai_runtime_call_rollups where grain_seconds = 60 and start >= $3 and start < $4";
 
-const CIRCUIT_OPENED: &str = "WORKER_CIRCUIT_OPENED";
-const CIRCUIT_CLOSED: &str = "WORKER_CIRCUIT_CLOSED";
+/// The breaker reports: copied by the roll-up before the mark `$2`
+/// (`ai_runtime_breaker_changes`, a small table), raw from the mark on (the
+/// reason-code index of the tail's day).
+const BREAKER_CHANGES: &str = "( \
+    select worker_id, occurred_at, opened, reason from public.ai_runtime_breaker_changes \
+    where occurred_at < $2 \
+    union all \
+    select coalesce(worker_id, entity_id), occurred_at, reason_code = 'WORKER_CIRCUIT_OPENED', \
+           metadata->>'circuit_reason' \
+    from public.ai_runtime_events \
+    where layer = 'worker' and reason_code in ('WORKER_CIRCUIT_OPENED', 'WORKER_CIRCUIT_CLOSED') \
+      and occurred_at >= $2) c";
 
-/// Each worker's last breaker event before `$1` (whether its breaker was
-/// open when the range starts). Breaker events are rare: the reason code's
-/// index finds them in each day quickly.
-const BREAKER_BEFORE_SQL: &str = "\
-select distinct on (coalesce(worker_id, entity_id)) coalesce(worker_id, entity_id) as worker, \
-       reason_code, occurred_at, metadata->>'circuit_reason' as reason \
-from public.ai_runtime_events \
-where layer = 'worker' and reason_code in ('WORKER_CIRCUIT_OPENED', 'WORKER_CIRCUIT_CLOSED') \
-  and occurred_at < $1 \
-order by coalesce(worker_id, entity_id), occurred_at desc";
+/// Each worker's last breaker report before `$1` (whether its breaker was
+/// open when the range starts), and every report from `$1` on, in order
+/// (the range's, and those after it that close an interval still open at
+/// its end); `$2` the mark.
+fn breaker_sql() -> (String, String) {
+    (
+        format!(
+            "select distinct on (worker_id) worker_id, opened, occurred_at, reason \
+             from {BREAKER_CHANGES} where occurred_at < $1 \
+             order by worker_id, occurred_at desc"
+        ),
+        format!(
+            "select worker_id, opened, occurred_at, reason from {BREAKER_CHANGES} \
+             where occurred_at >= $1 order by occurred_at, opened"
+        ),
+    )
+}
 
-/// The breaker events from `$1` on, in order (the range's, and those after it
-/// that close an interval still open at its end).
-const BREAKER_SINCE_SQL: &str = "\
-select coalesce(worker_id, entity_id) as worker, reason_code, occurred_at, \
-       metadata->>'circuit_reason' as reason \
-from public.ai_runtime_events \
-where layer = 'worker' and reason_code in ('WORKER_CIRCUIT_OPENED', 'WORKER_CIRCUIT_CLOSED') \
-  and occurred_at >= $1 \
-order by occurred_at, id";
-
-/// One minute of one route's provider calls, from the roll-up or the tail.
+/// One route's provider calls over a grain's period, from the roll-up or the tail.
 #[derive(sqlx::FromRow)]
 struct CallMinute {
-    minute: DateTime<Utc>,
+    start: DateTime<Utc>,
     route: String,
     calls: i64,
     latency_bins: Vec<i16>,
@@ -74,11 +93,46 @@ struct CallMinute {
     input_tokens: i64,
     output_tokens: i64,
 }
-type BreakerRow = (String, String, DateTime<Utc>, Option<String>);
+/// `(worker, opened, at, reason)`.
+type BreakerRow = (String, bool, DateTime<Utc>, Option<String>);
 
-/// Where the range splits: roll-ups before, raw events from it on.
-fn split_at(range: &TrendRange, mark: Option<DateTime<Utc>>) -> DateTime<Utc> {
-    mark.unwrap_or(range.from).clamp(range.from, range.to)
+/// Where the range splits: coarse roll-up rows of `grain` seconds in
+/// `[range.from, coarse_until)`, minute rows in `[coarse_until, split)`, raw
+/// events in `[split, range.to)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Parts {
+    grain: i32,
+    coarse_until: DateTime<Utc>,
+    split: DateTime<Utc>,
+    /// The mark itself (the start of time before the first pass).
+    mark: DateTime<Utc>,
+}
+
+/// The mark before the first pass: all of history is raw (4000 BC, within
+/// what Postgres stores).
+const BEFORE_ANY_PASS: DateTime<Utc> = match DateTime::from_timestamp(-188_395_000_000, 0) {
+    Some(t) => t,
+    None => DateTime::<Utc>::UNIX_EPOCH,
+};
+
+impl Parts {
+    fn of(range: &TrendRange, mark: Option<DateTime<Utc>>) -> Self {
+        let split = mark.unwrap_or(range.from).clamp(range.from, range.to);
+        // The coarsest grain dividing the bucket (the range is aligned to it).
+        let grain = GRAINS
+            .iter()
+            .rev()
+            .copied()
+            .find(|g| range.bucket_seconds % i64::from(*g) == 0)
+            .unwrap_or(60);
+        let (coarse_until, _) = widen(split, split, grain);
+        Parts {
+            grain,
+            coarse_until: coarse_until.clamp(range.from, split),
+            split,
+            mark: mark.unwrap_or(BEFORE_ANY_PASS),
+        }
+    }
 }
 
 /// The trends of `range`.
@@ -99,20 +153,27 @@ async fn compute(
     sqlx::query("set transaction isolation level repeatable read, read only")
         .execute(&mut *tx)
         .await?;
-    let split = split_at(range, rolled_until(&mut tx, Rollup::Events).await?);
+    let parts = Parts::of(range, rolled_until(&mut tx, Rollup::Events).await?);
+    let split = parts.split;
     let width = range.bucket_seconds;
 
     let mut events: BTreeMap<(DateTime<Utc>, String), (i64, i64)> = BTreeMap::new();
     let rolled: Vec<(DateTime<Utc>, String, i64, i64)> = sqlx::query_as(ROLLED_EVENTS_SQL)
+        .bind(parts.grain)
         .bind(range.from)
+        .bind(parts.coarse_until)
         .bind(split)
         .bind(width as f64)
         .fetch_all(&mut *tx)
         .await?;
+    // The tail's statements are planned with their values (not persistent):
+    // the plan then names only the tail's day, and only its partition is
+    // locked, where a cached generic plan locks every day's.
     let tail: Vec<(DateTime<Utc>, String, i64, i64)> = sqlx::query_as(EVENT_MINUTES_SQL)
         .bind(split)
         .bind(range.to)
         .bind(failure_codes())
+        .persistent(false)
         .fetch_all(&mut *tx)
         .await?;
     for (at, layer, n, failed) in rolled.into_iter().chain(tail) {
@@ -122,23 +183,31 @@ async fn compute(
     }
 
     let mut calls: Vec<CallMinute> = sqlx::query_as(ROLLED_CALLS_SQL)
+        .bind(parts.grain)
         .bind(range.from)
+        .bind(parts.coarse_until)
         .bind(split)
         .fetch_all(&mut *tx)
         .await?;
     let tail: Vec<CallMinute> = sqlx::query_as(CALL_MINUTES_SQL)
         .bind(split)
         .bind(range.to)
+        .persistent(false)
         .fetch_all(&mut *tx)
         .await?;
     calls.extend(tail);
 
-    let before: Vec<BreakerRow> = sqlx::query_as(BREAKER_BEFORE_SQL)
+    let (before_sql, since_sql) = breaker_sql();
+    let before: Vec<BreakerRow> = sqlx::query_as(&before_sql)
         .bind(range.from)
+        .bind(parts.mark)
+        .persistent(false)
         .fetch_all(&mut *tx)
         .await?;
-    let since: Vec<BreakerRow> = sqlx::query_as(BREAKER_SINCE_SQL)
+    let since: Vec<BreakerRow> = sqlx::query_as(&since_sql)
         .bind(range.from)
+        .bind(parts.mark)
+        .persistent(false)
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -206,7 +275,7 @@ fn routes(calls: Vec<CallMinute>, width: i64) -> Vec<RouteTrend> {
         let point = sums
             .entry(row.route)
             .or_default()
-            .entry(bucket_of(row.minute, width))
+            .entry(bucket_of(row.start, width))
             .or_insert_with(|| PointSum {
                 calls: 0,
                 histogram: vec![0; LATENCY_BINS],
@@ -272,27 +341,23 @@ fn breaker_intervals(
 ) -> Vec<BreakerInterval> {
     let mut open: BTreeMap<String, (DateTime<Utc>, Option<String>)> = BTreeMap::new();
     let mut out = Vec::new();
-    for (worker, code, at, reason) in before {
-        if code == CIRCUIT_OPENED {
+    for (worker, opened, at, reason) in before {
+        if opened {
             open.insert(worker, (at, reason));
         }
     }
-    for (worker, code, at, reason) in since {
-        match code.as_str() {
-            CIRCUIT_OPENED if at < to => {
+    for (worker, opened, at, reason) in since {
+        if opened {
+            if at < to {
                 open.entry(worker).or_insert((at, reason));
             }
-            CIRCUIT_CLOSED => {
-                if let Some((opened_at, reason)) = open.remove(&worker) {
-                    out.push(BreakerInterval {
-                        worker_id: worker,
-                        opened_at,
-                        closed_at: Some(at),
-                        reason,
-                    });
-                }
-            }
-            _ => {}
+        } else if let Some((opened_at, reason)) = open.remove(&worker) {
+            out.push(BreakerInterval {
+                worker_id: worker,
+                opened_at,
+                closed_at: Some(at),
+                reason,
+            });
         }
     }
     out.extend(
@@ -309,56 +374,81 @@ fn breaker_intervals(
 }
 
 /// The tables Postgres plans to read for the trends that `query` (a query
-/// string, as the API takes it) asks for, with the minutes it rolls up
-/// from raw events: what the admin API benchmark prints beside each shape.
+/// string, as the API takes it) asks for, per part (`rolled`, `tail`,
+/// `breakers`), with the minutes up to now it rolls up from raw events:
+/// what the admin API benchmark prints beside each shape.
 pub async fn planned_trend_tables(
     pool: &PgPool,
     query: &str,
-) -> Result<(BTreeSet<String>, i64), ApiFailure> {
+) -> Result<(Vec<(&'static str, BTreeSet<String>)>, i64), ApiFailure> {
     let q = crate::params::parse::<TrendsQuery>(query)?;
-    let range = TrendRange::parse(q, Utc::now())?;
+    let now = Utc::now();
+    let range = TrendRange::parse(q, now)?;
     let mut conn = pool.acquire().await?;
-    let split = split_at(&range, rolled_until(&mut conn, Rollup::Events).await?);
-    let mut tables = BTreeSet::new();
-    let plans: [(&str, Vec<Bind>); 6] = [
+    let parts = Parts::of(&range, rolled_until(&mut conn, Rollup::Events).await?);
+    let split = parts.split;
+    let rolled = || {
+        vec![
+            Bind::Grain(parts.grain),
+            Bind::At(range.from),
+            Bind::At(parts.coarse_until),
+            Bind::At(split),
+        ]
+    };
+    let (before_sql, since_sql) = breaker_sql();
+    let mut rolled_events = rolled();
+    rolled_events.push(Bind::Seconds(range.bucket_seconds as f64));
+    let plans: [(&str, &str, Vec<Bind>); 6] = [
+        ("rolled", ROLLED_EVENTS_SQL, rolled_events),
         (
-            ROLLED_EVENTS_SQL,
-            vec![
-                Bind::At(range.from),
-                Bind::At(split),
-                Bind::Seconds(range.bucket_seconds as f64),
-            ],
-        ),
-        (
+            "tail",
             EVENT_MINUTES_SQL,
             vec![Bind::At(split), Bind::At(range.to), Bind::Codes],
         ),
+        ("rolled", ROLLED_CALLS_SQL, rolled()),
         (
-            ROLLED_CALLS_SQL,
-            vec![Bind::At(range.from), Bind::At(split)],
+            "tail",
+            CALL_MINUTES_SQL,
+            vec![Bind::At(split), Bind::At(range.to)],
         ),
-        (CALL_MINUTES_SQL, vec![Bind::At(split), Bind::At(range.to)]),
-        (BREAKER_BEFORE_SQL, vec![Bind::At(range.from)]),
-        (BREAKER_SINCE_SQL, vec![Bind::At(range.from)]),
+        (
+            "breakers",
+            &before_sql,
+            vec![Bind::At(range.from), Bind::At(parts.mark)],
+        ),
+        (
+            "breakers",
+            &since_sql,
+            vec![Bind::At(range.from), Bind::At(parts.mark)],
+        ),
     ];
-    for (sql, binds) in plans {
+    let mut parts: Vec<(&'static str, BTreeSet<String>)> = Vec::new();
+    for (part, sql, binds) in plans {
         let explain = format!("explain (format json) {sql}");
         let mut query = sqlx::query_scalar::<_, Value>(&explain);
         for bind in binds {
             query = match bind {
                 Bind::At(t) => query.bind(t),
+                Bind::Grain(g) => query.bind(g),
                 Bind::Seconds(s) => query.bind(s),
                 Bind::Codes => query.bind(failure_codes()),
             };
         }
         let plan = query.persistent(false).fetch_one(&mut *conn).await?;
+        let mut tables = BTreeSet::new();
         crate::events::relations(&plan[0]["Plan"], &mut tables);
+        match parts.iter_mut().find(|(p, _)| *p == part) {
+            Some((_, all)) => all.extend(tables),
+            None => parts.push((part, tables)),
+        }
     }
-    Ok((tables, (range.to - split).num_minutes()))
+    let tail_minutes = (range.to.min(now) - split).num_minutes().max(0);
+    Ok((parts, tail_minutes))
 }
 
 enum Bind {
     At(DateTime<Utc>),
+    Grain(i32),
     Seconds(f64),
     Codes,
 }
@@ -369,6 +459,42 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn a_range_splits_into_coarse_rows_minutes_and_the_raw_tail() {
+        let range = |from: &str, to: &str, bucket_seconds| TrendRange {
+            from: at(from),
+            to: at(to),
+            bucket_seconds,
+        };
+        let day = range("2026-11-29T10:05:00Z", "2026-11-30T10:10:00Z", 300);
+        let parts = Parts::of(&day, Some(at("2026-11-30T10:07:00Z")));
+        assert_eq!(
+            parts,
+            Parts {
+                grain: 300,
+                coarse_until: at("2026-11-30T10:05:00Z"),
+                split: at("2026-11-30T10:07:00Z"),
+                mark: at("2026-11-30T10:07:00Z"),
+            }
+        );
+        let week = range("2026-11-23T10:00:00Z", "2026-11-30T11:00:00Z", 3600);
+        let parts = Parts::of(&week, Some(at("2026-11-30T10:07:00Z")));
+        assert_eq!(
+            (parts.grain, parts.coarse_until),
+            (3600, at("2026-11-30T10:00:00Z"))
+        );
+        let fifteen = range("2026-11-29T10:00:00Z", "2026-11-30T10:15:00Z", 900);
+        assert_eq!(Parts::of(&fifteen, None).grain, 300);
+        // No roll-up yet: all raw.
+        assert_eq!(Parts::of(&fifteen, None).split, fifteen.from);
+        // A mark past the range: all rolled up, coarse to the end.
+        let past = Parts::of(&fifteen, Some(at("2026-12-01T00:00:00Z")));
+        assert_eq!((past.coarse_until, past.split), (fifteen.to, fifteen.to));
+        let hour = range("2026-11-30T09:07:00Z", "2026-11-30T10:08:00Z", 60);
+        let parts = Parts::of(&hour, Some(at("2026-11-30T10:07:00Z")));
+        assert_eq!((parts.grain, parts.coarse_until), (60, parts.split));
     }
 
     #[test]
@@ -394,7 +520,9 @@ mod tests {
 
     #[test]
     fn breaker_intervals_from_the_state_before_and_the_events_since() {
-        let row = |w: &str, code: &str, t: &str| (w.to_owned(), code.to_owned(), at(t), None);
+        const CIRCUIT_OPENED: bool = true;
+        const CIRCUIT_CLOSED: bool = false;
+        let row = |w: &str, opened: bool, t: &str| (w.to_owned(), opened, at(t), None);
         let to = at("2026-11-30T12:00:00Z");
         let before = vec![
             row("a", CIRCUIT_OPENED, "2026-11-29T08:00:00Z"),

@@ -1,12 +1,15 @@
-//! Per-minute roll-ups of the runtime events and the task transitions, so
-//! that the trends panel and `/status` over a day read about a thousand rows
-//! per series instead of every event (or transition) of the day.
+//! Roll-ups of the runtime events and the task transitions, so that the
+//! trends panel and `/status` over a day read a few hundred rows per series
+//! instead of every event (or transition) of the day.
 //!
 //! Two roll-ups, each with its high-water mark in `ai_runtime_rollups`
 //! (`rolled_until`: every UTC minute before it is rolled up):
-//! - `events`: `ai_runtime_event_minutes` (events and failures per minute and
-//!   layer) and `ai_runtime_call_minutes` (provider calls per minute and
-//!   route: a latency histogram and token sums);
+//! - `events`: `ai_runtime_event_rollups` (events and failures per layer)
+//!   and `ai_runtime_call_rollups` (provider calls per route: a latency
+//!   histogram and token sums), each at three grains ([`GRAINS`]): minutes
+//!   from the raw events, 5-minute and hourly rows summed from the minutes
+//!   (a reader takes the coarsest grain that divides its buckets); and
+//!   `ai_runtime_breaker_changes`, the circuit-breaker reports copied;
 //! - `transitions`: `task_transition_minutes` (transitions per minute and
 //!   `(from_status, to_status)`).
 //!
@@ -63,15 +66,18 @@ pub fn latency_bin_value(bin: usize) -> f64 {
     }
 }
 
-/// The roll-up of `ai_runtime_events` in `[$1, $2)`: `(minute, layer,
-/// events, failures)`, `$3` the failure class's codes.
+/// The grains of the event roll-ups, in seconds: minutes, 5 minutes, hours.
+pub const GRAINS: [i32; 3] = [60, 300, 3600];
+
+/// The roll-up of `ai_runtime_events` in `[$1, $2)` per minute: `(start,
+/// layer, events, failures)`, `$3` the failure class's codes.
 pub const EVENT_MINUTES_SQL: &str = "\
-select date_trunc('minute', occurred_at, 'UTC') as minute, layer, count(*) as events, \
+select date_trunc('minute', occurred_at, 'UTC') as start, layer, count(*) as events, \
        count(*) filter (where reason_code = any($3::text[])) as failures \
 from public.ai_runtime_events where occurred_at >= $1 and occurred_at < $2 \
 group by 1, 2";
 
-/// The roll-up of the provider calls in `[$1, $2)`: `(minute, route, calls,
+/// The roll-up of the provider calls in `[$1, $2)` per minute: `(start, route, calls,
 /// latency_bins, latency_counts, input_tokens, output_tokens)`. A call is a
 /// `provider_runtime` CALL event but the routes-exhausted summary; its route
 /// is `entity_id`; its latency `metadata.latency_ms` and its tokens
@@ -79,7 +85,7 @@ group by 1, 2";
 /// JSON numbers (absent or otherwise: no latency, 0 tokens).
 pub const CALL_MINUTES_SQL: &str = "\
 with calls as ( \
-    select date_trunc('minute', occurred_at, 'UTC') as minute, entity_id as route, \
+    select date_trunc('minute', occurred_at, 'UTC') as start, entity_id as route, \
         case when jsonb_typeof(metadata->'latency_ms') = 'number' then \
             case when (metadata->'latency_ms')::numeric < 1 then 0 \
                  when (metadata->'latency_ms')::numeric >= 1e7 then 159 \
@@ -96,14 +102,58 @@ with calls as ( \
       and reason_code <> 'PROVIDER_ROUTES_EXHAUSTED' \
       and occurred_at >= $1 and occurred_at < $2), \
 per_bin as ( \
-    select minute, route, bin, count(*) as calls, sum(input_tokens) as input_tokens, \
+    select start, route, bin, count(*) as calls, sum(input_tokens) as input_tokens, \
         sum(output_tokens) as output_tokens \
-    from calls group by minute, route, bin) \
-select minute, route, sum(calls)::bigint as calls, \
+    from calls group by start, route, bin) \
+select start, route, sum(calls)::bigint as calls, \
     coalesce(array_agg(bin order by bin) filter (where bin is not null), '{}') as latency_bins, \
     coalesce(array_agg(calls::int order by bin) filter (where bin is not null), '{}') as latency_counts, \
     sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens \
-from per_bin group by minute, route";
+from per_bin group by start, route";
+
+/// The circuit-breaker reports in `[$1, $2)`: `(worker_id, occurred_at,
+/// opened, reason)`.
+pub const BREAKER_CHANGES_SQL: &str = "\
+select coalesce(worker_id, entity_id) as worker_id, occurred_at, \
+       reason_code = 'WORKER_CIRCUIT_OPENED' as opened, metadata->>'circuit_reason' as reason \
+from public.ai_runtime_events \
+where layer = 'worker' and reason_code in ('WORKER_CIRCUIT_OPENED', 'WORKER_CIRCUIT_CLOSED') \
+  and occurred_at >= $1 and occurred_at < $2";
+
+/// The `$3`-second rows of the event roll-up in `[$1, $2)` (both aligned to
+/// `$3`), summed from its minute rows.
+const EVENT_COARSER_SQL: &str = "\
+insert into public.ai_runtime_event_rollups (grain_seconds, start, layer, events, failures) \
+select $3::int, date_bin(make_interval(secs => $3::int), start, timestamptz '1970-01-01 00:00:00+00'), \
+       layer, sum(events), sum(failures) \
+from public.ai_runtime_event_rollups \
+where grain_seconds = 60 and start >= $1 and start < $2 \
+group by 2, 3";
+
+/// The `$3`-second rows of the call roll-up in `[$1, $2)`, summed from its
+/// minute rows: the histograms merged bin by bin.
+const CALL_COARSER_SQL: &str = "\
+insert into public.ai_runtime_call_rollups \
+    (grain_seconds, start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens) \
+with m as ( \
+    select date_bin(make_interval(secs => $3::int), start, timestamptz '1970-01-01 00:00:00+00') as period, \
+        route, calls, latency_bins, latency_counts, input_tokens, output_tokens \
+    from public.ai_runtime_call_rollups \
+    where grain_seconds = 60 and start >= $1 and start < $2), \
+totals as ( \
+    select period, route, sum(calls)::bigint as calls, sum(input_tokens)::bigint as input_tokens, \
+        sum(output_tokens)::bigint as output_tokens \
+    from m group by 1, 2), \
+bins as ( \
+    select period, route, b.bin, sum(b.n)::int as n \
+    from m cross join lateral unnest(m.latency_bins, m.latency_counts) as b(bin, n) \
+    group by 1, 2, 3), \
+hists as ( \
+    select period, route, array_agg(bin order by bin) as bins, array_agg(n order by bin) as counts \
+    from bins group by 1, 2) \
+select $3::int, t.period, t.route, t.calls, coalesce(h.bins, '{}'), coalesce(h.counts, '{}'), \
+    t.input_tokens, t.output_tokens \
+from totals t left join hists h using (period, route)";
 
 /// The roll-up of `task_transition_events` in `[$1, $2)`: `(minute,
 /// from_status ('' for a creation), to_status, transitions)`.
@@ -146,26 +196,15 @@ impl Rollup {
         }
     }
 
-    /// Its tables and the SQL that fills each.
-    fn targets(self) -> &'static [(&'static str, &'static str, &'static str)] {
+    /// Its tables (each with its time column).
+    fn tables(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Rollup::Events => &[
-                (
-                    "public.ai_runtime_event_minutes",
-                    "minute, layer, events, failures",
-                    EVENT_MINUTES_SQL,
-                ),
-                (
-                    "public.ai_runtime_call_minutes",
-                    "minute, route, calls, latency_bins, latency_counts, input_tokens, output_tokens",
-                    CALL_MINUTES_SQL,
-                ),
+                ("public.ai_runtime_event_rollups", "start"),
+                ("public.ai_runtime_call_rollups", "start"),
+                ("public.ai_runtime_breaker_changes", "occurred_at"),
             ],
-            Rollup::Transitions => &[(
-                "public.task_transition_minutes",
-                "minute, from_status, to_status, transitions",
-                TRANSITION_MINUTES_SQL,
-            )],
+            Rollup::Transitions => &[("public.task_transition_minutes", "minute")],
         }
     }
 }
@@ -270,8 +309,8 @@ pub(crate) async fn roll_up(
         report.rolled.push((rollup, start, current, chunks));
     }
     for rollup in Rollup::ALL {
-        for (table, _, _) in rollup.targets() {
-            report.expired_rows += sqlx::query(&format!("delete from {table} where minute < $1"))
+        for (table, time) in rollup.tables() {
+            report.expired_rows += sqlx::query(&format!("delete from {table} where {time} < $1"))
                 .bind(first_kept(rollup))
                 .execute(&mut *conn)
                 .await?
@@ -295,7 +334,8 @@ async fn oldest(
 }
 
 /// Rolls `[from, until)` up again in one transaction and moves the mark to
-/// `until` (never back).
+/// `until` (never back). For the events, the 5-minute and hourly rows of the
+/// periods those minutes fall in are summed again from the minutes.
 async fn roll_chunk(
     conn: &mut PgConnection,
     rollup: Rollup,
@@ -303,20 +343,80 @@ async fn roll_chunk(
     until: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
-    for (table, columns, select) in rollup.targets() {
-        sqlx::query(&format!(
-            "delete from {table} where minute >= $1 and minute < $2"
-        ))
-        .bind(from)
-        .bind(until)
-        .execute(&mut *tx)
-        .await?;
-        let sql = format!("insert into {table} ({columns}) {select}");
-        let mut insert = sqlx::query(&sql).bind(from).bind(until);
-        if *select == EVENT_MINUTES_SQL {
-            insert = insert.bind(failure_codes());
+    match rollup {
+        Rollup::Events => {
+            for (table, columns, select) in [
+                (
+                    "public.ai_runtime_event_rollups",
+                    "start, layer, events, failures",
+                    EVENT_MINUTES_SQL,
+                ),
+                (
+                    "public.ai_runtime_call_rollups",
+                    "start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens",
+                    CALL_MINUTES_SQL,
+                ),
+            ] {
+                replace(&mut tx, table, 60, from, until).await?;
+                let sql =
+                    format!("insert into {table} (grain_seconds, {columns}) select 60, * from ({select}) m");
+                let mut insert = sqlx::query(&sql).bind(from).bind(until);
+                if select == EVENT_MINUTES_SQL {
+                    insert = insert.bind(failure_codes());
+                }
+                insert.execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "delete from public.ai_runtime_breaker_changes \
+                 where occurred_at >= $1 and occurred_at < $2",
+            )
+            .bind(from)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+            let sql = format!(
+                "insert into public.ai_runtime_breaker_changes \
+                 (worker_id, occurred_at, opened, reason) {BREAKER_CHANGES_SQL}"
+            );
+            sqlx::query(&sql)
+                .bind(from)
+                .bind(until)
+                .execute(&mut *tx)
+                .await?;
+            for grain in &GRAINS[1..] {
+                let (lo, hi) = widen(from, until, *grain);
+                for (table, coarser) in [
+                    ("public.ai_runtime_event_rollups", EVENT_COARSER_SQL),
+                    ("public.ai_runtime_call_rollups", CALL_COARSER_SQL),
+                ] {
+                    replace(&mut tx, table, *grain, lo, hi).await?;
+                    sqlx::query(coarser)
+                        .bind(lo)
+                        .bind(hi)
+                        .bind(grain)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
         }
-        insert.execute(&mut *tx).await?;
+        Rollup::Transitions => {
+            sqlx::query(
+                "delete from public.task_transition_minutes where minute >= $1 and minute < $2",
+            )
+            .bind(from)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+            let sql = format!(
+                "insert into public.task_transition_minutes \
+                 (minute, from_status, to_status, transitions) {TRANSITION_MINUTES_SQL}"
+            );
+            sqlx::query(&sql)
+                .bind(from)
+                .bind(until)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     sqlx::query(
         "insert into public.ai_runtime_rollups (rollup, rolled_until) values ($1, $2)
@@ -329,6 +429,45 @@ async fn roll_chunk(
     .execute(&mut *tx)
     .await?;
     tx.commit().await
+}
+
+/// Deletes `table`'s `grain` rows in `[from, until)`.
+async fn replace(
+    tx: &mut PgConnection,
+    table: &str,
+    grain: i32,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "delete from {table} where grain_seconds = $1 and start >= $2 and start < $3"
+    ))
+    .bind(grain)
+    .bind(from)
+    .bind(until)
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
+/// `[from, until)` widened to whole `grain`-second periods (aligned since 1970).
+pub fn widen(
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    grain: i32,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let grain = i64::from(grain);
+    let down = |t: DateTime<Utc>| t.timestamp().div_euclid(grain) * grain;
+    let lo = down(from);
+    let hi = if until.timestamp() == down(until) && until.timestamp_subsec_nanos() == 0 {
+        until.timestamp()
+    } else {
+        down(until) + grain
+    };
+    (
+        DateTime::from_timestamp(lo, 0).unwrap_or(from),
+        DateTime::from_timestamp(hi, 0).unwrap_or(until),
+    )
 }
 
 #[cfg(test)]

@@ -49,8 +49,8 @@ async fn events(pool: &PgPool, n: i32, minutes_ago: f64, reason: &str) {
 /// Every roll-up row, as text, in order.
 async fn snapshot(pool: &PgPool) -> Vec<String> {
     sqlx::query_scalar(
-        "select 'e ' || e::text from ai_runtime_event_minutes e
-         union all select 'c ' || c::text from ai_runtime_call_minutes c
+        "select 'e ' || e::text from ai_runtime_event_rollups e
+         union all select 'c ' || c::text from ai_runtime_call_rollups c
          union all select 't ' || t::text from task_transition_minutes t
          order by 1",
     )
@@ -58,6 +58,9 @@ async fn snapshot(pool: &PgPool) -> Vec<String> {
     .await
     .unwrap()
 }
+
+/// calls, latency_bins, latency_counts, input_tokens, output_tokens.
+type CallRow = (i64, Vec<i16>, Vec<i32>, i64, i64);
 
 async fn mark(pool: &PgPool, rollup: Rollup) -> Option<DateTime<Utc>> {
     let mut conn = pool.acquire().await.unwrap();
@@ -82,24 +85,32 @@ async fn counts_per_minute_and_a_second_pass_changes_nothing(pool: PgPool) {
     assert_eq!(mark(&pool, Rollup::Events).await, Some(minute));
     assert_eq!(report.rolled[0].2, minute, "{report}");
 
-    let layers: Vec<(String, i64, i64)> = sqlx::query_as(
-        "select layer, sum(events)::bigint, sum(failures)::bigint from ai_runtime_event_minutes
-         group by layer order by layer",
+    // Each grain sums to the same (the events are 30 and 90 minutes old).
+    for grain in [60, 300, 3600] {
+        let layers: Vec<(String, i64, i64)> = sqlx::query_as(
+            "select layer, sum(events)::bigint, sum(failures)::bigint from ai_runtime_event_rollups
+             where grain_seconds = $1 group by layer order by layer",
+        )
+        .bind(grain)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            layers,
+            [("provider_runtime".into(), 5, 2), ("worker".into(), 5, 1)],
+            "grain {grain}"
+        );
+    }
+    let calls: Vec<CallRow> = sqlx::query_as(
+        "select calls, latency_bins, latency_counts, input_tokens, output_tokens
+         from ai_runtime_call_rollups order by grain_seconds",
     )
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(
-        layers,
-        [("provider_runtime".into(), 5, 2), ("worker".into(), 5, 1)]
-    );
-    let calls: (i64, Vec<i16>, Vec<i32>, i64, i64) = sqlx::query_as(
-        "select calls, latency_bins, latency_counts, input_tokens, output_tokens
-         from ai_runtime_call_minutes",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    assert_eq!(calls.len(), 3, "one row per grain");
+    assert!(calls.iter().all(|c| *c == calls[0]), "{calls:?}");
+    let calls = calls[0].clone();
     // 10, 20, 30 ms (OK) and 10, 20 ms (FAILED): bins of 10, 20 and 30 ms.
     let bin = |ms: f64| ai_runtime_maintain::rollup::latency_bin(ms) as i16;
     assert_eq!(calls.0, 5);
@@ -140,10 +151,12 @@ async fn history_is_backfilled_in_bounded_chunks(pool: PgPool) {
     let hours = (until - from).num_minutes() as f64 / 60.0;
     assert!((5.0..5.5).contains(&hours), "{report}");
     assert_eq!(chunks, 6, "{report}");
-    let total: i64 = sqlx::query_scalar("select sum(events)::bigint from ai_runtime_event_minutes")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let total: i64 = sqlx::query_scalar(
+        "select sum(events)::bigint from ai_runtime_event_rollups where grain_seconds = 60",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(total, 4);
     // The next pass: only the late window (15 minutes), one chunk.
     let report = rollup(&pool, &options).await;
@@ -156,12 +169,12 @@ async fn history_is_backfilled_in_bounded_chunks(pool: PgPool) {
 async fn retention_deletes_the_old_minutes(pool: PgPool) {
     // Rows as a pass of long ago would have left them.
     sqlx::raw_sql(
-        "insert into ai_runtime_event_minutes (minute, layer, events, failures) values
-             (date_trunc('minute', now()) - interval '40 days', 'worker', 1, 0),
-             (date_trunc('minute', now()) - interval '2 days', 'worker', 1, 0);
-         insert into ai_runtime_call_minutes (minute, route, calls, latency_bins, latency_counts,
-                 input_tokens, output_tokens) values
-             (date_trunc('minute', now()) - interval '40 days', 'r', 1, '{}', '{}', 0, 0);
+        "insert into ai_runtime_event_rollups (grain_seconds, start, layer, events, failures) values
+             (60, date_trunc('minute', now()) - interval '40 days', 'worker', 1, 0),
+             (60, date_trunc('minute', now()) - interval '2 days', 'worker', 1, 0);
+         insert into ai_runtime_call_rollups (grain_seconds, start, route, calls, latency_bins,
+                 latency_counts, input_tokens, output_tokens) values
+             (3600, date_trunc('hour', now()) - interval '40 days', 'r', 1, '{}', '{}', 0, 0);
          insert into task_transition_minutes (minute, from_status, to_status, transitions) values
              (date_trunc('minute', now()) - interval '9 days', '', 'PENDING', 1),
              (date_trunc('minute', now()) - interval '6 days', '', 'PENDING', 1);",
@@ -226,9 +239,11 @@ async fn a_second_rollup_at_once_skips(pool: PgPool) {
         .filter(|r| r.is_some())
         .count();
     assert!(ran >= 1);
-    let total: i64 = sqlx::query_scalar("select sum(events)::bigint from ai_runtime_event_minutes")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let total: i64 = sqlx::query_scalar(
+        "select sum(events)::bigint from ai_runtime_event_rollups where grain_seconds = 60",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(total, 1);
 }

@@ -163,8 +163,9 @@ async fn every_public_table_has_row_level_security(pool: PgPool) {
         [
             "_sqlx_migrations",
             "ai_runtime_alerts",
-            "ai_runtime_call_minutes",
-            "ai_runtime_event_minutes",
+            "ai_runtime_breaker_changes",
+            "ai_runtime_call_rollups",
+            "ai_runtime_event_rollups",
             "ai_runtime_events",
             "ai_runtime_events_default",
             "ai_runtime_rollups",

@@ -130,16 +130,41 @@ async fn pool(options: &PgConnectOptions) -> anyhow::Result<PgPool> {
         .await?)
 }
 
-/// The roll-ups the admin server keeps (every minute): the first time over
-/// a data set, the backfill of all its history (timed: what the first pass
-/// over a populated database costs); on reuse, the topped-up hours (at most
-/// six) rolled up again.
-async fn roll_up(pool: &PgPool) -> anyhow::Result<()> {
+/// The roll-ups the admin server keeps (every minute). The generator writes
+/// history behind the mark of the pass that made the partitions (as an
+/// import would): after it (`generated`), or when the roll-ups do not reach
+/// back to the oldest event (within the retention), all of it is rolled up
+/// (the backfill, timed: what the first pass over a populated database
+/// costs); otherwise the topped-up hours (at most six) are rolled up again.
+async fn roll_up(pool: &PgPool, generated: bool) -> anyhow::Result<()> {
+    let (oldest_event, oldest_minute): (
+        Option<chrono::DateTime<Utc>>,
+        Option<chrono::DateTime<Utc>>,
+    ) = sqlx::query_as(
+        "select (select min(occurred_at) from public.ai_runtime_events \
+                     where occurred_at > now() - interval '30 days'), \
+                    (select min(start) from public.ai_runtime_event_rollups where grain_seconds = 60)",
+    )
+    .fetch_one(pool)
+    .await?;
+    let backfill_from = match (oldest_event, oldest_minute) {
+        (Some(event), Some(minute))
+            if !generated && minute <= event + chrono::Duration::hours(1) =>
+        {
+            None
+        }
+        (Some(event), _) => Some(event.date_naive()),
+        (None, _) => None,
+    };
     // The default retention (30 days), as the admin server keeps it.
     let options = ai_runtime_maintain::Options {
         rollup_late: std::time::Duration::from_secs(7 * 3600),
+        backfill_from,
         ..Default::default()
     };
+    if let Some(from) = backfill_from {
+        println!("rolling up the history since {from} (the backfill) ...");
+    }
     let started = std::time::Instant::now();
     let report = ai_runtime_maintain::run_rollup(pool, &options)
         .await?
@@ -149,7 +174,7 @@ async fn roll_up(pool: &PgPool) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     sqlx::raw_sql(
-        "analyze public.ai_runtime_event_minutes, public.ai_runtime_call_minutes, \
+        "analyze public.ai_runtime_event_rollups, public.ai_runtime_call_rollups, \
          public.task_transition_minutes",
     )
     .execute(pool)
@@ -201,21 +226,24 @@ async fn prepare(
         let data = generate::generate(&mut conn, scale, skewed).await?;
         sqlx::raw_sql("vacuum analyze").execute(&mut conn).await?;
         println!("generated in {:.1} s", started.elapsed().as_secs_f64());
-        roll_up(pool).await?;
+        roll_up(pool, true).await?;
         return Ok(data);
     }
-    if events < scale.events as i64 {
+    // The generator writes the same whole number of events each day.
+    let generated_events = scale.events as i64 / scale.event_days * scale.event_days;
+    if events < generated_events {
         println!("the tasks are there; generating the events (skewed: {skewed}) ...");
         ai_runtime_maintain::run_pass(pool, &partitions).await?;
         generate::generate_events(&mut conn, scale, skewed).await?;
         sqlx::raw_sql("vacuum analyze").execute(&mut conn).await?;
         println!("generated in {:.1} s", started.elapsed().as_secs_f64());
+        roll_up(pool, true).await?;
     }
     // Reuse: bring it up to now, so that recent windows hold what a live
     // runtime would have in them.
     let added = generate::top_up(&mut conn, scale).await?;
     println!("reusing the data set; topped up with {added} tasks of the time since it was made");
-    roll_up(pool).await?;
+    roll_up(pool, false).await?;
     // Find the hot task again (the most frequent one) and a normal one.
     let top: Vec<(Uuid, i64)> = sqlx::query_as(
         "select task_id, count(*) from public.ai_runtime_events where task_id is not null \

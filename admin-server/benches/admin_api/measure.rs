@@ -281,9 +281,9 @@ pub async fn run(pool: PgPool, data: &DataSet, options: &Options) -> anyhow::Res
                 describe_partitions(&admin_server::planned_partitions(&pool, &shape.query).await?)
             }
             "trends" => {
-                let (tables, tail_minutes) =
+                let (parts, tail_minutes) =
                     admin_server::planned_trend_tables(&pool, &shape.query).await?;
-                describe_trend_tables(&tables, tail_minutes)
+                describe_trend_tables(&parts, tail_minutes)
             }
             _ => String::new(),
         };
@@ -342,18 +342,27 @@ fn describe_partitions(tables: &std::collections::BTreeSet<String>) -> String {
     text
 }
 
-/// The roll-up tables a trends plan reads, and the daily partitions its raw
-/// tail (the minutes after the roll-ups' mark) and its breaker lookups read.
-fn describe_trend_tables(tables: &std::collections::BTreeSet<String>, tail_minutes: i64) -> String {
-    let rollups: Vec<&str> = tables
-        .iter()
-        .filter(|t| t.ends_with("_minutes"))
-        .map(String::as_str)
-        .collect();
+/// The tables each part of a trends answer reads: the roll-ups before the
+/// mark, the daily partitions of the raw tail after it (and its length up to
+/// now), and those the breaker lookups probe (the reason-code index of
+/// every day before and after `from`: breaker events are rare).
+fn describe_trend_tables(
+    parts: &[(&str, std::collections::BTreeSet<String>)],
+    tail_minutes: i64,
+) -> String {
+    let tables = |part: &str| {
+        parts
+            .iter()
+            .find(|(p, _)| *p == part)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    };
+    let rolled: Vec<String> = tables("rolled").into_iter().collect();
     format!(
-        "roll-ups: {}; raw tail {tail_minutes} min; events partitions: {}",
-        rollups.join(", "),
-        describe_partitions(tables)
+        "roll-ups: {}; raw tail ({tail_minutes} min): {}; breaker lookups: {}",
+        rolled.join(", "),
+        describe_partitions(&tables("tail")),
+        describe_partitions(&tables("breakers"))
     )
 }
 

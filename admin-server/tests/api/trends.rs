@@ -263,11 +263,12 @@ async fn buckets_failures_percentiles_and_tokens_match_a_model(pool: PgPool) {
     model.check(&raw, "before any pass");
     assert_eq!(raw["buckets"].as_array().unwrap().len(), 16);
     pass(&pool).await;
-    let rolled_minutes: i64 =
-        sqlx::query_scalar("select count(distinct minute) from ai_runtime_event_minutes")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let rolled_minutes: i64 = sqlx::query_scalar(
+        "select count(distinct start) from ai_runtime_event_rollups where grain_seconds = 60",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert!(rolled_minutes >= 100, "{rolled_minutes}");
     let rolled = server.ok(&query).await;
     model.check(&rolled, "rolled up");

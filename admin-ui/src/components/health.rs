@@ -12,6 +12,7 @@ use std::fmt::Write;
 use ai_runtime_api::{OverallHealth, StatusResponse, WorkerStatus};
 use leptos::prelude::*;
 
+use crate::markup::esc;
 use crate::time;
 
 #[component]
@@ -25,15 +26,6 @@ pub fn HealthCards(status: Signal<Option<StatusResponse>>) -> impl IntoView {
             })></div>
         </section>
     }
-}
-
-/// Text from the data, safe inside markup.
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 fn cards(status: &StatusResponse) -> String {

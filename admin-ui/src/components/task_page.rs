@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::components::loader::{ErrorBanner, Loader};
 use crate::components::page_link::PageLink;
 use crate::components::view_link::ViewLink;
+use crate::markup::esc;
 use crate::pages::Page;
 use crate::session::use_session;
 use crate::time;
@@ -57,15 +58,6 @@ pub fn TaskPage(id: Uuid) -> impl IntoView {
             })></div>
         </main>
     }
-}
-
-/// Text from the data, safe inside markup.
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 fn story(detail: &TaskDetail) -> String {

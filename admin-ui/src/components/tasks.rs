@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::components::loader::{ErrorBanner, Loader};
+use crate::markup::esc;
 use crate::pages::Page;
 use crate::session::use_session;
 use crate::time;
@@ -202,11 +203,4 @@ fn events_of(id: &str, current: ViewState) -> ViewState {
         events: EventFilters::for_task(id.to_owned()),
         ..current
     }
-}
-
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -23,6 +23,7 @@ use wasm_bindgen::JsCast;
 use web_sys::Element;
 
 use crate::components::loader::{ErrorBanner, Loader};
+use crate::markup::esc;
 use crate::session::use_session;
 use crate::time;
 use crate::view_state::{use_view, Bucket};
@@ -91,14 +92,6 @@ fn num(v: f64) -> String {
     let tenths = (v * 10.0).round() as i64;
     let sign = if tenths < 0 { "-" } else { "" };
     format!("{sign}{}.{}", tenths.abs() / 10, tenths.abs() % 10)
-}
-
-/// Text from the data, safe inside markup.
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[component]

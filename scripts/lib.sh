@@ -95,6 +95,24 @@ ensure_browser() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 }
 
+# axe-core from npm, injected into the page by the browser tests (the
+# accessibility checks of tests/tests/dashboard.rs), installed under target/
+# so it is never committed; the tests read it from AXE_CORE_JS.
+AXE_CORE_VERSION="4.14.1"
+BROWSER_TOOLS="$ROOT/target/browser-tools"
+export AXE_CORE_JS="$BROWSER_TOOLS/node_modules/axe-core/axe.min.js"
+
+ensure_axe() {
+    if [ -f "$AXE_CORE_JS" ] && grep -q "\"version\": \"$AXE_CORE_VERSION\"" "$BROWSER_TOOLS/node_modules/axe-core/package.json"; then return; fi
+    if ! command -v npm >/dev/null; then
+        say "Installing Node.js and npm from Debian"
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
+    fi
+    say "Installing axe-core@$AXE_CORE_VERSION (npm) into $BROWSER_TOOLS"
+    mkdir -p "$BROWSER_TOOLS"
+    npm install --prefix "$BROWSER_TOOLS" --no-audit --no-fund --save-exact "axe-core@$AXE_CORE_VERSION"
+}
+
 # Prometheus and promtool from Debian, for the /metrics and alert-rule tests
 # (each test starts its own prometheus on a free loopback port). Only the
 # binaries are wanted: without the recommended exporters, and with the

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use ai_runtime_api::{
-    ApiError, EventsResponse, StatusResponse, TasksResponse, TrendsResponse, API_BASE,
+    ApiError, EventsResponse, StatusResponse, TaskDetail, TasksResponse, TrendsResponse, API_BASE,
 };
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::routing::get;
@@ -23,7 +24,7 @@ use crate::params::{
     TrendRange, TrendsQuery,
 };
 use crate::status_cache::StatusCache;
-use crate::{events, status, tasks, trends};
+use crate::{events, status, task_detail, tasks, trends};
 
 #[derive(Clone)]
 struct ApiState {
@@ -38,6 +39,7 @@ pub(crate) fn router(config: Arc<AppConfig>, pool: PgPool, status: Arc<StatusCac
         .route("/status", get(get_status))
         .route("/events", get(get_events))
         .route("/tasks", get(get_tasks))
+        .route("/tasks/{id}", get(get_task))
         .route("/trends", get(get_trends))
         .route("/openapi.json", get(get_openapi))
         .fallback(not_found)
@@ -136,6 +138,34 @@ async fn get_tasks(
     tasks::page(&state.pool, &filter, &state.config.thresholds).await
 }
 
+/// A task's whole story: the task (status, reason, attempts, lease, stuck
+/// flag, latest event), its queue transitions and its runtime events, both
+/// oldest first (at most 1000 events: the newest, `eventsTruncated` set).
+#[utoipa::path(
+    get,
+    path = "/api/admin/ai/runtime/tasks/{id}",
+    tag = "runtime",
+    params(("id" = uuid::Uuid, Path, description = "The task's id.")),
+    responses(
+        (status = 200, description = "The task, its transitions and its events", body = TaskDetail),
+        (status = 400, description = "A malformed id", body = ApiError),
+        (status = 401, description = "No valid token", body = ApiError),
+        (status = 403, description = "A valid token of a non-admin", body = ApiError),
+        (status = 404, description = "No such task", body = ApiError),
+        (status = 503, description = "The database cannot be reached", body = ApiError),
+    ),
+    security(("bearer" = []))
+)]
+async fn get_task(
+    State(state): State<ApiState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiFailure> {
+    // A path that does not decode (invalid UTF-8) is a malformed id too.
+    let Path(raw) = id.map_err(|_| ApiFailure::bad("id", "expected a task id (a UUID)"))?;
+    let id = task_detail::parse_id(&raw)?;
+    task_detail::get(&state.pool, id, &state.config.thresholds).await
+}
+
 /// The trends panel over a time range: events per bucket and layer with
 /// the failure-class events set apart, provider call latency p50/p95
 /// (from `metadata.latency_ms`; within 4.9% of the true value, from a
@@ -182,7 +212,7 @@ async fn not_found() -> ApiFailure {
                        or an HS256 JWT whose `app_metadata.role` is `admin` (or whose \
                        `app_metadata.roles` contains `admin`)."
     ),
-    paths(get_status, get_events, get_tasks, get_trends),
+    paths(get_status, get_events, get_tasks, get_task, get_trends),
     components(schemas(ApiError)),
     modifiers(&BearerAuth, &NulRule),
     tags((name = "runtime", description = "Runtime status, events, tasks and trends"))

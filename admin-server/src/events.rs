@@ -25,18 +25,18 @@ use crate::params::{EventFilter, EventsQuery};
 /// JSON text rather than parsed into a tree and printed again.
 #[derive(Debug, FromRow, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct EventJson<'r> {
-    id: Uuid,
-    layer: Vocab<EventLayer>,
-    operation: Vocab<Operation>,
-    reason_code: &'r str,
-    entity_id: &'r str,
-    task_id: Option<Uuid>,
-    persona_id: Option<Uuid>,
-    worker_id: Option<&'r str>,
-    metadata: &'r RawValue,
-    occurred_at: DateTime<Utc>,
-    created_at: DateTime<Utc>,
+pub(crate) struct EventJson<'r> {
+    pub(crate) id: Uuid,
+    pub(crate) layer: Vocab<EventLayer>,
+    pub(crate) operation: Vocab<Operation>,
+    pub(crate) reason_code: &'r str,
+    pub(crate) entity_id: &'r str,
+    pub(crate) task_id: Option<Uuid>,
+    pub(crate) persona_id: Option<Uuid>,
+    pub(crate) worker_id: Option<&'r str>,
+    pub(crate) metadata: &'r RawValue,
+    pub(crate) occurred_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
 }
 
 impl PageItem for EventJson<'_> {
@@ -47,7 +47,7 @@ impl PageItem for EventJson<'_> {
     }
 }
 
-const SELECT: &str = "select id, layer, operation, reason_code, entity_id, task_id, \
+pub(crate) const SELECT: &str = "select id, layer, operation, reason_code, entity_id, task_id, \
      persona_id, worker_id, metadata, occurred_at, created_at from public.ai_runtime_events where true";
 
 /// The SQL of one page (limit + 1 rows, to know whether another page follows).

@@ -27,6 +27,7 @@ mod probes;
 mod status;
 mod status_cache;
 mod stuck;
+mod task_detail;
 mod tasks;
 mod trends;
 mod ui;

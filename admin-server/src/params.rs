@@ -206,6 +206,8 @@ pub(crate) struct EventFilter {
 /// Validated tasks filters.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct TaskFilter {
+    /// Only this task (`GET /tasks/{id}`); the listing never sets it.
+    pub(crate) id: Option<Uuid>,
     pub(crate) status: Option<TaskStatus>,
     pub(crate) stuck: Option<bool>,
     pub(crate) limit: i64,
@@ -249,6 +251,7 @@ impl TryFrom<TasksQuery> for TaskFilter {
             Some(_) => return Err(ApiFailure::bad("stuck", "expected `true` or `false`")),
         };
         Ok(TaskFilter {
+            id: None,
             status: vocabulary("status", q.status, TaskStatus::ALL)?,
             stuck,
             limit: limit(q.limit)?,

@@ -21,11 +21,11 @@ use crate::stuck::Stuck;
 /// [`ai_runtime_api::TaskSummary`] (a test checks).
 #[derive(Debug, FromRow, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct TaskJson<'r> {
+pub(crate) struct TaskJson<'r> {
     id: Uuid,
     persona_id: Uuid,
     kind: &'r str,
-    status: Vocab<TaskStatus>,
+    pub(crate) status: Vocab<TaskStatus>,
     reason_code: Option<&'r str>,
     reason: Option<&'r str>,
     lease_owner: Option<&'r str>,
@@ -33,8 +33,8 @@ struct TaskJson<'r> {
     attempts: i32,
     max_attempts: i32,
     scheduled_at: DateTime<Utc>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
     stuck: bool,
     #[sqlx(flatten)]
     latest_event: LatestEventColumns<'r>,
@@ -45,6 +45,36 @@ impl PageItem for TaskJson<'_> {
     const CURSOR: CursorKind = CursorKind::Tasks;
     fn sort_key(&self) -> (DateTime<Utc>, Uuid) {
         (self.created_at, self.id)
+    }
+}
+
+#[cfg(test)]
+impl TaskJson<'static> {
+    /// A RUNNING task of kind `reply` leased by `worker-1`, without events.
+    pub(crate) fn for_test(id: Uuid, persona_id: Uuid, at: DateTime<Utc>) -> Self {
+        TaskJson {
+            id,
+            persona_id,
+            kind: "reply",
+            status: Vocab(TaskStatus::Running),
+            reason_code: None,
+            reason: None,
+            lease_owner: Some("worker-1"),
+            lease_expires_at: Some(at),
+            attempts: 1,
+            max_attempts: 3,
+            scheduled_at: at,
+            created_at: at,
+            updated_at: at,
+            stuck: false,
+            latest_event: LatestEventColumns {
+                event_id: None,
+                event_layer: None,
+                event_operation: None,
+                event_reason_code: None,
+                event_occurred_at: None,
+            },
+        }
     }
 }
 
@@ -96,12 +126,16 @@ impl Serialize for LatestEventColumns<'_> {
 /// rows look up their latest event, so the lateral lookup runs `limit + 1`
 /// times whatever the filter matches. A task's events happen while it is
 /// worked on: from its creation (an hour's margin for hosts whose clocks run
-/// behind) to a day after its last update (every transition updates it), and
-/// never after tomorrow. So each lookup reads only the one or two daily
-/// partitions of its task's life (pruned at run time), not every day from
-/// the task's to today, nor the empty days made ahead: an old page (a deep
-/// cursor) costs what a fresh one does.
-fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<'static, Postgres> {
+/// behind) and, once it is finished, to a day after its last update (the
+/// finishing transition); an active task's up to tomorrow. So a finished
+/// task's lookup reads only the one or two daily partitions of its life
+/// (pruned at run time), not every day from the task's to today, nor the
+/// empty days made ahead: an old page (a deep cursor) costs what a fresh one
+/// does. The task page (`task_detail`) bounds its events the same way.
+pub(crate) fn page_query(
+    filter: &TaskFilter,
+    thresholds: &Thresholds,
+) -> QueryBuilder<'static, Postgres> {
     let mut q = QueryBuilder::new(
         "select t.*, e.id as event_id, e.layer as event_layer, \
          e.operation as event_operation, e.reason_code as event_reason_code, \
@@ -112,6 +146,9 @@ fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<'sta
     );
     Stuck::Any.push_condition(&mut q, thresholds);
     q.push(", false) as stuck from public.persona_tasks t where true");
+    if let Some(id) = filter.id {
+        q.push(" and t.id = ").push_bind(id);
+    }
     if let Some(status) = filter.status {
         q.push(" and t.status = ").push_bind(status.as_str());
     }
@@ -140,7 +177,8 @@ fn page_query(filter: &TaskFilter, thresholds: &Thresholds) -> QueryBuilder<'sta
         ") t left join lateral (select id, layer, operation, reason_code, occurred_at \
              from public.ai_runtime_events where task_id = t.id \
              and occurred_at >= t.created_at - interval '1 hour' \
-             and occurred_at < least(greatest(t.updated_at, t.created_at), now()) \
+             and occurred_at < case when t.status in ('DONE', 'SKIPPED', 'FAILED') \
+                 then least(greatest(t.updated_at, t.created_at), now()) else now() end \
                  + interval '1 day' \
              order by occurred_at desc, id desc limit 1) e on true \
          order by t.created_at desc, t.id desc",

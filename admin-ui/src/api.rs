@@ -39,19 +39,15 @@ impl fmt::Display for FetchError {
 /// Query parameters, in order; empty values are left out.
 pub type Query = Vec<(&'static str, String)>;
 
-/// `GET {API_BASE}/{path}?{query}` with `Authorization: Bearer {token}`.
-pub async fn get<T: DeserializeOwned>(
-    token: &str,
-    path: &str,
-    query: &Query,
-) -> Result<T, FetchError> {
-    let body = get_text(token, path, query).await?;
-    serde_json::from_str(&body).map_err(|e| FetchError::Decode(e.to_string()))
+/// An answer's body as the shared type it holds.
+pub fn decode<T: DeserializeOwned>(body: &str) -> Result<T, FetchError> {
+    serde_json::from_str(body).map_err(|e| FetchError::Decode(e.to_string()))
 }
 
-/// The body of a 2xx answer. Not generic, so the request code exists once
-/// in the WASM rather than once per response type.
-async fn get_text(token: &str, path: &str, query: &Query) -> Result<String, FetchError> {
+/// `GET {API_BASE}/{path}?{query}` with `Authorization: Bearer {token}`: the
+/// body of a 2xx answer. Not generic, so the request code exists once in the
+/// WASM rather than once per response type ([`decode`] reads it).
+pub async fn get_text(token: &str, path: &str, query: &Query) -> Result<String, FetchError> {
     let params = query
         .iter()
         .filter(|(_, value)| !value.is_empty())

@@ -11,11 +11,13 @@
 //! - [`view_state`]: the filters and the time range, read from and written to the URL query;
 //! - [`poll`]: the polling timer, paused while the tab is hidden;
 //! - [`time`]: timestamps and ages as people read them;
+//! - [`markup`]: escaping for the panels written as markup;
 //! - [`components`]: the shell, one component per page and per panel.
 
 mod api;
 mod auth;
 mod components;
+mod markup;
 mod pages;
 mod poll;
 mod session;

@@ -7,10 +7,12 @@
 //! hundred lines) rather than through `leptos_router`: the router added 13
 //! to 46 KB to the gzipped WASM (README, "Dashboard"), over the size target.
 //!
-//! Keys: `range from to` for the time range (the event stream's, and the
-//! trends' to come), `layer operation reasonCode entityId taskId workerId`
-//! for the event stream, `taskStatus stuck` for the tasks panel. Other keys
-//! (such as `poll`) are kept as they are.
+//! Keys: `range from to` for the time range (the trends' and the event
+//! stream's), `bucket bucketSeconds` for the trends' bucket that narrows the
+//! event stream, `layer operation reasonCode entityId taskId workerId` for
+//! the event stream, `taskStatus stuck` for the tasks panel. Other keys
+//! (such as `poll`) are kept as they are. The path picks the page
+//! ([`Page`]).
 
 use std::str::FromStr;
 
@@ -63,7 +65,7 @@ impl Preset {
     }
 }
 
-/// The time range of the page: the event stream's (and the trends' to come).
+/// The time range of the page: the trends' and the event stream's.
 /// The last 24 hours unless the URL says otherwise: a bounded range reads
 /// only the days it needs of the partitioned events table; "any time"
 /// (`range=any`) is one choice away.
@@ -93,6 +95,48 @@ impl TimeRange {
             TimeRange::Custom { from, to } => (from.clone(), to.clone()),
         };
         vec![("from", from), ("to", to)]
+    }
+
+    /// Bounds in ms since the epoch, an open end being `now_ms` (the start of
+    /// "any time" is a day before its end: the trends' widest default).
+    pub fn bounds_ms(&self, now_ms: f64) -> (f64, f64) {
+        let parse = |iso: &str| Some(js_sys::Date::parse(iso)).filter(|ms| ms.is_finite());
+        let day = 86_400_000.0;
+        match self {
+            TimeRange::Any => (now_ms - day, now_ms),
+            TimeRange::Last(p) => (now_ms - p.millis(), now_ms),
+            TimeRange::Custom { from, to } => {
+                let to = parse(to).unwrap_or(now_ms);
+                (parse(from).unwrap_or(to - day), to)
+            }
+        }
+    }
+}
+
+/// A trends bucket the event stream is narrowed to: `[start, start + seconds)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    /// RFC 3339.
+    pub start: String,
+    pub seconds: i64,
+}
+
+impl Bucket {
+    /// Its bounds in ms since the epoch (`None` for an unreadable start).
+    pub fn bounds_ms(&self) -> Option<(f64, f64)> {
+        let start = js_sys::Date::parse(&self.start);
+        start
+            .is_finite()
+            .then_some((start, start + self.seconds as f64 * 1_000.0))
+    }
+
+    /// The API's `from`/`to` (`to` is inclusive: the last millisecond).
+    pub fn api_query(&self) -> Option<Query> {
+        let (start, end) = self.bounds_ms()?;
+        Some(vec![
+            ("from", time::iso_from_ms(start)),
+            ("to", time::iso_from_ms(end - 1.0)),
+        ])
     }
 }
 
@@ -158,14 +202,18 @@ impl TaskFilters {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ViewState {
     pub range: TimeRange,
+    /// The trends' bucket the event stream shows, within the range.
+    pub bucket: Option<Bucket>,
     pub events: EventFilters,
     pub tasks: TaskFilters,
 }
 
-const VIEW_KEYS: [&str; 11] = [
+const VIEW_KEYS: [&str; 13] = [
     "range",
     "from",
     "to",
+    "bucket",
+    "bucketSeconds",
     "layer",
     "operation",
     "reasonCode",
@@ -189,8 +237,13 @@ impl ViewState {
                 key => Preset::from_key(key).map_or_else(TimeRange::default, TimeRange::Last),
             }
         };
+        let bucket = query.get("bucket").and_then(|start| {
+            let seconds = text("bucketSeconds").parse().ok().filter(|s| *s > 0)?;
+            Some(Bucket { start, seconds })
+        });
         ViewState {
             range,
+            bucket,
             events: EventFilters {
                 layer: query.get("layer").and_then(|v| v.parse().ok()),
                 operation: query.get("operation").and_then(|v| v.parse().ok()),
@@ -226,6 +279,10 @@ impl ViewState {
                 set("to", to);
             }
         }
+        if let Some(b) = &self.bucket {
+            set("bucket", &b.start);
+            set("bucketSeconds", &b.seconds.to_string());
+        }
         let e = &self.events;
         set("layer", e.layer.map_or("", EventLayer::as_str));
         set("operation", e.operation.map_or("", Operation::as_str));
@@ -253,11 +310,17 @@ pub fn query_param(key: &str) -> Option<String> {
     current_query().get(key)
 }
 
+fn current_page() -> Page {
+    Page::from_path(&window().location().pathname().unwrap_or_default())
+}
+
 /// The URL-backed view, shared through the context.
 #[derive(Clone, Copy)]
 pub struct UrlView {
     /// The view the address bar describes; follows back/forward.
     pub state: RwSignal<ViewState>,
+    /// The page the address bar's path names; follows back/forward.
+    pub page: RwSignal<Page>,
 }
 
 impl UrlView {
@@ -265,9 +328,14 @@ impl UrlView {
     pub fn install() -> Self {
         let view = UrlView {
             state: RwSignal::new(ViewState::from_query(&current_query())),
+            page: RwSignal::new(current_page()),
         };
         // Lives as long as the page.
         let _listener = window_event_listener(leptos::ev::popstate, move |_| {
+            let page = current_page();
+            if view.page.get_untracked() != page {
+                view.page.set(page);
+            }
             view.state.set(ViewState::from_query(&current_query()));
         });
         view
@@ -277,18 +345,27 @@ impl UrlView {
     /// as `poll`) are kept. Reactive, so links follow the view.
     pub fn href(&self, page: Page, next: &ViewState) -> String {
         self.state.track();
-        url(page.path(), next)
+        url(&page.path(), next)
     }
 
     /// Shows `next` on the current page as a new history entry (a no-op
     /// when unchanged). The page keeps its scroll position.
     pub fn navigate(&self, next: ViewState) {
-        if self.state.get_untracked() == next {
+        self.go(self.page.get_untracked(), next);
+    }
+
+    /// Shows `page` with `next` as a new history entry (a no-op when unchanged).
+    pub fn go(&self, page: Page, next: ViewState) {
+        if self.page.get_untracked() == page && self.state.get_untracked() == next {
             return;
         }
-        let href = url(&window().location().pathname().unwrap_or_default(), &next);
         if let Ok(history) = window().history() {
-            let _ = history.push_state_with_url(&JsValue::NULL, "", Some(&href));
+            let _ =
+                history.push_state_with_url(&JsValue::NULL, "", Some(&url(&page.path(), &next)));
+        }
+        if self.page.get_untracked() != page {
+            self.page.set(page);
+            window().scroll_to_with_x_and_y(0.0, 0.0);
         }
         self.state.set(next);
     }

@@ -398,7 +398,11 @@ impl Browser {
         );
         let app = admin_server::app(config, pool.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
+        Browser::launch(base).await
+    }
 
+    /// Headless Chromium on the dashboard at `base` (`…/admin/ai/runtime`).
+    async fn launch(base: String) -> Browser {
         let driver = Driver::spawn();
         let profile = std::env::temp_dir().join(format!("dashboard-chromium-{}", Uuid::new_v4()));
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -577,6 +581,69 @@ impl Browser {
             .to_owned()
     }
 
+    /// The serious and critical violations axe-core (from npm, injected into
+    /// the page) finds on the page as it is now.
+    async fn axe_violations(&self) -> Vec<Value> {
+        let path = std::env::var("AXE_CORE_JS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                repo_root().join("target/browser-tools/node_modules/axe-core/axe.min.js")
+            });
+        let source = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "axe-core is not installed ({}: {e}): `./scripts/test` installs it; \
+                 by hand: bash -c 'source scripts/lib.sh && ensure_axe'",
+                path.display()
+            )
+        });
+        self.client
+            .execute(
+                "if (!window.axe) { const s = document.createElement('script'); s.textContent = arguments[0]; document.head.appendChild(s); } return !!window.axe;",
+                vec![Value::String(source)],
+            )
+            .await
+            .expect("inject axe-core");
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => ({ id: v.id, impact: v.impact, help: v.help,
+                                  nodes: v.nodes.slice(0, 5).map(n => n.html) }))))
+                   .catch(e => done([{ id: 'axe-error', help: String(e) }]));",
+                vec![],
+            )
+            .await
+            .expect("run axe-core");
+        match found {
+            Value::Array(violations) => violations,
+            other => panic!("unexpected axe answer {other}"),
+        }
+    }
+
+    /// Milliseconds from the start of the navigation until `css` matches
+    /// (polled in the page every 5 ms): the page's first render with data.
+    async fn ms_until(&self, css: &str) -> f64 {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];
+             const started = Date.now();
+             const poll = () => document.querySelector({css})
+               ? done(performance.now())
+               : Date.now() - started > 20000 ? done(null) : setTimeout(poll, 5);
+             poll();",
+            css = json!(css)
+        );
+        let at = self
+            .client
+            .execute_async(&script, vec![])
+            .await
+            .expect("time the first render");
+        at.as_f64()
+            .unwrap_or_else(|| panic!("{css} did not appear within 20 s"))
+    }
+
     /// A screenshot of the whole page, saved under `target/artifacts/`.
     async fn save_full_page_screenshot(&self, name: &str) -> PathBuf {
         // Grow the window until the viewport holds the whole page (the
@@ -645,6 +712,8 @@ async fn cards_show_workers_breakers_and_the_queue(pool: PgPool) {
     let b = Browser::open(pool).await;
     // A time range, which the queue's links keep (it is the page's, not a panel's).
     b.goto_signed_in("?range=24h").await;
+    let first_render = b.ms_until("#events-table tr.event").await;
+    println!("overview: first render with data {first_render:.0} ms after navigation start");
 
     let overall = b.text("#overall").await;
     assert!(overall.contains("DEGRADED"), "overall card: {overall}");
@@ -746,6 +815,7 @@ async fn cards_show_workers_breakers_and_the_queue(pool: PgPool) {
         "return document.querySelectorAll('#tasks-table tr.task').length === 5",
     )
     .await;
+    b.assert_accessible("the overview").await;
     let shot = b.save_full_page_screenshot("dashboard.png").await;
     assert!(std::fs::metadata(&shot).expect("screenshot").len() > 10_000);
     b.close().await;
@@ -1132,5 +1202,488 @@ async fn missing_or_bad_token_lands_on_sign_in(pool: PgPool) {
     b.client.refresh().await.expect("reload");
     b.wait_for("sign-in after a 401", signed_out).await;
     assert!(b.text("#sign-in [role=alert]").await.contains("401"));
+    b.close().await;
+}
+
+/// The texts of `css`'s matches, in document order.
+const TEXTS: &str =
+    "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent)";
+
+impl Browser {
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let found = self
+            .client
+            .execute(TEXTS, vec![json!(css)])
+            .await
+            .expect("run script");
+        serde_json::from_value(found).expect("texts")
+    }
+
+    async fn path(&self) -> String {
+        self.js("return location.pathname")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until the task page shows `task` with `events` runtime events.
+    async fn wait_task_page(&self, task: Uuid, events: usize) {
+        let script = format!(
+            "const title = document.querySelector('#task-title');
+             return !!title && title.textContent.includes('{task}') &&
+               document.querySelectorAll('#timeline .timeline-item.event').length === {events}"
+        );
+        self.wait_for(
+            &format!("the page of task {task} with {events} events"),
+            &script,
+        )
+        .await;
+        assert_eq!(self.path().await, format!("/admin/ai/runtime/tasks/{task}"));
+    }
+
+    async fn assert_accessible(&self, page: &str) {
+        let violations = self.axe_violations().await;
+        assert!(
+            violations.is_empty(),
+            "axe-core: serious or critical violations on {page}: {}",
+            serde_json::to_string_pretty(&violations).unwrap_or_default()
+        );
+    }
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn a_tasks_page_from_a_deep_link_the_tasks_panel_and_an_event_row(pool: PgPool) {
+    let seeded = seed(&pool).await;
+    let failed = seeded.failed_task;
+    // The failed task's earlier transitions: created by the queue, leased by worker-b.
+    sqlx::query(
+        "insert into task_transition_events (task_id, from_status, to_status, reason_code, worker_id, occurred_at) values \
+         ($1, null, 'PENDING', 'TASK_ENQUEUED', null, now() - interval '320 seconds'), \
+         ($1, 'PENDING', 'RUNNING', 'TASK_LEASED', 'worker-b', now() - interval '310 seconds')",
+    )
+    .bind(failed)
+    .execute(&pool)
+    .await
+    .expect("insert transitions");
+    let b = Browser::open(pool).await;
+
+    // A deep link, signed in by the fragment.
+    b.goto_signed_in(&format!("/tasks/{failed}?range=15m"))
+        .await;
+    let first_render = b.ms_until("#timeline .timeline-item").await;
+    println!("task page: first render with data {first_render:.0} ms after navigation start");
+    b.wait_task_page(failed, 3).await;
+    let status = b.text("#task-facts .status").await;
+    assert!(status.contains("FAILED"), "{status}");
+    assert_eq!(
+        b.text("#task-facts .reason").await,
+        "PROVIDER_EXHAUSTED: every provider route failed"
+    );
+    assert_eq!(b.text("#task-facts .attempts").await, "1 of 3");
+    assert_eq!(
+        b.texts("#transitions-table tr.transition .change").await,
+        [
+            "created as PENDING",
+            "PENDING → RUNNING",
+            "PENDING → FAILED"
+        ]
+    );
+    assert_eq!(
+        b.texts("#transitions-table tr.transition .by").await,
+        ["the queue (no worker)", "worker-b", "the queue (no worker)"]
+    );
+    // One timeline, oldest first: transitions and events interleaved by time.
+    let kinds: Vec<String> = match b
+        .js("return Array.from(document.querySelectorAll('#timeline .timeline-item')).map(e => e.classList.contains('event') ? e.querySelector('.reason').textContent : 'transition')")
+        .await
+    {
+        Value::Array(items) => items.iter().map(|i| i.as_str().unwrap_or_default().to_owned()).collect(),
+        other => panic!("{other}"),
+    };
+    assert_eq!(
+        kinds,
+        [
+            "transition",
+            "transition",
+            "PROVIDER_RETRY",
+            "PROVIDER_FALLBACK",
+            "TASK_FAILED",
+            "transition"
+        ]
+    );
+    // The range of the link is kept for the way back.
+    assert!(b.query().await.contains("range=15m"));
+    b.assert_accessible("the task page").await;
+
+    // Back to the overview by its link, then a task's page from the tasks panel.
+    b.click("#back-to-overview").await;
+    b.wait_rows("the overview's events", |rows| !rows.is_empty())
+        .await;
+    assert_eq!(b.path().await, "/admin/ai/runtime");
+    assert!(b.query().await.contains("range=15m"));
+    let stuck = seeded.stuck_task;
+    b.click(&format!(
+        "#tasks-table tr.task[data-id='{stuck}'] a.task-page"
+    ))
+    .await;
+    b.wait_task_page(stuck, 5).await;
+    assert!(b.text("#task-facts .status").await.contains("STUCK"));
+    assert_eq!(
+        b.text("#task-facts .lease").await.split(',').next(),
+        Some("worker-a")
+    );
+
+    // Back and forward between the overview and the task's page.
+    b.client.back().await.expect("back");
+    b.wait_rows("the overview after back", |rows| !rows.is_empty())
+        .await;
+    assert_eq!(b.path().await, "/admin/ai/runtime");
+    b.client.forward().await.expect("forward");
+    b.wait_task_page(stuck, 5).await;
+    b.client.back().await.expect("back");
+
+    // From an event row: the task cell links to the task's page.
+    b.wait_rows("the overview again", |rows| !rows.is_empty())
+        .await;
+    b.click(&format!(
+        "#events-table tr.event a.task-link[href*='{failed}']"
+    ))
+    .await;
+    b.wait_task_page(failed, 3).await;
+
+    // An unknown task: the page says so (404); a path that is no page too.
+    b.goto(&format!("/tasks/{}", Uuid::new_v4())).await;
+    let error = b.text("#task-page [role=alert]").await;
+    assert!(error.contains("404"), "{error}");
+    b.goto("/tasks/not-a-task").await;
+    b.text("#not-found").await;
+    b.close().await;
+}
+
+/// What [`seed_trends`] wrote: the range (RFC 3339, whole minutes) and the
+/// number of events within it.
+struct TrendsSeed {
+    from: String,
+    to: String,
+    events: usize,
+}
+
+/// An hour of history ending at the last whole minute: provider calls of one
+/// route every three minutes (latency and tokens), three failed calls, a
+/// task completed every ten minutes, and worker-b's circuit breaker open
+/// for about five minutes (opened after the failures, closed again).
+async fn seed_trends(pool: &PgPool) -> TrendsSeed {
+    let (from, to): (String, String) = sqlx::query_as(
+        "select to_char((date_trunc('minute', now()) - interval '60 minutes') at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+                to_char(date_trunc('minute', now()) at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("range");
+    // layer, operation, reason, entity, worker, seconds after `from`, metadata
+    let mut events: Vec<(&str, &str, &str, &str, &str, i64, Value)> = Vec::new();
+    for minute in (0..60).step_by(3) {
+        events.push((
+            "provider_runtime",
+            "CALL",
+            "PROVIDER_CALL_OK",
+            "sim/fast",
+            "worker-a",
+            minute * 60 + 10,
+            json!({"route": "sim/fast", "provider": "sim", "model": "fast", "latency_ms": 100 + minute * 5,
+                   "input_tokens": 50, "output_tokens": 20, "gen_ai.usage.input_tokens": 50, "gen_ai.usage.output_tokens": 20}),
+        ));
+    }
+    for minute in [20, 21, 22] {
+        events.push((
+            "provider_runtime",
+            "CALL",
+            "PROVIDER_CALL_FAILED",
+            "sim/fast",
+            "worker-b",
+            minute * 60 + 30,
+            json!({"route": "sim/fast", "provider": "sim", "model": "fast", "latency_ms": 900, "error": "outage"}),
+        ));
+    }
+    for minute in (5..60).step_by(10) {
+        events.push((
+            "execution",
+            "TASK",
+            "TASK_COMPLETED",
+            "task",
+            "worker-a",
+            minute * 60,
+            json!({}),
+        ));
+    }
+    events.push((
+        "execution",
+        "BREAKER",
+        "BREAKER_OPENED",
+        "breaker/worker-b",
+        "worker-b",
+        22 * 60 + 40,
+        json!({"from_state": "CLOSED", "to_state": "OPEN", "consecutive_failures": 3, "open_reason": "3 consecutive provider failures"}),
+    ));
+    events.push((
+        "execution",
+        "BREAKER",
+        "BREAKER_HALF_OPENED",
+        "breaker/worker-b",
+        "worker-b",
+        26 * 60 + 40,
+        json!({"from_state": "OPEN", "to_state": "HALF_OPEN"}),
+    ));
+    events.push((
+        "execution",
+        "BREAKER",
+        "BREAKER_CLOSED",
+        "breaker/worker-b",
+        "worker-b",
+        27 * 60,
+        json!({"from_state": "HALF_OPEN", "to_state": "CLOSED"}),
+    ));
+    // What the layer writes when the worker reports its circuit (the trends' bands).
+    events.push((
+        "worker",
+        "HEARTBEAT",
+        "WORKER_CIRCUIT_OPENED",
+        "worker-b",
+        "worker-b",
+        22 * 60 + 41,
+        json!({"status": "DEGRADED", "circuit_open": true, "circuit_reason": "3 consecutive provider failures"}),
+    ));
+    events.push((
+        "worker",
+        "HEARTBEAT",
+        "WORKER_CIRCUIT_CLOSED",
+        "worker-b",
+        "worker-b",
+        27 * 60 + 1,
+        json!({"status": "RUNNING", "circuit_open": false}),
+    ));
+    for (layer, operation, reason, entity, worker, offset, metadata) in &events {
+        sqlx::query(
+            "insert into ai_runtime_events (layer, operation, reason_code, entity_id, worker_id, metadata, occurred_at) \
+             values ($1, $2, $3, $4, $5, $6, $7::timestamptz + make_interval(secs => $8))",
+        )
+        .bind(layer)
+        .bind(operation)
+        .bind(reason)
+        .bind(entity)
+        .bind(worker)
+        .bind(metadata)
+        .bind(&from)
+        .bind(*offset as f64)
+        .execute(pool)
+        .await
+        .expect("insert event");
+    }
+    TrendsSeed {
+        from,
+        to,
+        events: events.len(),
+    }
+}
+
+/// The chart's buckets as the SVG draws them.
+const DRAWN_BUCKETS: &str = "return Array.from(document.querySelectorAll('#events-chart .bucket')).map(g => ({
+    start: g.dataset.start,
+    total: Number(g.dataset.total),
+    failures: Number(g.dataset.failures),
+    layers: Object.fromEntries(Array.from(g.querySelectorAll('.seg')).map(r => [r.dataset.layer, Number(r.dataset.count)])),
+}))";
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn trends_draw_the_apis_buckets_and_a_bucket_narrows_the_stream(pool: PgPool) {
+    let seeded = seed_trends(&pool).await;
+    let b = Browser::open(pool).await;
+    let range = format!("?from={}&to={}", seeded.from, seeded.to);
+    b.goto_signed_in(&range).await;
+    let first_render = b.ms_until("#events-chart .bucket").await;
+    println!("overview: first render of the charts {first_render:.0} ms after navigation start");
+    b.wait_rows("the range's events", |rows| !rows.is_empty())
+        .await;
+
+    // What the API answers for the same range (the dashboard's request).
+    let api = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const q = new URLSearchParams({ from: new Date(arguments[0]).toISOString(), to: new Date(arguments[1]).toISOString() });
+             fetch('/api/admin/ai/runtime/trends?' + q, { headers: { Authorization: 'Bearer ' + arguments[2] } })
+               .then(r => r.json()).then(done, e => done({ error: String(e) }));",
+            vec![json!(seeded.from), json!(seeded.to), json!(ADMIN_TOKEN)],
+        )
+        .await
+        .expect("fetch the trends");
+    let buckets = api["buckets"].as_array().unwrap_or_else(|| panic!("{api}"));
+    assert!(!buckets.is_empty() && buckets.len() <= 400, "{api}");
+    let drawn = b
+        .wait_for(
+            "the chart to draw every bucket",
+            &format!(
+                "const d = (() => {{ {DRAWN_BUCKETS} }})(); return d.length === {} && d",
+                buckets.len()
+            ),
+        )
+        .await;
+    let drawn = drawn.as_array().expect("drawn buckets");
+    let mut total_events = 0;
+    for (shown, answered) in drawn.iter().zip(buckets) {
+        let layers = answered["layers"].as_array().expect("layers");
+        let total: i64 = layers
+            .iter()
+            .map(|l| l["count"].as_i64().unwrap_or(0))
+            .sum();
+        assert_eq!(shown["total"], total, "{shown} vs {answered}");
+        assert_eq!(
+            shown["failures"], answered["failures"],
+            "{shown} vs {answered}"
+        );
+        for layer in layers {
+            assert_eq!(
+                shown["layers"][layer["layer"].as_str().unwrap_or_default()],
+                layer["count"],
+                "{shown} vs {answered}"
+            );
+        }
+        total_events += total;
+    }
+    assert_eq!(
+        total_events, seeded.events as i64,
+        "every crafted event is in a bucket"
+    );
+    let failures: i64 = drawn
+        .iter()
+        .map(|d| d["failures"].as_i64().unwrap_or(0))
+        .sum();
+    assert!(failures >= 3, "the failed calls are failures: {failures}");
+
+    // worker-b's breaker band, and the route's latency and token lines.
+    assert!(
+        api["breakerOpen"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|i| i["workerId"] == "worker-b")),
+        "{api}"
+    );
+    b.text("#breaker-chart .band[data-worker='worker-b']").await;
+    assert!(b
+        .text("#breaker-chart-desc")
+        .await
+        .contains("worker-b open from"));
+    b.text("#latency-chart .route[data-route='sim/fast']").await;
+    b.text("#tokens-chart .route[data-route='sim/fast']").await;
+
+    // Focus shows a bucket's numbers; Enter narrows the stream and the URL to it.
+    let busiest = drawn
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, d)| d["total"].as_i64().unwrap_or(0))
+        .map(|(i, _)| i)
+        .expect("a bucket");
+    let expected = drawn[busiest]["total"].as_i64().unwrap_or(0) as usize;
+    let bucket = format!("#events-chart .bucket[data-index='{busiest}']");
+    b.js(&format!(
+        "document.querySelector({}).focus(); return null",
+        json!(bucket)
+    ))
+    .await;
+    let readout = b.text("#trend-readout").await;
+    assert!(
+        readout.contains(&format!(": {expected} events")),
+        "{readout}"
+    );
+    b.press_enter(&bucket).await;
+    b.wait_rows("the bucket's events", |rows| rows.len() == expected)
+        .await;
+    let query = b.query().await;
+    assert!(
+        query.contains("bucket=") && query.contains("bucketSeconds="),
+        "{query}"
+    );
+    assert_eq!(
+        b.js(&format!(
+            "return document.querySelector({}).getAttribute('aria-pressed')",
+            json!(bucket)
+        ))
+        .await,
+        "true"
+    );
+    b.assert_accessible("the overview with the trends").await;
+
+    // A click on another bucket (the first), then back and forward.
+    b.click("#events-chart .bucket[data-index='0']").await;
+    let first = drawn[0]["total"].as_i64().unwrap_or(0) as usize;
+    b.wait_rows("the first bucket's events", |rows| rows.len() == first)
+        .await;
+    b.client.back().await.expect("back");
+    b.wait_rows("back to the busiest bucket", |rows| rows.len() == expected)
+        .await;
+    b.client.forward().await.expect("forward");
+    b.wait_rows("forward to the first bucket", |rows| rows.len() == first)
+        .await;
+    // The whole range again.
+    b.click("#clear-bucket").await;
+    b.wait_rows("the whole range", |rows| {
+        rows.len() == seeded.events.min(PAGE)
+    })
+    .await;
+    assert!(!b.query().await.contains("bucket="));
+    b.close().await;
+}
+
+/// The README's screenshots, taken from a running demo (`./scripts/demo`)
+/// after a breaker episode (one every 3 minutes):
+/// `DEMO_URL='http://127.0.0.1:8080/admin/ai/runtime#token=…' cargo nextest run
+/// -p cross-crate-tests --test dashboard --run-ignored only readme_screenshots`,
+/// then copy `target/artifacts/{trends,task-page}.png` to `docs/`.
+#[tokio::test]
+#[ignore = "needs a running demo: DEMO_URL"]
+async fn readme_screenshots_of_the_demo() {
+    let url = std::env::var("DEMO_URL").expect("DEMO_URL: the demo's printed URL");
+    let (base, fragment) = url.split_once('#').unwrap_or((&url, ""));
+    let b = Browser::launch(base.trim_end_matches('/').to_owned()).await;
+    b.goto(&format!("?range=15m#{fragment}")).await;
+    b.wait_for(
+        "a breaker band",
+        "return !!document.querySelector('#breaker-chart .band')",
+    )
+    .await;
+    b.wait_rows("the events", |rows| !rows.is_empty()).await;
+    let trends = b
+        .client
+        .find(Locator::Css("#trends"))
+        .await
+        .expect("the trends panel");
+    let png = trends.screenshot().await.expect("screenshot");
+    let dir = repo_root().join("target/artifacts");
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    std::fs::write(dir.join("trends.png"), png).expect("write");
+    // The page of a task that went through a retry or a fallback, or else the newest.
+    b.wait_for(
+        "the tasks",
+        "return document.querySelectorAll('#tasks-table tr.task').length > 0",
+    )
+    .await;
+    let task = b
+        .js(
+            "const rows = Array.from(document.querySelectorAll('#tasks-table tr.task'));
+             const done = rows.filter(r => ['DONE', 'FAILED'].includes(r.dataset.status));
+             return (done[3] || done[0] || rows[0]).dataset.id",
+        )
+        .await;
+    let task = task.as_str().expect("a task id").to_owned();
+    b.click(&format!(
+        "#tasks-table tr.task[data-id='{task}'] a.task-page"
+    ))
+    .await;
+    b.wait_for(
+        "the task's timeline",
+        "return document.querySelectorAll('#timeline .timeline-item').length > 0",
+    )
+    .await;
+    b.save_full_page_screenshot("task-page.png").await;
     b.close().await;
 }

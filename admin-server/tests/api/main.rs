@@ -11,6 +11,7 @@ mod outage;
 mod secrets;
 mod server;
 mod status;
+mod task_detail;
 mod tasks;
 mod trends;
 mod ui;

@@ -149,6 +149,7 @@ async fn responses_match_the_openapi_document(pool: PgPool) {
         },
     )
     .await;
+    let pool_for_rows = pool.clone();
     let server = server::start(pool).await;
     let doc = server.ok("openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
@@ -173,6 +174,35 @@ async fn responses_match_the_openapi_document(pool: PgPool) {
         assert_eq!(status, 401);
         assert_fits(&doc, &path, 401, &error);
     }
+    // A task's story: with a transition and an event, unknown, malformed.
+    sqlx::query(
+        "insert into task_transition_events (task_id, from_status, to_status, reason_code, worker_id) \
+         values ($1, null, 'PENDING', 'ENQUEUED', null), ($1, 'PENDING', 'FAILED', 'X', 'w-open')",
+    )
+    .bind(task)
+    .execute(&pool_for_rows)
+    .await
+    .unwrap();
+    let path = format!("{base}/tasks/{{id}}");
+    let story = server.ok(&format!("tasks/{task}")).await;
+    assert_eq!(story["transitions"].as_array().unwrap().len(), 2);
+    assert_eq!(story["events"].as_array().unwrap().len(), 1);
+    assert_fits(&doc, &path, 200, &story);
+    for (raw, status) in [
+        (uuid::Uuid::new_v4().to_string(), 404),
+        ("x".to_owned(), 400),
+    ] {
+        let (got, error) = server.api(&format!("tasks/{raw}")).await;
+        assert_eq!(got, status);
+        assert_fits(&doc, &path, status, &error);
+    }
+    let (status, error) = server.api_as(&format!("tasks/{task}"), None).await;
+    assert_eq!(status, 401);
+    assert_fits(&doc, &path, 401, &error);
+    let id_parameter = &doc["paths"][&path]["get"]["parameters"][0];
+    assert_eq!(id_parameter["in"], "path");
+    assert_eq!(id_parameter["name"], "id");
+
     let trends_path = format!("{base}/trends");
     let trends = server.ok("trends").await;
     assert!(!trends["routes"].as_array().unwrap().is_empty());

@@ -4,7 +4,10 @@
 use leptos::prelude::*;
 
 use crate::components::overview::OverviewPage;
+use crate::components::page_link::PageLink;
 use crate::components::signin::SignIn;
+use crate::components::task_page::TaskPage;
+use crate::pages::Page;
 use crate::poll;
 use crate::session::Session;
 use crate::time;
@@ -15,7 +18,10 @@ pub fn App() -> impl IntoView {
     // Takes a `#token=` fragment out of the address bar first.
     let session = Session::new();
     provide_context(session);
-    provide_context(UrlView::install());
+    let view = UrlView::install();
+    provide_context(view);
+    // Changes only when the path names another page (not on every query change).
+    let page = Memo::new(move |_| view.page.get());
     let every = poll::interval(view_state::query_param("poll").as_deref());
     poll::start(session, every);
     let signed_in = move || session.token.with(Option::is_some);
@@ -35,10 +41,17 @@ pub fn App() -> impl IntoView {
                 </div>
             </Show>
         </header>
-        // One page today (`pages::Page::Overview`); a second page is chosen
-        // here from the path the view state follows.
         <Show when=signed_in fallback=|| view! { <SignIn /> }>
-            <OverviewPage />
+            {move || match page.get() {
+                Page::Overview => view! { <OverviewPage /> }.into_any(),
+                Page::Task(id) => view! { <TaskPage id=id /> }.into_any(),
+                Page::NotFound => view! {
+                    <main id="not-found">
+                        <h2>"No such page"</h2>
+                        <p><PageLink page=Page::Overview>"Go to the overview"</PageLink></p>
+                    </main>
+                }.into_any(),
+            }}
         </Show>
     }
 }

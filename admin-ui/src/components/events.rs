@@ -7,12 +7,15 @@ use uuid::Uuid;
 
 use crate::api::Query;
 use crate::components::loader::{ErrorBanner, Loader};
+use crate::components::page_link::PageLink;
+use crate::pages::Page;
 use crate::session::use_session;
 use crate::time;
-use crate::view_state::{use_view, EventFilters, Preset, TimeRange, ViewState};
+use crate::view_state::{use_view, Bucket, EventFilters, Preset, TimeRange, ViewState};
 
-/// What the table is filtered by: the event filters and the page's range.
-type Selection = (EventFilters, TimeRange);
+/// What the table is filtered by: the event filters, the page's range and
+/// the trends' bucket that narrows it.
+type Selection = (EventFilters, TimeRange, Option<Bucket>);
 
 /// Events per request.
 const PAGE_SIZE: u32 = 50;
@@ -64,9 +67,12 @@ impl Shown {
     }
 }
 
-fn query((filters, range): &Selection, cursor: Option<String>) -> Query {
+fn query((filters, range, bucket): &Selection, cursor: Option<String>) -> Query {
     let mut q = filters.api_query();
-    q.extend(range.api_query(time::now_ms()));
+    match bucket.as_ref().and_then(Bucket::api_query) {
+        Some(bounds) => q.extend(bounds),
+        None => q.extend(range.api_query(time::now_ms())),
+    }
     q.push(("limit", PAGE_SIZE.to_string()));
     q.push(("cursor", cursor.unwrap_or_default()));
     q
@@ -79,7 +85,7 @@ pub fn EventsPanel() -> impl IntoView {
     let filters = Memo::new(move |_| {
         view_state
             .state
-            .with(|v| (v.events.clone(), v.range.clone()))
+            .with(|v| (v.events.clone(), v.range.clone(), v.bucket.clone()))
     });
     let shown = RwSignal::new(None::<Shown>);
     let error = RwSignal::new(None);
@@ -131,6 +137,7 @@ pub fn EventsPanel() -> impl IntoView {
         <section id="events" aria-labelledby="events-title">
             <h2 id="events-title">"Runtime events"</h2>
             <FilterForm filters=filters />
+            <BucketNotice />
             <ErrorBanner error=error what="the events" />
             <table id="events-table">
                 <caption>
@@ -191,7 +198,16 @@ fn EventRow(event: RuntimeEvent, expanded: RwSignal<Option<Uuid>>) -> impl IntoV
             <td class="operation">{event.operation.as_str()}</td>
             <td class="reason">{event.reason_code.clone()}</td>
             <td class="entity">{event.entity_id.clone()}</td>
-            <td class="task" title=task.clone()>{short_id(&task)}</td>
+            <td class="task" title=task.clone()>
+                {event.task_id.map(|id| {
+                    let short = short_id(&id.to_string());
+                    view! {
+                        <PageLink page=Page::Task(id) attr:class="task-link" attr:aria-label=format!("Task {id}")>
+                            {short}
+                        </PageLink>
+                    }
+                })}
+            </td>
             <td class="worker">{event.worker_id.clone().unwrap_or_default()}</td>
         </tr>
         <Show when=is_open>
@@ -202,6 +218,32 @@ fn EventRow(event: RuntimeEvent, expanded: RwSignal<Option<Uuid>>) -> impl IntoV
                 </td>
             </tr>
         </Show>
+    }
+}
+
+/// Says which trends bucket narrows the stream, with a way back to the whole range.
+#[component]
+fn BucketNotice() -> impl IntoView {
+    let view_state = use_view();
+    let bucket = Memo::new(move |_| view_state.state.with(|v| v.bucket.clone()));
+    let show_all = move |_| {
+        let mut next = view_state.state.get_untracked();
+        next.bucket = None;
+        view_state.navigate(next);
+    };
+    move || {
+        let (start, end) = bucket.get()?.bounds_ms()?;
+        Some(view! {
+            <p id="bucket-notice" class="notice">
+                {format!(
+                    "Showing the events from {} to {} (a bucket of the trends).",
+                    time::format_clock(start),
+                    time::format_clock(end)
+                )}
+                " "
+                <button id="clear-bucket" type="button" on:click=show_all>"Show the whole range"</button>
+            </p>
+        })
     }
 }
 
@@ -227,7 +269,7 @@ fn FilterForm(filters: Memo<Selection>) -> impl IntoView {
     let draft = RwSignal::new(view_state.state.get_untracked());
     // Back/forward and links change the filters: the form follows.
     Effect::new(move |_| {
-        let (events, range) = filters.get();
+        let (events, range, _) = filters.get();
         draft.update(|d| {
             d.events = events;
             d.range = range;
@@ -237,15 +279,20 @@ fn FilterForm(filters: Memo<Selection>) -> impl IntoView {
     let apply = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let ViewState { range, events, .. } = draft.get_untracked();
+        let current = view_state.state.get_untracked();
+        // A new range drops a bucket of the old one.
+        let bucket = current.bucket.clone().filter(|_| range == current.range);
         view_state.navigate(ViewState {
             range,
+            bucket,
             events,
-            ..view_state.state.get_untracked()
+            ..current
         });
     };
     let clear = move |_| {
         view_state.navigate(ViewState {
             range: TimeRange::default(),
+            bucket: None,
             events: EventFilters::default(),
             ..view_state.state.get_untracked()
         });

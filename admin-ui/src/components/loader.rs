@@ -29,10 +29,24 @@ impl Loader {
     /// GETs `path`; `on_ok` runs only if no newer request of this loader was started.
     pub fn load<T: DeserializeOwned + 'static>(
         &self,
-        path: &'static str,
+        path: &str,
         query: Query,
         on_ok: impl FnOnce(T) + 'static,
     ) {
+        let loader = *self;
+        self.load_text(
+            path.to_owned(),
+            query,
+            Box::new(move |body| match api::decode::<T>(&body) {
+                Ok(data) => on_ok(data),
+                Err(e) => loader.error.set(loader.session.handle_error(&e)),
+            }),
+        );
+    }
+
+    /// The request itself, not generic: its async code exists once in the
+    /// WASM rather than once per response type (about 4 KB each).
+    fn load_text(&self, path: String, query: Query, on_ok: Box<dyn FnOnce(String)>) {
         let Some(token) = self.session.token.get_untracked() else {
             return;
         };
@@ -40,15 +54,15 @@ impl Loader {
         let this_request = self.latest.get_value();
         let loader = *self;
         spawn_local(async move {
-            let answer = api::get::<T>(&token, path, &query).await;
+            let answer = api::get_text(&token, &path, &query).await;
             if loader.latest.try_get_value() != Some(this_request) {
                 return;
             }
             match answer {
-                Ok(data) => {
+                Ok(body) => {
                     loader.error.set(None);
                     loader.session.mark_updated();
-                    on_ok(data);
+                    on_ok(body);
                 }
                 Err(e) => loader.error.set(loader.session.handle_error(&e)),
             }

@@ -1,17 +1,19 @@
-//! The overview page (`pages::Page::Overview`): health and queue, the event
-//! stream and the recent tasks.
+//! The overview page (`pages::Page::Overview`): health and queue, the
+//! trends, the event stream and the recent tasks.
 
 use leptos::prelude::*;
 
 use crate::components::events::EventsPanel;
 use crate::components::status::StatusPanel;
 use crate::components::tasks::TasksPanel;
+use crate::components::trends::TrendsPanel;
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     view! {
         <main id="dashboard">
             <StatusPanel />
+            <TrendsPanel />
             <EventsPanel />
             <TasksPanel />
         </main>

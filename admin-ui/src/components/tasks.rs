@@ -1,14 +1,20 @@
 //! Recent tasks: status, reason, lease, attempts, the stuck flag and the
-//! latest event; each task links to the event stream filtered by its id.
+//! latest event; each task links to its page and to the event stream
+//! filtered by its id.
+
+use std::fmt::Write;
 
 use ai_runtime_api::{TaskStatus, TaskSummary, TasksResponse};
+use leptos::ev::MouseEvent;
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::components::loader::{ErrorBanner, Loader};
-use crate::components::view_link::ViewLink;
+use crate::markup::esc;
+use crate::pages::Page;
 use crate::session::use_session;
 use crate::time;
-use crate::view_state::{use_view, EventFilters, TaskFilters, TimeRange, ViewState};
+use crate::view_state::{use_view, EventFilters, TaskFilters, TimeRange, UrlView, ViewState};
 
 /// Tasks per request.
 const PAGE_SIZE: u32 = 50;
@@ -35,6 +41,36 @@ pub fn TasksPanel() -> impl IntoView {
             tasks.set(Some(r.tasks))
         });
     });
+
+    // A plain click on a row's link: the task's page, or its events.
+    let on_link = move |ev: MouseEvent| {
+        if ev.button() != 0 || ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key() {
+            return;
+        }
+        let Some(link) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.closest("a").ok().flatten())
+        else {
+            return;
+        };
+        let current = view_state.state.get_untracked();
+        if let Some(id) = link
+            .get_attribute("data-page")
+            .and_then(|id| id.parse().ok())
+        {
+            ev.prevent_default();
+            view_state.go(Page::Task(id), current);
+        } else if let Some(id) = link.get_attribute("data-events") {
+            ev.prevent_default();
+            view_state.go(Page::Overview, events_of(&id, current));
+            request_animation_frame(|| {
+                if let Some(target) = document().get_element_by_id("events") {
+                    target.scroll_into_view();
+                }
+            });
+        }
+    };
 
     let set_filters = move |change: &dyn Fn(&mut TaskFilters)| {
         let mut next = view_state.state.get_untracked();
@@ -95,72 +131,76 @@ pub fn TasksPanel() -> impl IntoView {
                         <th scope="col">"Latest event"</th>
                     </tr>
                 </thead>
-                <tbody>
-                    <For each=move || tasks.get().unwrap_or_default() key=|t| (t.id, t.updated_at, t.latest_event.as_ref().map(|e| e.id)) let:task>
-                        <TaskRow task=task />
-                    </For>
-                    {move || tasks.with(|t| t.as_ref().is_some_and(Vec::is_empty)).then(|| view! {
-                        <tr><td colspan="9" class="empty">"No tasks match."</td></tr>
-                    })}
-                </tbody>
+                <tbody on:click=on_link inner_html=move || tasks.with(|t| rows(t.as_deref(), &view_state))></tbody>
             </table>
         </section>
     }
 }
 
-#[component]
-fn TaskRow(task: TaskSummary) -> impl IntoView {
-    let view_state = use_view();
-    let id = task.id.to_string();
-    // The event stream of this task, over any time.
-    let events_of_task = {
-        let id = id.clone();
-        Signal::derive(move || ViewState {
-            range: TimeRange::Any,
-            events: EventFilters::for_task(id.clone()),
-            ..view_state.state.get()
-        })
+/// The rows as markup (escaped); their links are real links, followed in
+/// place by the table's one click handler (`on_link`).
+fn rows(tasks: Option<&[TaskSummary]>, view: &UrlView) -> String {
+    let Some(tasks) = tasks else {
+        return String::new();
     };
-    let reason = match (&task.reason_code, &task.reason) {
-        (Some(code), Some(text)) => format!("{code}: {text}"),
-        (Some(code), None) => code.clone(),
-        (None, Some(text)) => text.clone(),
-        (None, None) => "—".to_owned(),
-    };
-    let lease_expires = task.lease_expires_at.as_ref().map_or("—".to_owned(), |at| {
-        let left = -time::seconds_since(at);
-        if left >= 0.0 {
-            format!("in {}", time::format_age(left))
-        } else {
-            format!("{} ago", time::format_age(-left))
-        }
-    });
-    let latest = task.latest_event.as_ref().map_or("—".to_owned(), |e| {
-        format!(
-            "{} {} {} ({} ago)",
-            e.layer.as_str(),
-            e.operation.as_str(),
-            e.reason_code,
-            time::format_age(time::seconds_since(&e.occurred_at))
-        )
-    });
-    let title = format!("Events of task {id}");
-    let short_id = id.split('-').next().unwrap_or_default().to_owned();
-    view! {
-        <tr class="task" data-id=id data-status=task.status.as_str() class:stuck=task.stuck>
-            <th scope="row">
-                <ViewLink to=events_of_task section="events" attr:class="task-events" attr:title=title>
-                    {short_id}
-                </ViewLink>
-            </th>
-            <td>{task.kind.clone()}</td>
-            <td class="status">{task.status.as_str()}</td>
-            <td class="stuck-flag">{if task.stuck { "⚠ STUCK" } else { "no" }}</td>
-            <td>{reason}</td>
-            <td>{task.lease_owner.clone().unwrap_or_else(|| "—".to_owned())}</td>
-            <td>{lease_expires}</td>
-            <td>{format!("{}/{}", task.attempts, task.max_attempts)}</td>
-            <td class="latest">{latest}</td>
-        </tr>
+    if tasks.is_empty() {
+        return r#"<tr><td colspan="9" class="empty">No tasks match.</td></tr>"#.to_owned();
+    }
+    let mut html = String::new();
+    for task in tasks {
+        let id = task.id.to_string();
+        let reason = match (&task.reason_code, &task.reason) {
+            (Some(code), Some(text)) => format!("{code}: {text}"),
+            (Some(code), None) => code.clone(),
+            (None, Some(text)) => text.clone(),
+            (None, None) => "—".to_owned(),
+        };
+        let lease_expires = task.lease_expires_at.as_ref().map_or("—".to_owned(), |at| {
+            let left = -time::seconds_since(at);
+            if left >= 0.0 {
+                format!("in {}", time::format_age(left))
+            } else {
+                format!("{} ago", time::format_age(-left))
+            }
+        });
+        let latest = task.latest_event.as_ref().map_or("—".to_owned(), |e| {
+            format!(
+                "{} {} {} ({} ago)",
+                e.layer.as_str(),
+                e.operation.as_str(),
+                e.reason_code,
+                time::format_age(time::seconds_since(&e.occurred_at))
+            )
+        });
+        let page = view.href(Page::Task(task.id), &view.state.get());
+        let events = view.href(Page::Overview, &events_of(&id, view.state.get()));
+        let _ = write!(
+            html,
+            r##"<tr class="task{}" data-id="{id}" data-status="{}"><th scope="row"><a href="{}" class="task-page" data-page="{id}" title="Task {id}">{}</a> <a href="{}#events" class="task-events" data-events="{id}" title="Events of task {id}">events</a></th><td>{}</td><td class="status">{}</td><td class="stuck-flag">{}</td><td>{}</td><td>{}</td><td>{lease_expires}</td><td>{}/{}</td><td class="latest">{}</td></tr>"##,
+            if task.stuck { " stuck" } else { "" },
+            task.status.as_str(),
+            page.replace('&', "&amp;"),
+            id.split('-').next().unwrap_or_default(),
+            events.replace('&', "&amp;"),
+            esc(&task.kind),
+            task.status.as_str(),
+            if task.stuck { "⚠ STUCK" } else { "no" },
+            esc(&reason),
+            esc(task.lease_owner.as_deref().unwrap_or("—")),
+            task.attempts,
+            task.max_attempts,
+            esc(&latest)
+        );
+    }
+    html
+}
+
+/// The event stream of one task, over any time.
+fn events_of(id: &str, current: ViewState) -> ViewState {
+    ViewState {
+        range: TimeRange::Any,
+        bucket: None,
+        events: EventFilters::for_task(id.to_owned()),
+        ..current
     }
 }

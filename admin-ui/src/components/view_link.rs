@@ -1,5 +1,5 @@
-//! A link to another view of the page (the queue's counts, a task's
-//! events): a real link that opens in a new tab or can be shared, followed
+//! A link to another view of the overview (the queue's counts, a task's
+//! events), from the overview or another page: a real link that opens in a new tab or can be shared, followed
 //! in place by a plain click, which records a history entry and brings the
 //! target section into view.
 
@@ -26,10 +26,13 @@ pub fn ViewLink(
             return;
         }
         ev.prevent_default();
-        view.navigate(to.get_untracked());
-        if let Some(target) = document().get_element_by_id(section) {
-            target.scroll_into_view();
-        }
+        view.go(Page::Overview, to.get_untracked());
+        // After the page (another one, maybe) has rendered the section.
+        request_animation_frame(move || {
+            if let Some(target) = document().get_element_by_id(section) {
+                target.scroll_into_view();
+            }
+        });
     };
     view! { <a href=href on:click=on_click>{children()}</a> }
 }

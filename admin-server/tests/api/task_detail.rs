@@ -1,0 +1,215 @@
+//! `GET /tasks/{id}`: the task as the tasks page shows it, its transitions
+//! and its events oldest first, the cap on events, 404 and 400.
+
+use ai_runtime_api::MAX_TASK_EVENTS;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::fixtures::{ago, insert_event, insert_task, Event, Task};
+use crate::server;
+
+async fn insert_transition(
+    pool: &PgPool,
+    task: Uuid,
+    from: Option<&str>,
+    to: &str,
+    worker: Option<&str>,
+    seconds_ago: i64,
+) {
+    sqlx::query(
+        "insert into task_transition_events (task_id, from_status, to_status, reason_code, worker_id, metadata, occurred_at) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(task)
+    .bind(from)
+    .bind(to)
+    .bind(format!("TO_{to}"))
+    .bind(worker)
+    .bind(json!({"attempt": 1}))
+    .bind(ago(seconds_ago))
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+fn texts<'a>(items: &'a Value, key: &str) -> Vec<&'a str> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[key].as_str().unwrap_or("null"))
+        .collect()
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn a_tasks_whole_story_oldest_first(pool: PgPool) {
+    // A RUNNING task whose lease expired: stuck, as the tasks page says.
+    let task = insert_task(
+        &pool,
+        Task {
+            status: "RUNNING",
+            lease_owner: Some("worker-2".into()),
+            lease_expires_at: Some(ago(30)),
+            created_at: ago(600),
+            ..Task::default()
+        },
+    )
+    .await;
+    let other = insert_task(&pool, Task::default()).await;
+    // Written out of order: the answer orders them.
+    insert_transition(
+        &pool,
+        task,
+        Some("PENDING"),
+        "RUNNING",
+        Some("worker-2"),
+        300,
+    )
+    .await;
+    insert_transition(&pool, task, None, "PENDING", None, 590).await;
+    insert_transition(&pool, other, None, "PENDING", None, 10).await;
+    for (reason, seconds_ago) in [
+        ("PROVIDER_CALL_OK", 100),
+        ("TASK_LEASED", 299),
+        ("PROVIDER_RETRY", 200),
+    ] {
+        insert_event(
+            &pool,
+            Event {
+                reason_code: reason,
+                task_id: Some(task),
+                occurred_at: ago(seconds_ago),
+                metadata: json!({"latency_ms": 12}),
+                ..Event::default()
+            },
+        )
+        .await;
+    }
+    // Another task's event, and an event without a task.
+    insert_event(
+        &pool,
+        Event {
+            reason_code: "OTHER_TASK",
+            task_id: Some(other),
+            ..Event::default()
+        },
+    )
+    .await;
+    insert_event(&pool, Event::default()).await;
+    let server = server::start(pool.clone()).await;
+
+    let story = server.ok(&format!("tasks/{task}")).await;
+    // The task exactly as the tasks page lists it.
+    let listed = server.ok("tasks").await["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == task.to_string())
+        .cloned()
+        .unwrap();
+    assert_eq!(story["task"], listed);
+    assert_eq!(story["task"]["stuck"], true);
+    assert_eq!(story["task"]["leaseOwner"], "worker-2");
+    assert_eq!(
+        story["task"]["latestEvent"]["reasonCode"],
+        "PROVIDER_CALL_OK"
+    );
+
+    let transitions = &story["transitions"];
+    assert_eq!(texts(transitions, "toStatus"), ["PENDING", "RUNNING"]);
+    assert_eq!(texts(transitions, "fromStatus"), ["null", "PENDING"]);
+    assert_eq!(texts(transitions, "workerId"), ["null", "worker-2"]);
+    assert_eq!(
+        texts(transitions, "reasonCode"),
+        ["TO_PENDING", "TO_RUNNING"]
+    );
+    assert_eq!(transitions[0]["metadata"], json!({"attempt": 1}));
+
+    let events = &story["events"];
+    assert_eq!(
+        texts(events, "reasonCode"),
+        ["TASK_LEASED", "PROVIDER_RETRY", "PROVIDER_CALL_OK"]
+    );
+    assert!(texts(events, "taskId")
+        .iter()
+        .all(|t| *t == task.to_string()));
+    assert_eq!(events[0]["metadata"], json!({"latency_ms": 12}));
+    assert_eq!(story["eventsTruncated"], false);
+
+    // A task without transitions or events.
+    let quiet = insert_task(&pool, Task::default()).await;
+    let story = server.ok(&format!("tasks/{quiet}")).await;
+    assert_eq!(story["transitions"], json!([]));
+    assert_eq!(story["events"], json!([]));
+    assert!(story["task"]["latestEvent"].is_null());
+    server.stop().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn at_most_the_newest_events(pool: PgPool) {
+    let task = insert_task(
+        &pool,
+        Task {
+            status: "DONE",
+            created_at: ago(3600),
+            ..Task::default()
+        },
+    )
+    .await;
+    let extra = 5;
+    // One event a second, the oldest first: `seq` 0 is the oldest.
+    sqlx::query(
+        "insert into ai_runtime_events (layer, operation, reason_code, entity_id, task_id, metadata, occurred_at) \
+         select 'execution', 'TASK', 'STEP', 'e', $1, jsonb_build_object('seq', n), \
+                now() - make_interval(secs => 3000 - n) \
+         from generate_series(0, $2) n",
+    )
+    .bind(task)
+    .bind(MAX_TASK_EVENTS + extra - 1)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let server = server::start(pool).await;
+    let story = server.ok(&format!("tasks/{task}")).await;
+    let events = story["events"].as_array().unwrap();
+    assert_eq!(events.len(), MAX_TASK_EVENTS as usize);
+    assert_eq!(story["eventsTruncated"], true);
+    // The newest kept, still oldest first.
+    assert_eq!(events[0]["metadata"]["seq"], extra);
+    assert_eq!(
+        events.last().unwrap()["metadata"]["seq"],
+        MAX_TASK_EVENTS + extra - 1
+    );
+    server.stop().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn unknown_is_404_and_malformed_is_a_400_naming_id(pool: PgPool) {
+    let task = insert_task(&pool, Task::default()).await;
+    let server = server::start(pool).await;
+    let (status, body) = server.api(&format!("tasks/{}", Uuid::new_v4())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"], "not_found");
+    for raw in [
+        "not-a-uuid",
+        "1",
+        "%00",
+        &format!("{task}%00"),
+        "%FF%FE",
+        &"a".repeat(2000),
+    ] {
+        server.bad(&format!("tasks/{raw}"), "id").await;
+    }
+    // Unknown query parameters are ignored, as elsewhere.
+    server.ok(&format!("tasks/{task}?unknown=%00")).await;
+    // The guard first.
+    let (status, _) = server.api_as(&format!("tasks/{task}"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = server
+        .api_as(&format!("tasks/{task}"), Some("Bearer wrong"))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}

@@ -1,0 +1,13 @@
+//! Markup written by hand: the read-only panels (health cards, queue counts,
+//! task rows, a task's story, the trends) are escaped HTML set as their
+//! element's inner HTML, which costs far less WASM than typed views (README,
+//! "Dashboard"). Every text from the data goes through [`esc`].
+
+/// Text from the data, safe inside markup (element content and quoted attributes).
+pub fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}

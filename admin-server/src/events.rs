@@ -162,37 +162,16 @@ pub(crate) fn relations(node: &Value, out: &mut BTreeSet<String>) {
 #[cfg(test)]
 mod tests {
     use ai_runtime_api::{EventsResponse, RuntimeEvent};
-    use chrono::{Duration, NaiveDate};
+    use chrono::Duration;
     use serde_json::json;
 
     use super::*;
-
-    fn days(names: &[NaiveDate]) -> BTreeSet<String> {
-        names
-            .iter()
-            .map(|d| format!("ai_runtime_events_p{}", d.format("%Y%m%d")))
-            .collect()
-    }
+    use crate::partition_fixtures::{partitions_of, ten_days_of_partitions};
 
     /// A page over a time range reads only the days of that range.
     #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
     async fn a_time_range_reads_only_its_days(pool: PgPool) {
-        // Ten days of partitions (one event each), as maintenance leaves them.
-        sqlx::query(
-            "insert into ai_runtime_events (layer, operation, reason_code, entity_id, occurred_at)
-             select 'worker', 'HEARTBEAT', 'HEARTBEAT_OK', 'w', now() - make_interval(days => n)
-             from generate_series(0, 9) n",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        let keep_all = ai_runtime_maintain::Options {
-            premake_days: 2,
-            ..Default::default()
-        };
-        ai_runtime_maintain::run_pass(&pool, &keep_all)
-            .await
-            .unwrap();
+        ten_days_of_partitions(&pool, 2).await;
         let now = Utc::now();
         let today = now.date_naive();
         let day = |n: i64| today - Duration::days(n);
@@ -208,9 +187,9 @@ mod tests {
             ..page.clone()
         };
         let read = tables_read(&pool, &last_hour).await.unwrap();
-        let past = days(&[day(1), day(2), day(9)]);
+        let past = partitions_of(&[day(1), day(2), day(9)]);
         assert!(
-            read.contains(&days(&[today]).pop_first().unwrap()),
+            read.contains(&partitions_of(&[today]).pop_first().unwrap()),
             "{read:?}"
         );
         assert!(read.is_disjoint(&past), "{read:?}");
@@ -223,7 +202,7 @@ mod tests {
         };
         assert_eq!(
             tables_read(&pool, &closed).await.unwrap(),
-            days(&[day(5), day(4), day(3)])
+            partitions_of(&[day(5), day(4), day(3)])
         );
 
         // A cursor's bound prunes too: older than two days ago, since a week.
@@ -237,11 +216,11 @@ mod tests {
         };
         let read = tables_read(&pool, &deep).await.unwrap();
         assert!(
-            read.is_disjoint(&days(&[today, day(1), day(8), day(9)])),
+            read.is_disjoint(&partitions_of(&[today, day(1), day(8), day(9)])),
             "{read:?}"
         );
         assert!(
-            read.is_superset(&days(&[day(2), day(3), day(7)])),
+            read.is_superset(&partitions_of(&[day(2), day(3), day(7)])),
             "{read:?}"
         );
     }

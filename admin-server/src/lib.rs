@@ -23,6 +23,8 @@ mod metrics;
 mod operations;
 mod page;
 mod params;
+#[cfg(test)]
+mod partition_fixtures;
 mod probes;
 mod status;
 mod status_cache;

@@ -187,17 +187,10 @@ mod tests {
     use std::collections::BTreeSet;
 
     use ai_runtime_api::{EventLayer, Operation, TaskDetail, TaskSummary, TaskTransition};
-    use chrono::NaiveDate;
     use serde_json::{json, Value};
 
     use super::*;
-
-    fn days(names: &[NaiveDate]) -> BTreeSet<String> {
-        names
-            .iter()
-            .map(|d| format!("ai_runtime_events_p{}", d.format("%Y%m%d")))
-            .collect()
-    }
+    use crate::partition_fixtures::{partitions_of, ten_days_of_partitions};
 
     /// The tables the event query of `window` reads, as planned.
     async fn tables_read(pool: &PgPool, window: EventWindow) -> BTreeSet<String> {
@@ -217,21 +210,7 @@ mod tests {
     /// the next), an unfinished one's up to tomorrow: never the other days.
     #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
     async fn the_event_query_reads_only_the_tasks_days(pool: PgPool) {
-        sqlx::query(
-            "insert into ai_runtime_events (layer, operation, reason_code, entity_id, occurred_at)
-             select 'worker', 'HEARTBEAT', 'HEARTBEAT_OK', 'w', now() - make_interval(days => n)
-             from generate_series(0, 9) n",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        let keep_all = ai_runtime_maintain::Options {
-            premake_days: 3,
-            ..Default::default()
-        };
-        ai_runtime_maintain::run_pass(&pool, &keep_all)
-            .await
-            .unwrap();
+        ten_days_of_partitions(&pool, 3).await;
         let now = Utc::now();
         let today = now.date_naive();
         let day = |n: i64| today - Duration::days(n);
@@ -241,18 +220,18 @@ mod tests {
         let done = EventWindow::of(TaskStatus::Done, noon(6), noon(5), now);
         assert_eq!(
             tables_read(&pool, done).await,
-            days(&[day(6), day(5), day(4)])
+            partitions_of(&[day(6), day(5), day(4)])
         );
 
         // Created two days ago, still running: up to tomorrow, not the days made ahead after it.
         let running = EventWindow::of(TaskStatus::Running, noon(2), noon(2), now);
         let read = tables_read(&pool, running).await;
         assert!(
-            read.is_superset(&days(&[day(2), day(1), today])),
+            read.is_superset(&partitions_of(&[day(2), day(1), today])),
             "{read:?}"
         );
         assert!(
-            read.is_disjoint(&days(&[day(3), day(9), day(-2), day(-3)])),
+            read.is_disjoint(&partitions_of(&[day(3), day(9), day(-2), day(-3)])),
             "{read:?}"
         );
     }

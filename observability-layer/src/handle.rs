@@ -15,7 +15,7 @@ use crate::recorder::{RecordedEvent, Recorder};
 use crate::stats::{ExporterStats, SinkStats, Statistics};
 use crate::stop::StopSender;
 use crate::worker_status::{Board, WorkerReport};
-use crate::writer::Control;
+use crate::writer::{Control, FINISH_MARGIN};
 
 /// What the handle, the guard and the reporters share.
 pub(crate) struct Parts {
@@ -137,8 +137,9 @@ impl SinkGuard {
         };
         let at = Instant::now() + self.shutdown_deadline;
         self.stop.stop(at);
-        // Everything bounds its work by `at`; the margin covers the hand-over.
-        let _ = done.recv_deadline(at + Duration::from_millis(50));
+        // Everything bounds its work by `at`; the margins cover the
+        // exporters' counting and the hand-over.
+        let _ = done.recv_deadline(at + FINISH_MARGIN + Duration::from_millis(50));
     }
 }
 

@@ -1687,3 +1687,96 @@ async fn readme_screenshots_of_the_demo() {
     b.save_full_page_screenshot("task-page.png").await;
     b.close().await;
 }
+
+/// Strings the hosts write (worker ids, circuit reasons, agent types, task
+/// reasons, transition workers, event columns, routes) reach the panels
+/// written as markup escaped: shown as text, never parsed as HTML or run.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn host_strings_are_shown_as_text_never_run(pool: PgPool) {
+    const EVIL: &str = r#"<img src=x onerror="window.__xss=1">"#;
+    let worker = format!("w{EVIL}");
+    sqlx::query(
+        "insert into ai_worker_status (worker_id, agent_type, status, circuit_open, circuit_reason, \
+         last_heartbeat, metadata) values ($1, $2, 'DEGRADED', true, $2, now(), $3)",
+    )
+    .bind(&worker)
+    .bind(EVIL)
+    .bind(json!({"route": {"provider": EVIL, "model": EVIL}, "heartbeatIntervalSeconds": 10}))
+    .execute(&pool)
+    .await
+    .expect("insert worker");
+    let task: Uuid = sqlx::query_scalar(
+        "insert into persona_tasks (persona_id, kind, status, reason_code, reason, idempotency_key) \
+         values (gen_random_uuid(), $1, 'FAILED', $1, $1, 'evil') returning id",
+    )
+    .bind(EVIL)
+    .fetch_one(&pool)
+    .await
+    .expect("insert task");
+    sqlx::query(
+        "insert into task_transition_events (task_id, from_status, to_status, reason_code, worker_id) \
+         values ($1, 'RUNNING', 'FAILED', $2, $3)",
+    )
+    .bind(task)
+    .bind(EVIL)
+    .bind(&worker)
+    .execute(&pool)
+    .await
+    .expect("insert transition");
+    for (layer, operation, reason) in [
+        ("provider_runtime", "CALL", EVIL),
+        ("worker", "HEARTBEAT", "WORKER_CIRCUIT_OPENED"),
+    ] {
+        sqlx::query(
+            "insert into ai_runtime_events (layer, operation, reason_code, entity_id, task_id, \
+             worker_id, metadata, occurred_at) values ($1, $2, $3, $4, $5, $6, $7, now())",
+        )
+        .bind(layer)
+        .bind(operation)
+        .bind(reason)
+        .bind(EVIL)
+        .bind(task)
+        .bind(&worker)
+        .bind(json!({"latency_ms": 12, "note": EVIL, "circuit_reason": EVIL}))
+        .execute(&pool)
+        .await
+        .expect("insert event");
+    }
+    let b = Browser::open(pool).await;
+    let injected = "return window.__xss === undefined \
+        && document.querySelectorAll('main img, #app img, body img').length === 0";
+
+    b.goto_signed_in("?range=1h").await;
+    b.wait_rows("the events", |rows| rows.len() == 2).await;
+    b.wait_for(
+        "the worker card",
+        "return document.querySelectorAll('.card.worker').length === 1",
+    )
+    .await;
+    b.wait_for(
+        "the task row",
+        "return document.querySelectorAll('#tasks-table tr.task').length === 1",
+    )
+    .await;
+    b.wait_for(
+        "the breaker band",
+        "return !!document.querySelector('#breaker-chart .band')",
+    )
+    .await;
+    assert_eq!(b.js(injected).await, json!(true), "markup was injected");
+    let card = b.text(".card.worker").await;
+    assert!(card.contains(&worker) && card.contains(EVIL), "{card}");
+    assert!(b.text("#tasks-table").await.contains(EVIL));
+    assert!(b.text("#breaker-chart-desc").await.contains(&worker));
+
+    b.goto_signed_in(&format!("/tasks/{task}")).await;
+    b.wait_for(
+        "the task's timeline",
+        "return document.querySelectorAll('#timeline .timeline-item').length > 0",
+    )
+    .await;
+    assert_eq!(b.js(injected).await, json!(true), "markup was injected");
+    assert!(b.text("#task-facts").await.contains(EVIL));
+    assert!(b.text("#transitions-table").await.contains(&worker));
+    b.close().await;
+}

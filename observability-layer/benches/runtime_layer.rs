@@ -88,7 +88,7 @@ fn main() {
         #[cfg(feature = "otlp")]
         otlp_section(&url, mode == "otlp");
         #[cfg(not(feature = "otlp"))]
-        println!("the otlp section needs `--features otlp`");
+        println!("the {mode} section needs `--features otlp`");
         rt.block_on(drop_database(&base_url, &db));
         return;
     }
@@ -163,6 +163,10 @@ impl Event {
         }
     }
 }
+
+/// Runtime events per task in the ingest runs (a phase1 task writes 10 to
+/// 40: its transitions, provider calls, retries and tool calls).
+const EVENTS_PER_TASK: u64 = 25;
 
 fn span_ids() -> (Uuid, Uuid) {
     (Uuid::new_v4(), Uuid::new_v4())
@@ -527,14 +531,20 @@ fn max_rate_into(
     let (dispatch, guard, handle) = sink;
     let start = Instant::now();
     tracing::dispatcher::with_default(&dispatch, || {
-        let (task, persona) = span_ids();
-        let span = tracing::info_span!("task", task_id = %task, persona_id = %persona, worker_id = "worker-1");
-        let _entered = span.enter();
-        for i in 0..INGEST_EVENTS as u64 {
-            while handle.queued() > capacity / 2 {
-                std::thread::sleep(Duration::from_micros(200));
+        // A task's events come in a run of EVENTS_PER_TASK under its own
+        // span, as a worker's do: the task index takes each new task at a
+        // random page, as it does in production (one task for every event
+        // would make it append-only and flatter the ingest rate).
+        for run in 0..INGEST_EVENTS as u64 / EVENTS_PER_TASK {
+            let (task, persona) = span_ids();
+            let span = tracing::info_span!("task", task_id = %task, persona_id = %persona, worker_id = "worker-1");
+            let _entered = span.enter();
+            for i in run * EVENTS_PER_TASK..(run + 1) * EVENTS_PER_TASK {
+                while handle.queued() > capacity / 2 {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                event.emit(i);
             }
-            event.emit(i);
         }
     });
     assert!(handle.flush(Duration::from_secs(120)));

@@ -600,10 +600,14 @@ fn observability_layer_default_capacity() -> usize {
 
 /// COPY text rows equal to what the layer writes for `event`.
 fn copy_rows(n: usize, event: Event) -> Vec<u8> {
-    let (task, persona) = span_ids();
+    let (mut task, mut persona) = span_ids();
     let mut out = Vec::with_capacity(n * 400);
     let now = chrono::Utc::now();
     for i in 0..n {
+        // The tasks of the ingest runs: a new one every EVENTS_PER_TASK rows.
+        if i > 0 && i as u64 % EVENTS_PER_TASK == 0 {
+            (task, persona) = span_ids();
+        }
         let (code, entity, metadata) = match event {
             Event::Short => (
                 "PROVIDER_CALL_OK",

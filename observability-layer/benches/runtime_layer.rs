@@ -603,11 +603,14 @@ fn copy_rows(n: usize, event: Event) -> Vec<u8> {
     let (mut task, mut persona) = span_ids();
     let mut out = Vec::with_capacity(n * 400);
     let now = chrono::Utc::now();
+    let mut rows_of_task = 0;
     for i in 0..n {
         // The tasks of the ingest runs: a new one every EVENTS_PER_TASK rows.
-        if i > 0 && i as u64 % EVENTS_PER_TASK == 0 {
+        if rows_of_task == EVENTS_PER_TASK {
             (task, persona) = span_ids();
+            rows_of_task = 0;
         }
+        rows_of_task += 1;
         let (code, entity, metadata) = match event {
             Event::Short => (
                 "PROVIDER_CALL_OK",

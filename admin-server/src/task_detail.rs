@@ -52,8 +52,10 @@ impl EventWindow {
         updated_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Self {
+        // A host clock ahead must not widen it past the days made ahead
+        // (the tasks page's lookup caps it the same way).
         let last = if status.is_terminal() {
-            updated_at
+            updated_at.min(now)
         } else {
             now
         };
@@ -245,6 +247,8 @@ mod tests {
         assert_eq!(done.to, at + Duration::minutes(5) + Duration::days(1));
         let pending = EventWindow::of(TaskStatus::Pending, at, at, now);
         assert_eq!(pending.to, now + Duration::days(1));
+        let from_the_future = EventWindow::of(TaskStatus::Done, at, now + Duration::days(3), now);
+        assert_eq!(from_the_future.to, now + Duration::days(1));
     }
 
     #[test]

@@ -26,6 +26,12 @@ mod view_state;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 
+/// talc rather than the standard library's dlmalloc: the same job in less
+/// WASM (README, "Size"). The page is single-threaded (no `atomics`).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// Runs once the WASM module is instantiated (by `boot.js`).
 #[wasm_bindgen(start)]
 pub fn start() {

@@ -2,9 +2,16 @@
 //! documents them in its OpenAPI document) and `admin-ui` (which deserializes
 //! them in the browser). JSON is camelCase. Compiles for native and wasm32.
 
-use chrono::{DateTime, Utc};
+// The timestamps of the fields: chrono's for the server, the lighter
+// `instant` ones (same names, same JSON) for the dashboard (wasm32).
+#[cfg(not(target_arch = "wasm32"))]
+pub use chrono::{DateTime, Utc};
+#[cfg(target_arch = "wasm32")]
+pub use instant::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub mod instant;
 
 pub use ai_runtime_vocab::{EventLayer, Operation, TaskStatus, UnknownValue, WorkerState};
 

@@ -36,6 +36,8 @@ impl fmt::Display for FetchError {
     }
 }
 
+impl std::error::Error for FetchError {}
+
 /// Query parameters, in order; empty values are left out.
 pub type Query = Vec<(&'static str, String)>;
 

@@ -8,7 +8,7 @@
 //! - [`auth`]: where the token comes from (`#token=` or the form) and where it is kept;
 //! - [`session`]: the signed-in state and the refresh tick every panel follows;
 //! - [`pages`]: the dashboard's pages and their paths;
-//! - [`view_state`]: the filters and the time range, read from and written to the URL query;
+//! - [`view_state`]: the filters and the time range in the URL query, through `leptos_router`;
 //! - [`poll`]: the polling timer, paused while the tab is hidden;
 //! - [`time`]: timestamps and ages as people read them;
 //! - [`markup`]: escaping for the panels written as markup;

@@ -1,5 +1,5 @@
 //! Markup written by hand: the read-only panels (health cards, queue counts,
-//! task rows, a task's story, the trends) are escaped HTML set as their
+//! task rows, event rows, a task's story, the trends) are escaped HTML set as their
 //! element's inner HTML, which costs far less WASM than typed views (README,
 //! "Dashboard"). Every text from the data goes through [`esc`].
 

@@ -1,29 +1,44 @@
-//! The shell: the header (refresh, last updated, sign out) and either the
-//! sign-in form or the page.
+//! The shell: the router over the dashboard's pages (`pages`), the header
+//! (refresh, last updated, sign out) and either the sign-in form or the
+//! page the path names.
 
 use leptos::prelude::*;
+use leptos_router::components::Router;
+use leptos_router::hooks::use_location;
 
 use crate::components::overview::OverviewPage;
 use crate::components::page_link::PageLink;
 use crate::components::signin::SignIn;
 use crate::components::task_page::TaskPage;
-use crate::pages::Page;
+use crate::pages::{self, Page};
 use crate::poll;
-use crate::session::Session;
+use crate::session::{use_session, Session};
 use crate::time;
-use crate::view_state::{self, UrlView};
+use crate::view_state::UrlView;
 
 #[component]
 pub fn App() -> impl IntoView {
-    // Takes a `#token=` fragment out of the address bar first.
+    // Before the router reads the address bar: the session takes a
+    // `#token=` fragment out of it.
     let session = Session::new();
     provide_context(session);
-    let view = UrlView::install();
+    view! {
+        <Router base=pages::BASE>
+            <Shell />
+        </Router>
+    }
+}
+
+/// Everything that reads the URL through the router.
+#[component]
+fn Shell() -> impl IntoView {
+    let session = use_session();
+    let view = UrlView::from_router();
     provide_context(view);
-    // Changes only when the path names another page (not on every query change).
-    let page = Memo::new(move |_| view.page.get());
-    let every = poll::interval(view_state::query_param("poll").as_deref());
+    let every = poll::interval(view.param("poll").as_deref());
     poll::start(session, every);
+    let path = use_location().pathname;
+    let page = Memo::new(move |_| path.with(|p| Page::from_path(p)));
     let signed_in = move || session.token.with(Option::is_some);
 
     view! {
@@ -42,17 +57,23 @@ pub fn App() -> impl IntoView {
             </Show>
         </header>
         <Show when=signed_in fallback=|| view! { <SignIn /> }>
+            // Paths under the router's base, one route per `pages::Page`.
             {move || match page.get() {
-                Page::Overview => view! { <OverviewPage /> }.into_any(),
-                Page::Task(id) => view! { <TaskPage id=id /> }.into_any(),
-                Page::NotFound => view! {
-                    <main id="not-found">
-                        <h2>"No such page"</h2>
-                        <p><PageLink page=Page::Overview>"Go to the overview"</PageLink></p>
-                    </main>
-                }.into_any(),
+                Some(Page::Overview) => view! { <OverviewPage /> }.into_any(),
+                Some(Page::Task(id)) => view! { <TaskPage id=id /> }.into_any(),
+                None => view! { <NotFound /> }.into_any(),
             }}
         </Show>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    view! {
+        <main id="not-found">
+            <h2>"No such page"</h2>
+            <p><PageLink page=Page::Overview>"Go to the overview"</PageLink></p>
+        </main>
     }
 }
 

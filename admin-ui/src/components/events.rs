@@ -5,23 +5,20 @@
 
 use std::fmt::Write;
 
-use ai_runtime_api::{EventLayer, EventsResponse, Operation, RuntimeEvent};
+use ai_runtime_api::{EventsResponse, RuntimeEvent};
 use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 use uuid::Uuid;
 use wasm_bindgen::JsCast;
 
 use crate::api::Query;
+use crate::components::event_filters::{FilterForm, Selection};
 use crate::components::loader::{ErrorBanner, Loader};
 use crate::markup::esc;
 use crate::pages::Page;
 use crate::session::use_session;
 use crate::time;
-use crate::view_state::{use_view, Bucket, EventFilters, Preset, TimeRange, UrlView, ViewState};
-
-/// What the table is filtered by: the event filters, the page's range and
-/// the trends' bucket that narrows it.
-type Selection = (EventFilters, TimeRange, Option<Bucket>);
+use crate::view_state::{use_view, Bucket, UrlView};
 
 /// Events per request.
 const PAGE_SIZE: u32 = 50;
@@ -288,147 +285,4 @@ fn BucketNotice() -> impl IntoView {
 /// The first block of a UUID; the full id is in the cell's title.
 fn short_id(id: &str) -> String {
     id.split('-').next().unwrap_or_default().to_owned()
-}
-
-/// The range select's values.
-fn range_key(range: &TimeRange) -> &'static str {
-    match range {
-        TimeRange::Any => "any",
-        TimeRange::Last(p) => p.key(),
-        TimeRange::Custom { .. } => "custom",
-    }
-}
-
-/// The filters and the time range as a form: edited as a draft of the
-/// view, written to the URL on "Apply".
-#[component]
-fn FilterForm(filters: Memo<Selection>) -> impl IntoView {
-    let view_state = use_view();
-    let draft = RwSignal::new(view_state.state.get_untracked());
-    // Back/forward and links change the filters: the form follows.
-    Effect::new(move |_| {
-        let (events, range, _) = filters.get();
-        draft.update(|d| {
-            d.events = events;
-            d.range = range;
-        });
-    });
-
-    let apply = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let ViewState { range, events, .. } = draft.get_untracked();
-        let current = view_state.state.get_untracked();
-        // A new range drops a bucket of the old one.
-        let bucket = current.bucket.clone().filter(|_| range == current.range);
-        view_state.navigate(ViewState {
-            range,
-            bucket,
-            events,
-            ..current
-        });
-    };
-    let clear = move |_| {
-        view_state.navigate(ViewState {
-            range: TimeRange::default(),
-            bucket: None,
-            events: EventFilters::default(),
-            ..view_state.state.get_untracked()
-        });
-    };
-    let text_input = move |id: &'static str,
-                           label: &'static str,
-                           field: fn(&mut EventFilters) -> &mut String| {
-        view! {
-            <div class="field">
-                <label for=id>{label}</label>
-                <input
-                    id=id
-                    type="text"
-                    prop:value=move || {
-                        let mut d = draft.get().events;
-                        std::mem::take(field(&mut d))
-                    }
-                    on:input=move |ev| draft.update(|d| *field(&mut d.events) = event_target_value(&ev))
-                />
-            </div>
-        }
-    };
-    let set_range = move |key: String| {
-        draft.update(|d| {
-            d.range = match key.as_str() {
-                "custom" => TimeRange::Custom {
-                    from: String::new(),
-                    to: String::new(),
-                },
-                k => Preset::from_key(k).map_or(TimeRange::Any, TimeRange::Last),
-            }
-        })
-    };
-    let custom_bound = move |id: &'static str, label: &'static str, is_from: bool| {
-        let current = move || match draft.get().range {
-            TimeRange::Custom { from, to } => {
-                time::iso_to_local_input(if is_from { &from } else { &to })
-            }
-            _ => String::new(),
-        };
-        let on_input = move |ev| {
-            let iso = time::local_input_to_iso(&event_target_value(&ev)).unwrap_or_default();
-            draft.update(|d| {
-                if let TimeRange::Custom { from, to } = &mut d.range {
-                    *(if is_from { from } else { to }) = iso;
-                }
-            })
-        };
-        view! {
-            <div class="field">
-                <label for=id>{label}</label>
-                <input id=id type="datetime-local" prop:value=current on:change=on_input />
-            </div>
-        }
-    };
-
-    view! {
-        <form id="event-filters" class="filters" on:submit=apply aria-label="Event filters">
-            <div class="field">
-                <label for="f-layer">"Layer"</label>
-                <select id="f-layer" on:change=move |ev| draft.update(|d| d.events.layer = event_target_value(&ev).parse().ok())>
-                    <option value="" prop:selected=move || draft.with(|d| d.events.layer.is_none())>"Any layer"</option>
-                    {EventLayer::ALL.iter().map(|&l| view! {
-                        <option value=l.as_str() prop:selected=move || draft.with(|d| d.events.layer == Some(l))>{l.as_str()}</option>
-                    }).collect_view()}
-                </select>
-            </div>
-            <div class="field">
-                <label for="f-operation">"Operation"</label>
-                <select id="f-operation" on:change=move |ev| draft.update(|d| d.events.operation = event_target_value(&ev).parse().ok())>
-                    <option value="" prop:selected=move || draft.with(|d| d.events.operation.is_none())>"Any operation"</option>
-                    {Operation::ALL.iter().map(|&o| view! {
-                        <option value=o.as_str() prop:selected=move || draft.with(|d| d.events.operation == Some(o))>{o.as_str()}</option>
-                    }).collect_view()}
-                </select>
-            </div>
-            {text_input("f-reason", "Reason code", |d| &mut d.reason_code)}
-            {text_input("f-entity", "Entity", |d| &mut d.entity_id)}
-            {text_input("f-task", "Task id", |d| &mut d.task_id)}
-            {text_input("f-worker", "Worker", |d| &mut d.worker_id)}
-            <div class="field">
-                <label for="f-range">"Time"</label>
-                <select id="f-range" on:change=move |ev| set_range(event_target_value(&ev))>
-                    <option value="any" prop:selected=move || draft.with(|d| range_key(&d.range) == "any")>"Any time"</option>
-                    {Preset::ALL.into_iter().map(|p| view! {
-                        <option value=p.key() prop:selected=move || draft.with(|d| range_key(&d.range) == p.key())>{p.label()}</option>
-                    }).collect_view()}
-                    <option value="custom" prop:selected=move || draft.with(|d| range_key(&d.range) == "custom")>"Custom…"</option>
-                </select>
-            </div>
-            <Show when=move || draft.with(|d| matches!(d.range, TimeRange::Custom { .. }))>
-                {custom_bound("f-from", "From", true)}
-                {custom_bound("f-to", "To", false)}
-            </Show>
-            <div class="actions">
-                <button id="apply-filters" type="submit">"Apply filters"</button>
-                <button id="clear-filters" type="button" on:click=clear>"Clear"</button>
-            </div>
-        </form>
-    }
 }

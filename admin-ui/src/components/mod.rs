@@ -3,6 +3,7 @@
 //! only declares them: components import each other, never this module.
 
 pub mod app;
+mod event_filters;
 mod events;
 mod health;
 mod loader;

@@ -30,14 +30,4 @@ impl Page {
             Page::Task(id) => format!("{BASE}/tasks/{id}"),
         }
     }
-
-    /// The page at `path` (the address bar's), `None` for no page.
-    pub fn from_path(path: &str) -> Option<Page> {
-        let rest = path.strip_prefix(BASE)?.trim_end_matches('/');
-        if rest.is_empty() {
-            return Some(Page::Overview);
-        }
-        let id = rest.strip_prefix("/tasks/")?;
-        Uuid::try_parse(id).ok().map(Page::Task)
-    }
 }

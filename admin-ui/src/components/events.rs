@@ -256,30 +256,35 @@ fn rows(events: &[RuntimeEvent], open: Option<Uuid>, view: &UrlView) -> String {
     html
 }
 
-/// Says which trends bucket narrows the stream, with a way back to the whole range.
+/// Says which trends bucket narrows the stream, with a way back to the
+/// whole range (markup; its button handled by the one click handler).
 #[component]
 fn BucketNotice() -> impl IntoView {
     let view_state = use_view();
     let bucket = Memo::new(move |_| view_state.state.with(|v| v.bucket.clone()));
-    let show_all = move |_| {
-        let mut next = view_state.state.get_untracked();
-        next.bucket = None;
-        view_state.navigate(next);
+    let show_all = move |ev: MouseEvent| {
+        let on_button = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|t| t.id() == "clear-bucket");
+        if on_button {
+            let mut next = view_state.state.get_untracked();
+            next.bucket = None;
+            view_state.navigate(next);
+        }
     };
-    move || {
-        let (start, end) = bucket.get()?.bounds_ms()?;
-        Some(view! {
-            <p id="bucket-notice" class="notice">
-                {format!(
-                    "Showing the events from {} to {} (a bucket of the trends).",
+    let notice = move || {
+        bucket.with(|b| {
+            b.as_ref().and_then(Bucket::bounds_ms).map_or(String::new(), |(start, end)| {
+                format!(
+                    r#"<p id="bucket-notice" class="notice">Showing the events from {} to {} (a bucket of the trends). <button id="clear-bucket" type="button">Show the whole range</button></p>"#,
                     time::format_clock(start),
                     time::format_clock(end)
-                )}
-                " "
-                <button id="clear-bucket" type="button" on:click=show_all>"Show the whole range"</button>
-            </p>
+                )
+            })
         })
-    }
+    };
+    view! { <div on:click=show_all inner_html=notice></div> }
 }
 
 /// The first block of a UUID; the full id is in the cell's title.

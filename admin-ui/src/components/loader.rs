@@ -11,6 +11,7 @@ use leptos::task::spawn_local;
 use serde::de::DeserializeOwned;
 
 use crate::api::{self, Query};
+use crate::markup::esc;
 use crate::session::Session;
 
 #[derive(Clone, Copy)]
@@ -74,17 +75,19 @@ impl Loader {
     }
 }
 
-/// The error banner of a panel: says what failed and that the data shown is older.
+/// The error banner of a panel: says what failed and that the data shown
+/// is older (markup, `markup`; empty while there is no error).
 #[component]
 pub fn ErrorBanner(error: RwSignal<Option<String>>, what: &'static str) -> impl IntoView {
-    move || {
-        error.get().map(|message| {
-            view! {
-                <p class="error" role="alert">
-                    <strong>"Error: "</strong>
-                    {format!("could not refresh {what}: {message}. The data below may be out of date.")}
-                </p>
-            }
+    let banner = move || {
+        error.with(|e| {
+            e.as_deref().map_or(String::new(), |message| {
+                format!(
+                    r#"<p class="error" role="alert"><strong>Error: </strong>could not refresh {what}: {}. The data below may be out of date.</p>"#,
+                    esc(message)
+                )
+            })
         })
-    }
+    };
+    view! { <div inner_html=banner></div> }
 }

@@ -1,6 +1,7 @@
-//! The dashboard's pages and the paths they live at. The router
-//! (`components::app`) matches these paths, one `<Route>` per [`Page`];
-//! links are built from [`Page`] (`view_state::UrlView::href`).
+//! The dashboard's pages and the paths they live at: the shell
+//! (`components::app`) shows the page the router's path names
+//! ([`Page::from_path`]); links are built from [`Page`]
+//! (`view_state::UrlView::href`).
 //!
 //! Every page shares the URL query (the view state, `view_state`), so
 //! moving between pages keeps the time range and the filters.
@@ -13,7 +14,7 @@ use uuid::Uuid;
 pub const BASE: &str = "/admin/ai/runtime";
 
 /// A page of the dashboard. A path under [`BASE`] that is none of these
-/// shows "no such page" (the router's fallback).
+/// shows "no such page".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
     /// Health, queue, trends, events and tasks at [`BASE`].
@@ -29,5 +30,15 @@ impl Page {
             Page::Overview => BASE.to_owned(),
             Page::Task(id) => format!("{BASE}/tasks/{id}"),
         }
+    }
+
+    /// The page at `path` (the address bar's), `None` for no page.
+    pub fn from_path(path: &str) -> Option<Page> {
+        let rest = path.strip_prefix(BASE)?.trim_end_matches('/');
+        if rest.is_empty() {
+            return Some(Page::Overview);
+        }
+        let id = rest.strip_prefix("/tasks/")?;
+        Uuid::try_parse(id).ok().map(Page::Task)
     }
 }

@@ -10,6 +10,7 @@ mod loader;
 mod overview;
 mod page_link;
 mod queue;
+mod resource;
 mod signin;
 mod status;
 mod task_page;

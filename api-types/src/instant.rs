@@ -1,9 +1,9 @@
 //! The API's timestamps in the dashboard's build (wasm32), without chrono:
 //! RFC 3339 read into microseconds since the Unix epoch, and written back.
 //!
-//! Why: chrono's parser and calendar were about 16 KB of the dashboard's
-//! WASM before gzip (README, "Size"), for a page that only orders
-//! timestamps and prints them. The server (native) keeps
+//! Why: chrono's parser and calendar were 16 KB of the dashboard's WASM
+//! before gzip, and going without them took 8.4 KB off the gzipped WASM
+//! (README, "Size"), for a page that only orders timestamps and prints them. The server (native) keeps
 //! `chrono::DateTime<Utc>`, so its code and its OpenAPI document do not
 //! change. The types are named like chrono's so that each field is written
 //! once, `DateTime<Utc>`, for both builds (`lib.rs` picks the one by

@@ -1063,6 +1063,17 @@ async fn load_more_metadata_task_links_and_polling(pool: PgPool) {
     let metadata = b.text("#events-table tr.metadata pre").await;
     assert!(metadata.contains("latency_ms"), "{metadata}");
     assert_eq!(b.js("return document.querySelector('#events-table tr.event .row-toggle').getAttribute('aria-expanded')").await, "true");
+    // The button keeps the focus, also over a poll that brings nothing new
+    // (the rows are markup: written anew only when they change).
+    let focused = "return !!document.activeElement && document.activeElement.classList.contains('row-toggle') && document.activeElement.getAttribute('aria-expanded') === 'true'";
+    b.wait_for("the focus on the open row's button", focused)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        b.js(focused).await,
+        json!(true),
+        "the focus is kept over a poll"
+    );
 
     // A new event appears within one polling interval (1 s here).
     sqlx::query(

@@ -168,6 +168,17 @@ pub fn EventsPanel() -> impl IntoView {
             return;
         };
         expanded.update(|e| *e = if *e == Some(id) { None } else { Some(id) });
+        // The rows are written anew: the row's button keeps the focus.
+        request_animation_frame(move || {
+            let button = document()
+                .query_selector(&format!("#events-table tr[data-id='{id}'] .row-toggle"))
+                .ok()
+                .flatten()
+                .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok());
+            if let Some(button) = button {
+                let _ = button.focus();
+            }
+        });
     };
     let rows = move || {
         let open = expanded.get();

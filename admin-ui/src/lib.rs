@@ -17,6 +17,7 @@
 mod api;
 mod auth;
 mod components;
+mod maps_only;
 mod markup;
 mod pages;
 mod poll;

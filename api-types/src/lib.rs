@@ -12,6 +12,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub mod instant;
+pub mod raw_json;
+
+/// The `metadata` of workers, events and transitions (a JSON object):
+/// `serde_json::Value` for the server, the JSON text ([`raw_json::RawJson`])
+/// for the dashboard (wasm32), which only shows it. Same JSON.
+#[cfg(not(target_arch = "wasm32"))]
+pub type Metadata = serde_json::Value;
+#[cfg(target_arch = "wasm32")]
+pub type Metadata = raw_json::RawJson;
 
 pub use ai_runtime_vocab::{EventLayer, Operation, TaskStatus, UnknownValue, WorkerState};
 
@@ -182,7 +191,7 @@ pub struct WorkerStatus {
     /// Events this worker's sink dropped, when it reports them.
     pub dropped_events: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub metadata: serde_json::Value,
+    pub metadata: Metadata,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -253,7 +262,7 @@ pub struct RuntimeEvent {
     pub persona_id: Option<Uuid>,
     pub worker_id: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub metadata: serde_json::Value,
+    pub metadata: Metadata,
     pub occurred_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
@@ -429,6 +438,6 @@ pub struct TaskTransition {
     /// The worker that made it, when a worker did.
     pub worker_id: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub metadata: serde_json::Value,
+    pub metadata: Metadata,
     pub occurred_at: DateTime<Utc>,
 }

@@ -9,7 +9,7 @@ use ai_runtime_api::{EventsResponse, RuntimeEvent};
 use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 use uuid::Uuid;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::api::Query;
 use crate::components::event_filters::{FilterForm, Selection};
@@ -260,11 +260,28 @@ fn rows(events: &[RuntimeEvent], open: Option<Uuid>, view: &UrlView) -> String {
                 e.id,
                 e.id,
                 time::format_utc(&e.created_at),
-                esc(&serde_json::to_string_pretty(&e.metadata).unwrap_or_default())
+                esc(&pretty_json(e.metadata.get()))
             );
         }
     }
     html
+}
+
+/// JSON text indented by two spaces, by the browser's `JSON`: the metadata
+/// comes as text (`ai_runtime_api::Metadata`), so the WASM holds no JSON
+/// printer of its own. The text as it came if the browser cannot read it.
+fn pretty_json(text: &str) -> String {
+    js_sys::JSON::parse(text)
+        .and_then(|value| {
+            js_sys::JSON::stringify_with_replacer_and_space(
+                &value,
+                &JsValue::NULL,
+                &JsValue::from(2),
+            )
+        })
+        .ok()
+        .and_then(|pretty| pretty.as_string())
+        .unwrap_or_else(|| text.to_owned())
 }
 
 /// Says which trends bucket narrows the stream, with a way back to the

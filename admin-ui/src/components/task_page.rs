@@ -201,7 +201,7 @@ fn timeline(html: &mut String, transitions: &[TaskTransition], events: &[Runtime
                 esc(&e.reason_code),
                 esc(&e.entity_id),
                 esc(e.worker_id.as_deref().unwrap_or("no worker")),
-                esc(&serde_json::to_string(&e.metadata).unwrap_or_default())
+                esc(e.metadata.get())
             );
         }
     }

@@ -1,7 +1,6 @@
 //! The dashboard's pages and the paths they live at: the shell
-//! (`components::app`) shows the page the router's path names
-//! ([`Page::from_path`]); links are built from [`Page`]
-//! (`view_state::UrlView::href`).
+//! (`components::app`) routes these paths with `<FlatRoutes>`; links are
+//! built from [`Page`] (`view_state::UrlView::href`).
 //!
 //! Every page shares the URL query (the view state, `view_state`), so
 //! moving between pages keeps the time range and the filters.
@@ -30,15 +29,5 @@ impl Page {
             Page::Overview => BASE.to_owned(),
             Page::Task(id) => format!("{BASE}/tasks/{id}"),
         }
-    }
-
-    /// The page at `path` (the address bar's), `None` for no page.
-    pub fn from_path(path: &str) -> Option<Page> {
-        let rest = path.strip_prefix(BASE)?.trim_end_matches('/');
-        if rest.is_empty() {
-            return Some(Page::Overview);
-        }
-        let id = rest.strip_prefix("/tasks/")?;
-        Uuid::try_parse(id).ok().map(Page::Task)
     }
 }

@@ -13,8 +13,8 @@
 //! stream's), `bucket bucketSeconds` for the trends' bucket that narrows the
 //! event stream, `layer operation reasonCode entityId taskId workerId` for
 //! the event stream, `taskStatus stuck` for the tasks panel. Other keys
-//! (such as `poll`) are kept as they are. The path picks the page
-//! ([`Page::from_path`]).
+//! (such as `poll`) are kept as they are. The path picks the page (the
+//! shell's `<FlatRoutes>`, `components::app`).
 
 use std::str::FromStr;
 

@@ -1,15 +1,14 @@
 //! The shell: the router over the dashboard's pages (`pages`), the header
 //! (refresh, last updated, sign out) and either the sign-in form or the
-//! page the path names.
-//!
-//! The page is picked from the router's location (`Page::from_path`), not
-//! by `<FlatRoutes>`: its route matching cost 13.7 KB of gzipped WASM more,
-//! which would leave no room under the 200 KB cap for the task page's
-//! `LocalResource`, `<Transition>` and `<ErrorBoundary>` (README, "Size").
+//! page the path names, picked by `leptos_router`'s `<FlatRoutes>`: the
+//! overview at the base, a task's page at `/tasks/:id` (the id from
+//! `use_params_map`), "no such page" for any other path.
 
 use leptos::prelude::*;
-use leptos_router::components::Router;
-use leptos_router::hooks::use_location;
+use leptos_router::components::{FlatRoutes, Route, Router};
+use leptos_router::hooks::use_params_map;
+use leptos_router::path;
+use uuid::Uuid;
 
 use crate::components::overview::OverviewPage;
 use crate::components::page_link::PageLink;
@@ -42,8 +41,6 @@ fn Shell() -> impl IntoView {
     provide_context(view);
     let every = poll::interval(view.param("poll").as_deref());
     poll::start(session, every);
-    let path = use_location().pathname;
-    let page = Memo::new(move |_| path.with(|p| Page::from_path(p)));
     let signed_in = move || session.token.with(Option::is_some);
 
     view! {
@@ -63,12 +60,24 @@ fn Shell() -> impl IntoView {
         </header>
         <Show when=signed_in fallback=|| view! { <SignIn /> }>
             // Paths under the router's base, one route per `pages::Page`.
-            {move || match page.get() {
-                Some(Page::Overview) => view! { <OverviewPage /> }.into_any(),
-                Some(Page::Task(id)) => view! { <TaskPage id=id /> }.into_any(),
-                None => view! { <NotFound /> }.into_any(),
-            }}
+            <FlatRoutes fallback=NotFound>
+                <Route path=path!("") view=OverviewPage />
+                <Route path=path!("/tasks/:id") view=TaskRoute />
+            </FlatRoutes>
         </Show>
+    }
+}
+
+/// `/tasks/:id`: the task's page, or "no such page" for an id that is no UUID.
+#[component]
+fn TaskRoute() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| {
+        params.with(|p| p.get_str("id").and_then(|id| Uuid::try_parse(id).ok()))
+    });
+    move || match id.get() {
+        Some(id) => view! { <TaskPage id=id /> }.into_any(),
+        None => view! { <NotFound /> }.into_any(),
     }
 }
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 pub mod instant;
 pub mod raw_json;
+pub use raw_json::JsonText;
 
 /// The `metadata` of workers, events and transitions (a JSON object):
 /// `serde_json::Value` for the server, the JSON text ([`raw_json::RawJson`])

@@ -9,6 +9,8 @@
 //! once, [`Metadata`](crate::Metadata), and `lib.rs` picks the type by
 //! target. Compiled and tested on every target.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -31,6 +33,24 @@ impl PartialEq for RawJson {
     }
 }
 
+/// The compact JSON text of a [`Metadata`](crate::Metadata), whichever
+/// type the target has: what the dashboard shows.
+pub trait JsonText {
+    fn json_text(&self) -> Cow<'_, str>;
+}
+
+impl JsonText for RawJson {
+    fn json_text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.get())
+    }
+}
+
+impl JsonText for serde_json::Value {
+    fn json_text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +65,8 @@ mod tests {
         assert_eq!(serde_json::to_string(&raw).unwrap(), text);
         let again: RawJson = serde_json::from_str(&text).unwrap();
         assert_eq!(raw, again);
+        // The same text from either target's type.
+        assert_eq!(raw.json_text(), value.json_text());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use ai_runtime_api::{EventsResponse, RuntimeEvent};
+use ai_runtime_api::{EventsResponse, JsonText, RuntimeEvent};
 use leptos::ev::MouseEvent;
 use leptos::prelude::*;
 use uuid::Uuid;
@@ -260,7 +260,7 @@ fn rows(events: &[RuntimeEvent], open: Option<Uuid>, view: &UrlView) -> String {
                 e.id,
                 e.id,
                 time::format_utc(&e.created_at),
-                esc(&pretty_json(e.metadata.get()))
+                esc(&pretty_json(&e.metadata.json_text()))
             );
         }
     }

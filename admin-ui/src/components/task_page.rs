@@ -12,7 +12,7 @@
 
 use std::fmt::Write;
 
-use ai_runtime_api::{RuntimeEvent, TaskDetail, TaskSummary, TaskTransition};
+use ai_runtime_api::{JsonText, RuntimeEvent, TaskDetail, TaskSummary, TaskTransition};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -201,7 +201,7 @@ fn timeline(html: &mut String, transitions: &[TaskTransition], events: &[Runtime
                 esc(&e.reason_code),
                 esc(&e.entity_id),
                 esc(e.worker_id.as_deref().unwrap_or("no worker")),
-                esc(e.metadata.get())
+                esc(&e.metadata.json_text())
             );
         }
     }

@@ -4,7 +4,7 @@
 // wasm-bindgen names each import after its JS function plus a 16-digit
 // hash (`__wbg_remove_8228e91d7ddbc755`), from the module
 // "./admin-ui_bg.js": about 9.5 KB of names that gzip cannot compress
-// much (the hashes), 2.4 KB of the gzipped WASM (README, "Size"). Here
+// much (the hashes), 2.7 KB of the gzipped WASM (README, "Size"). Here
 // every import becomes `a`, `b`, ..., `ba`, ... from the module `w`, and
 // the glue's import object is renamed to match. The glue names each
 // import once, as a key of that object; anything else fails the build.

@@ -5,6 +5,7 @@
 //! Modules, one concept each (no module imports another in a circle, and
 //! none imports its parent):
 //! - [`api`]: GET an admin API path with the bearer token, decode the shared types;
+//! - [`maps_only`]: the deserializer wrapper the decoding goes through (structs as objects only);
 //! - [`auth`]: where the token comes from (`#token=` or the form) and where it is kept;
 //! - [`session`]: the signed-in state and the refresh tick every panel follows;
 //! - [`pages`]: the dashboard's pages and their paths;

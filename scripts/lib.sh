@@ -64,8 +64,9 @@ ensure_wasm_tools() {
 }
 
 # Builds the shipped dashboard into admin-ui/dist: size-tuned release
-# profile, wasm-bindgen without the name section, wasm-opt -Oz, then the
-# static page. Prints the WASM's size, raw and gzipped.
+# profile, wasm-bindgen without the name section, wasm-opt -Oz, short
+# import names (scripts/short-imports.mjs, Node.js), then the static page.
+# Prints the WASM's size, raw and gzipped.
 build_ui() {
     ensure_wasm_tools
     say "Building the dashboard into admin-ui/dist"
@@ -81,6 +82,8 @@ build_ui() {
         --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
         --enable-mutable-globals --enable-reference-types --enable-multivalue \
         "$staging/admin-ui_bg.wasm" -o "$staging/admin-ui_bg.wasm"
+    # Short import names in the WASM and its JS glue (the script says why).
+    node "$ROOT/scripts/short-imports.mjs" "$staging/admin-ui_bg.wasm" "$staging/admin-ui.js"
     cp "$ROOT"/admin-ui/static/* "$staging/"
     rm -rf "$dist"
     mv "$staging" "$dist"

@@ -9,6 +9,8 @@ use ai_runtime_api::{ApiError, API_BASE};
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
 
+use crate::maps_only::MapsOnly;
+
 /// Why a request gave no data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FetchError {
@@ -36,12 +38,18 @@ impl fmt::Display for FetchError {
     }
 }
 
+impl std::error::Error for FetchError {}
+
 /// Query parameters, in order; empty values are left out.
 pub type Query = Vec<(&'static str, String)>;
 
 /// An answer's body as the shared type it holds.
+/// Read through [`MapsOnly`]: structs as objects only (its module says why).
 pub fn decode<T: DeserializeOwned>(body: &str) -> Result<T, FetchError> {
-    serde_json::from_str(body).map_err(|e| FetchError::Decode(e.to_string()))
+    let mut json = serde_json::Deserializer::from_str(body);
+    T::deserialize(MapsOnly(&mut json))
+        .and_then(|value| json.end().map(|()| value))
+        .map_err(|e| FetchError::Decode(e.to_string()))
 }
 
 /// `GET {API_BASE}/{path}?{query}` with `Authorization: Bearer {token}`: the
@@ -76,7 +84,8 @@ fn network(error: gloo_net::Error) -> FetchError {
 
 /// The server's sentence (and the parameter it names) from an [`ApiError`] body.
 async fn error_message(response: &Response) -> String {
-    match response.json::<ApiError>().await {
+    let body = response.text().await.unwrap_or_default();
+    match decode::<ApiError>(&body) {
         Ok(ApiError {
             parameter: Some(p),
             message,

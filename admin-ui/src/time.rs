@@ -1,6 +1,6 @@
 //! Timestamps and ages as people read them, and the browser's clock.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use ai_runtime_api::{DateTime, Utc};
 use wasm_bindgen::JsValue;
 
 pub fn now_ms() -> f64 {
@@ -9,14 +9,15 @@ pub fn now_ms() -> f64 {
 
 /// `2026-11-25 08:13:18 UTC`: one zone for everyone reading the same link.
 pub fn format_utc(at: &DateTime<Utc>) -> String {
+    let date = js_sys::Date::new(&JsValue::from_f64(at.timestamp_millis() as f64));
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        at.year(),
-        at.month(),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
+        date.get_utc_full_year(),
+        date.get_utc_month() + 1,
+        date.get_utc_date(),
+        date.get_utc_hours(),
+        date.get_utc_minutes(),
+        date.get_utc_seconds()
     )
 }
 

@@ -3,23 +3,28 @@
 //! reload, back/forward and a shared link restore the same view, and every
 //! page (`pages`) reads the same state.
 //!
-//! Kept by hand (the browser's `URLSearchParams` and `history`, about a
-//! hundred lines) rather than through `leptos_router`: the router added 13
-//! to 46 KB to the gzipped WASM (README, "Dashboard"), over the size target.
+//! The URL is `leptos_router`'s: the query is its `use_query_map` signal
+//! (the view is a memo of it, so back/forward and followed links update
+//! every panel), changes go through its `use_navigate` (history entries),
+//! and it follows plain links under the base itself. This module only says
+//! which keys mean what.
 //!
 //! Keys: `range from to` for the time range (the trends' and the event
 //! stream's), `bucket bucketSeconds` for the trends' bucket that narrows the
 //! event stream, `layer operation reasonCode entityId taskId workerId` for
 //! the event stream, `taskStatus stuck` for the tasks panel. Other keys
-//! (such as `poll`) are kept as they are. The path picks the page
-//! ([`Page`]).
+//! (such as `poll`) are kept as they are. The path picks the page (the
+//! shell's `<FlatRoutes>`, `components::app`).
 
 use std::str::FromStr;
 
+use std::sync::Arc;
+
 use ai_runtime_api::{EventLayer, Operation, TaskStatus};
 use leptos::prelude::*;
-use wasm_bindgen::JsValue;
-use web_sys::UrlSearchParams;
+use leptos_router::hooks::{use_location, use_navigate, use_query_map};
+use leptos_router::params::ParamsMap;
+use leptos_router::NavigateOptions;
 
 use crate::api::Query;
 use crate::pages::Page;
@@ -226,7 +231,7 @@ const VIEW_KEYS: [&str; 13] = [
 
 impl ViewState {
     /// The view a URL query describes; unknown values read as "no filter".
-    pub fn from_query(query: &UrlSearchParams) -> Self {
+    pub fn from_query(query: &ParamsMap) -> Self {
         let text = |key: &str| query.get(key).unwrap_or_default();
         let (from, to) = (text("from"), text("to"));
         let range = if !from.is_empty() || !to.is_empty() {
@@ -245,8 +250,8 @@ impl ViewState {
             range,
             bucket,
             events: EventFilters {
-                layer: query.get("layer").and_then(|v| v.parse().ok()),
-                operation: query.get("operation").and_then(|v| v.parse().ok()),
+                layer: query.get_str("layer").and_then(|v| v.parse().ok()),
+                operation: query.get_str("operation").and_then(|v| v.parse().ok()),
                 reason_code: text("reasonCode"),
                 entity_id: text("entityId"),
                 task_id: text("taskId"),
@@ -254,21 +259,21 @@ impl ViewState {
             },
             tasks: TaskFilters {
                 status: query
-                    .get("taskStatus")
-                    .and_then(|v| TaskStatus::from_str(&v).ok()),
+                    .get_str("taskStatus")
+                    .and_then(|v| TaskStatus::from_str(v).ok()),
                 stuck_only: text("stuck") == "true",
             },
         }
     }
 
     /// `query` with this view's keys replaced (other keys are kept).
-    fn write_into(&self, query: &UrlSearchParams) {
+    fn write_into(&self, query: &mut ParamsMap) {
         for key in VIEW_KEYS {
-            query.delete(key);
+            query.remove(key);
         }
-        let set = |key: &str, value: &str| {
+        let mut set = |key: &'static str, value: &str| {
             if !value.trim().is_empty() {
-                query.set(key, value.trim());
+                query.replace(key, value.trim().to_owned());
             }
         };
         match &self.range {
@@ -298,89 +303,85 @@ impl ViewState {
     }
 }
 
-/// The query of the address bar.
-fn current_query() -> UrlSearchParams {
-    let search = window().location().search().unwrap_or_default();
-    UrlSearchParams::new_with_str(&search)
-        .unwrap_or_else(|_| UrlSearchParams::new().expect("URLSearchParams"))
-}
+/// The router's navigation, kept so that event handlers can call it.
+type Navigate = Arc<dyn Fn(&str, NavigateOptions) + Send + Sync>;
 
-/// One key of the address bar's query (such as `poll`).
-pub fn query_param(key: &str) -> Option<String> {
-    current_query().get(key)
-}
-
-fn current_page() -> Page {
-    Page::from_path(&window().location().pathname().unwrap_or_default())
-}
-
-/// The URL-backed view, shared through the context.
+/// The URL-backed view, shared through the context (inside the `<Router>`).
 #[derive(Clone, Copy)]
 pub struct UrlView {
-    /// The view the address bar describes; follows back/forward.
-    pub state: RwSignal<ViewState>,
-    /// The page the address bar's path names; follows back/forward.
-    pub page: RwSignal<Page>,
+    /// The view the address bar describes; follows links and back/forward.
+    pub state: Memo<ViewState>,
+    /// The address bar's query, the view's keys and the others (`poll`).
+    query: Memo<ParamsMap>,
+    /// The address bar's path: the page shown.
+    path: Memo<String>,
+    navigate: StoredValue<Navigate>,
 }
 
 impl UrlView {
-    /// Reads the address bar and follows back/forward from then on.
-    pub fn install() -> Self {
-        let view = UrlView {
-            state: RwSignal::new(ViewState::from_query(&current_query())),
-            page: RwSignal::new(current_page()),
-        };
-        // Lives as long as the page.
-        let _listener = window_event_listener(leptos::ev::popstate, move |_| {
-            let page = current_page();
-            if view.page.get_untracked() != page {
-                view.page.set(page);
-            }
-            view.state.set(ViewState::from_query(&current_query()));
-        });
-        view
+    /// The router's query and path; call inside the `<Router>`.
+    pub fn from_router() -> Self {
+        let location = use_location();
+        let query = use_query_map();
+        let navigate: Navigate = Arc::new(use_navigate());
+        UrlView {
+            state: Memo::new(move |_| query.with(ViewState::from_query)),
+            query,
+            path: location.pathname,
+            navigate: StoredValue::new(navigate),
+        }
+    }
+
+    /// One key of the query that is not part of the view (such as `poll`).
+    pub fn param(&self, key: &str) -> Option<String> {
+        self.query.with_untracked(|q| q.get(key))
     }
 
     /// The link to `page` showing `next`; the current URL's other keys (such
     /// as `poll`) are kept. Reactive, so links follow the view.
     pub fn href(&self, page: Page, next: &ViewState) -> String {
-        self.state.track();
-        url(&page.path(), next)
+        url(&page.path(), &self.query.get(), next)
     }
 
     /// Shows `next` on the current page as a new history entry (a no-op
     /// when unchanged). The page keeps its scroll position.
     pub fn navigate(&self, next: ViewState) {
-        self.go(self.page.get_untracked(), next);
-    }
-
-    /// Shows `page` with `next` as a new history entry (a no-op when unchanged).
-    pub fn go(&self, page: Page, next: ViewState) {
-        if self.page.get_untracked() == page && self.state.get_untracked() == next {
+        if self.state.get_untracked() == next {
             return;
         }
-        if let Ok(history) = window().history() {
-            let _ =
-                history.push_state_with_url(&JsValue::NULL, "", Some(&url(&page.path(), &next)));
+        let href = self
+            .query
+            .with_untracked(|q| url(&self.path.get_untracked(), q, &next));
+        self.push(&href, false);
+    }
+
+    /// Shows `page` with `next` as a new history entry (a no-op when
+    /// unchanged); another page starts at the top.
+    pub fn go(&self, page: Page, next: ViewState) {
+        let other_page = self.path.get_untracked() != page.path();
+        if !other_page && self.state.get_untracked() == next {
+            return;
         }
-        if self.page.get_untracked() != page {
-            self.page.set(page);
-            window().scroll_to_with_x_and_y(0.0, 0.0);
-        }
-        self.state.set(next);
+        let href = self.query.with_untracked(|q| url(&page.path(), q, &next));
+        self.push(&href, other_page);
+    }
+
+    fn push(&self, href: &str, scroll: bool) {
+        let options = NavigateOptions {
+            // `href` is absolute: it starts with the router's base.
+            resolve: false,
+            scroll,
+            ..NavigateOptions::default()
+        };
+        self.navigate.with_value(|navigate| navigate(href, options));
     }
 }
 
-/// `path?query` showing `view`, keeping the address bar's other keys.
-fn url(path: &str, view: &ViewState) -> String {
-    let query = current_query();
-    view.write_into(&query);
-    let query = String::from(query.to_string());
-    if query.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{query}")
-    }
+/// `path?query` showing `view`, keeping `current`'s other keys.
+fn url(path: &str, current: &ParamsMap, view: &ViewState) -> String {
+    let mut query = current.clone();
+    view.write_into(&mut query);
+    format!("{path}{}", query.to_query_string())
 }
 
 pub fn use_view() -> UrlView {

@@ -2,9 +2,26 @@
 //! documents them in its OpenAPI document) and `admin-ui` (which deserializes
 //! them in the browser). JSON is camelCase. Compiles for native and wasm32.
 
-use chrono::{DateTime, Utc};
+// The timestamps of the fields: chrono's for the server, the lighter
+// `instant` ones (same names, same JSON) for the dashboard (wasm32).
+#[cfg(not(target_arch = "wasm32"))]
+pub use chrono::{DateTime, Utc};
+#[cfg(target_arch = "wasm32")]
+pub use instant::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub mod instant;
+pub mod raw_json;
+pub use raw_json::JsonText;
+
+/// The `metadata` of workers, events and transitions (a JSON object):
+/// `serde_json::Value` for the server, the JSON text ([`raw_json::RawJson`])
+/// for the dashboard (wasm32), which only shows it. Same JSON.
+#[cfg(not(target_arch = "wasm32"))]
+pub type Metadata = serde_json::Value;
+#[cfg(target_arch = "wasm32")]
+pub type Metadata = raw_json::RawJson;
 
 pub use ai_runtime_vocab::{EventLayer, Operation, TaskStatus, UnknownValue, WorkerState};
 
@@ -175,7 +192,7 @@ pub struct WorkerStatus {
     /// Events this worker's sink dropped, when it reports them.
     pub dropped_events: i64,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub metadata: serde_json::Value,
+    pub metadata: Metadata,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -246,7 +263,7 @@ pub struct RuntimeEvent {
     pub persona_id: Option<Uuid>,
     pub worker_id: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub metadata: serde_json::Value,
+    pub metadata: Metadata,
     pub occurred_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
@@ -422,6 +439,6 @@ pub struct TaskTransition {
     /// The worker that made it, when a worker did.
     pub worker_id: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub metadata: serde_json::Value,
+    pub metadata: Metadata,
     pub occurred_at: DateTime<Utc>,
 }

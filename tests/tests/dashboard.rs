@@ -1063,6 +1063,17 @@ async fn load_more_metadata_task_links_and_polling(pool: PgPool) {
     let metadata = b.text("#events-table tr.metadata pre").await;
     assert!(metadata.contains("latency_ms"), "{metadata}");
     assert_eq!(b.js("return document.querySelector('#events-table tr.event .row-toggle').getAttribute('aria-expanded')").await, "true");
+    // The button keeps the focus, also over a poll that brings nothing new
+    // (the rows are markup: written anew only when they change).
+    let focused = "return !!document.activeElement && document.activeElement.classList.contains('row-toggle') && document.activeElement.getAttribute('aria-expanded') === 'true'";
+    b.wait_for("the focus on the open row's button", focused)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        b.js(focused).await,
+        json!(true),
+        "the focus is kept over a poll"
+    );
 
     // A new event appears within one polling interval (1 s here).
     sqlx::query(
@@ -1358,6 +1369,123 @@ async fn a_tasks_page_from_a_deep_link_the_tasks_panel_and_an_event_row(pool: Pg
     assert!(error.contains("404"), "{error}");
     b.goto("/tasks/not-a-task").await;
     b.text("#not-found").await;
+    b.close().await;
+}
+
+/// The one task row among the tasks table's rows, as a script for `wait_for`.
+fn only_task_row(task: Uuid) -> String {
+    format!("return (() => {{ const rows = document.querySelectorAll('#tasks-table tr.task'); return rows.length === 1 && rows[0].dataset.id === '{task}'; }})()")
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn the_task_page_says_why_it_has_no_story_and_keeps_it_while_reloading(pool: PgPool) {
+    let b = Browser::open(pool.clone()).await;
+    // A task that does not exist (yet): the error boundary says 404, no story.
+    let task = Uuid::new_v4();
+    b.goto_signed_in(&format!("/tasks/{task}?poll=250")).await;
+    let error = b.text("#task-page [role=alert]").await;
+    assert!(error.contains("404"), "{error}");
+    assert_eq!(
+        b.js("return document.querySelector('#task-facts') === null")
+            .await,
+        json!(true)
+    );
+    b.assert_accessible("a task page's error").await;
+
+    // The task appears: a later poll's answer replaces the error with the story.
+    sqlx::query(
+        "insert into persona_tasks (id, persona_id, kind, idempotency_key) \
+         values ($1, gen_random_uuid(), 'probe', 'probe')",
+    )
+    .bind(task)
+    .execute(&pool)
+    .await
+    .expect("insert task");
+    b.wait_for(
+        "the story in place of the error",
+        "return !!document.querySelector('#task-facts') && !document.querySelector('#task-page [role=alert]')",
+    )
+    .await;
+    assert!(b.text("#task-facts .status").await.contains("PENDING"));
+
+    // Reloaded every 250 ms, the story never leaves the screen (the
+    // transition keeps it while the next one loads; watched every 5 ms),
+    // and a new transition shows up in place.
+    b.js("window.storyGaps = 0; window.storyWatch = setInterval(() => { if (!document.querySelector('#task-facts') || document.querySelector('#task-page .loading')) window.storyGaps++; }, 5); return null")
+        .await;
+    let before = b.texts("#transitions-table tr.transition").await.len();
+    sqlx::query(
+        "insert into task_transition_events (task_id, from_status, to_status, reason_code) \
+         values ($1, 'PENDING', 'RUNNING', 'TASK_LEASED')",
+    )
+    .bind(task)
+    .execute(&pool)
+    .await
+    .expect("insert transition");
+    b.wait_for(
+        "the new transition",
+        &format!(
+            "return document.querySelectorAll('#transitions-table tr.transition').length === {}",
+            before + 1
+        ),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        b.js("clearInterval(window.storyWatch); return window.storyGaps")
+            .await,
+        json!(0),
+        "the story was off the screen while reloading"
+    );
+    b.close().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn the_tasks_filters_live_in_the_url_and_follow_back(pool: PgPool) {
+    let seeded = seed(&pool).await;
+    let b = Browser::open(pool).await;
+    b.goto_signed_in("").await;
+    let all = "return document.querySelectorAll('#tasks-table tr.task').length === 5";
+    b.wait_for("every task", all).await;
+
+    b.select("#t-status", "FAILED").await;
+    b.wait_for("the failed task", &only_task_row(seeded.failed_task))
+        .await;
+    assert!(b.query().await.contains("taskStatus=FAILED"));
+    b.select("#t-status", "").await;
+    b.wait_for("every task again", all).await;
+    b.click("#t-stuck").await;
+    b.wait_for("the stuck task", &only_task_row(seeded.stuck_task))
+        .await;
+    assert!(b.query().await.contains("stuck=true"));
+
+    // Back and forward: the table and the form follow the URL.
+    b.client.back().await.expect("back");
+    b.wait_for("every task after back", all).await;
+    assert_eq!(
+        b.js("return document.querySelector('#t-stuck').checked")
+            .await,
+        json!(false)
+    );
+    b.client.back().await.expect("back");
+    b.wait_for(
+        "the failed task after back",
+        &only_task_row(seeded.failed_task),
+    )
+    .await;
+    assert_eq!(b.value("#t-status").await, "FAILED");
+    b.client.forward().await.expect("forward");
+    b.client.forward().await.expect("forward");
+    b.wait_for(
+        "the stuck task after forward",
+        &only_task_row(seeded.stuck_task),
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.querySelector('#t-stuck').checked")
+            .await,
+        json!(true)
+    );
     b.close().await;
 }
 

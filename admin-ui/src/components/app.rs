@@ -1,28 +1,45 @@
-//! The shell: the header (refresh, last updated, sign out) and either the
-//! sign-in form or the page.
+//! The shell: the router over the dashboard's pages (`pages`), the header
+//! (refresh, last updated, sign out) and either the sign-in form or the
+//! page the path names, picked by `leptos_router`'s `<FlatRoutes>`: the
+//! overview at the base, a task's page at `/tasks/:id` (the id from
+//! `use_params_map`), "no such page" for any other path.
 
 use leptos::prelude::*;
+use leptos_router::components::{FlatRoutes, Route, Router};
+use leptos_router::hooks::use_params_map;
+use leptos_router::path;
+use uuid::Uuid;
 
 use crate::components::overview::OverviewPage;
 use crate::components::page_link::PageLink;
 use crate::components::signin::SignIn;
 use crate::components::task_page::TaskPage;
-use crate::pages::Page;
+use crate::pages::{self, Page};
 use crate::poll;
-use crate::session::Session;
+use crate::session::{use_session, Session};
 use crate::time;
-use crate::view_state::{self, UrlView};
+use crate::view_state::UrlView;
 
 #[component]
 pub fn App() -> impl IntoView {
-    // Takes a `#token=` fragment out of the address bar first.
+    // Before the router reads the address bar: the session takes a
+    // `#token=` fragment out of it.
     let session = Session::new();
     provide_context(session);
-    let view = UrlView::install();
+    view! {
+        <Router base=pages::BASE>
+            <Shell />
+        </Router>
+    }
+}
+
+/// Everything that reads the URL through the router.
+#[component]
+fn Shell() -> impl IntoView {
+    let session = use_session();
+    let view = UrlView::from_router();
     provide_context(view);
-    // Changes only when the path names another page (not on every query change).
-    let page = Memo::new(move |_| view.page.get());
-    let every = poll::interval(view_state::query_param("poll").as_deref());
+    let every = poll::interval(view.param("poll").as_deref());
     poll::start(session, every);
     let signed_in = move || session.token.with(Option::is_some);
 
@@ -42,17 +59,35 @@ pub fn App() -> impl IntoView {
             </Show>
         </header>
         <Show when=signed_in fallback=|| view! { <SignIn /> }>
-            {move || match page.get() {
-                Page::Overview => view! { <OverviewPage /> }.into_any(),
-                Page::Task(id) => view! { <TaskPage id=id /> }.into_any(),
-                Page::NotFound => view! {
-                    <main id="not-found">
-                        <h2>"No such page"</h2>
-                        <p><PageLink page=Page::Overview>"Go to the overview"</PageLink></p>
-                    </main>
-                }.into_any(),
-            }}
+            // Paths under the router's base, one route per `pages::Page`.
+            <FlatRoutes fallback=NotFound>
+                <Route path=path!("") view=OverviewPage />
+                <Route path=path!("/tasks/:id") view=TaskRoute />
+            </FlatRoutes>
         </Show>
+    }
+}
+
+/// `/tasks/:id`: the task's page, or "no such page" for an id that is no UUID.
+#[component]
+fn TaskRoute() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| {
+        params.with(|p| p.get_str("id").and_then(|id| Uuid::try_parse(id).ok()))
+    });
+    move || match id.get() {
+        Some(id) => view! { <TaskPage id=id /> }.into_any(),
+        None => view! { <NotFound /> }.into_any(),
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    view! {
+        <main id="not-found">
+            <h2>"No such page"</h2>
+            <p><PageLink page=Page::Overview>"Go to the overview"</PageLink></p>
+        </main>
     }
 }
 

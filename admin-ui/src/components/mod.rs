@@ -3,12 +3,14 @@
 //! only declares them: components import each other, never this module.
 
 pub mod app;
+mod event_filters;
 mod events;
 mod health;
 mod loader;
 mod overview;
 mod page_link;
 mod queue;
+mod resource;
 mod signin;
 mod status;
 mod task_page;

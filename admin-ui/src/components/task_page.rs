@@ -1,21 +1,23 @@
-//! A task's page (`pages::Page::Task`): the task (status, reason, attempts,
-//! lease), its transitions with their times and who made them, and its
-//! transitions and runtime events on one timeline, oldest first.
+//! A task's page (`pages::Page::Task`, at `{BASE}/tasks/{id}`): the task
+//! (status, reason, attempts, lease), its transitions with their times and
+//! who made them, and its transitions and runtime events on one timeline,
+//! oldest first.
 //!
-//! Loaded like the overview's panels (`Loader`), on the session's tick
-//! (polling, the refresh button): the story stays on screen while the next
-//! one loads, and a failure (unknown task, server down) is said above it.
-//! Not `LocalResource` with `Transition`/`ErrorBoundary`: those cost 12 KB
-//! of gzipped WASM (README, "Dashboard").
+//! A `LocalResource` loads it, again on every tick of the session (polling,
+//! the refresh button); `<Transition>` keeps the story on screen while the
+//! next one loads (the first load says "Loading the task…"), and
+//! `<ErrorBoundary>` shows a failure (an unknown task, the server down) in
+//! its place until a load succeeds again. Superseded loads are the
+//! resource's business: it keeps the newest.
 
 use std::fmt::Write;
 
-use ai_runtime_api::{RuntimeEvent, TaskDetail, TaskSummary, TaskTransition};
+use ai_runtime_api::{JsonText, RuntimeEvent, TaskDetail, TaskSummary, TaskTransition};
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use crate::components::loader::{ErrorBanner, Loader};
 use crate::components::page_link::PageLink;
+use crate::components::resource;
 use crate::components::view_link::ViewLink;
 use crate::markup::esc;
 use crate::pages::Page;
@@ -26,13 +28,9 @@ use crate::view_state::{use_view, EventFilters, TimeRange, ViewState};
 #[component]
 pub fn TaskPage(id: Uuid) -> impl IntoView {
     let session = use_session();
-    let detail = RwSignal::new(None::<TaskDetail>);
-    let loader = Loader::new(session, RwSignal::new(None));
-    Effect::new(move |_| {
+    let detail = LocalResource::new(move || {
         session.tick.track();
-        loader.load(&format!("tasks/{id}"), Vec::new(), move |d: TaskDetail| {
-            detail.set(Some(d))
-        });
+        resource::get::<TaskDetail>(session, format!("tasks/{id}"))
     });
     let view_state = use_view();
     let events_of_task = Signal::derive(move || ViewState {
@@ -52,10 +50,11 @@ pub fn TaskPage(id: Uuid) -> impl IntoView {
                 </ViewLink>
             </nav>
             <h2 id="task-title">"Task " <code>{id.to_string()}</code></h2>
-            <ErrorBanner error=loader.error what="the task" />
-            <div inner_html=move || detail.with(|d| {
-                d.as_ref().map_or_else(|| r#"<p class="loading">Loading the task…</p>"#.to_owned(), story)
-            })></div>
+            <Transition fallback=|| view! { <p class="loading">"Loading the task…"</p> }>
+                <ErrorBoundary fallback=|errors| view! { <resource::ErrorNotice errors=errors what="the task" /> }>
+                    {move || detail.get().map(|d| d.map(|d| view! { <div id="task-story" inner_html=story(&d)></div> }))}
+                </ErrorBoundary>
+            </Transition>
         </main>
     }
 }
@@ -202,7 +201,7 @@ fn timeline(html: &mut String, transitions: &[TaskTransition], events: &[Runtime
                 esc(&e.reason_code),
                 esc(&e.entity_id),
                 esc(e.worker_id.as_deref().unwrap_or("no worker")),
-                esc(&serde_json::to_string(&e.metadata).unwrap_or_default())
+                esc(&e.metadata.json_text())
             );
         }
     }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use ai_runtime_api::{TaskStatus, TaskSummary, TasksResponse};
-use leptos::ev::MouseEvent;
+use leptos::ev::{Event, MouseEvent, SubmitEvent};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -72,44 +72,34 @@ pub fn TasksPanel() -> impl IntoView {
         }
     };
 
-    let set_filters = move |change: &dyn Fn(&mut TaskFilters)| {
+    // The filters' form is markup written from the URL; a change is
+    // written to the URL at once.
+    let filter_changed = move |ev: Event| {
+        let Some(field) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        else {
+            return;
+        };
         let mut next = view_state.state.get_untracked();
-        change(&mut next.tasks);
+        match field.id().as_str() {
+            "t-status" => next.tasks.status = event_target_value(&ev).parse().ok(),
+            "t-stuck" => next.tasks.stuck_only = event_target_checked(&ev),
+            _ => return,
+        }
         view_state.navigate(next);
     };
 
     view! {
         <section id="tasks" aria-labelledby="tasks-title">
             <h2 id="tasks-title">"Recent tasks"</h2>
-            <form class="filters" aria-label="Task filters" on:submit=|ev: leptos::ev::SubmitEvent| ev.prevent_default()>
-                <div class="field">
-                    <label for="t-status">"Status"</label>
-                    <select
-                        id="t-status"
-                        on:change=move |ev| {
-                            let status = event_target_value(&ev).parse::<TaskStatus>().ok();
-                            set_filters(&|f| f.status = status)
-                        }
-                    >
-                        <option value="" prop:selected=move || filters.with(|f| f.status.is_none())>"Any status"</option>
-                        {TaskStatus::ALL.iter().map(|&s| view! {
-                            <option value=s.as_str() prop:selected=move || filters.with(|f| f.status == Some(s))>{s.as_str()}</option>
-                        }).collect_view()}
-                    </select>
-                </div>
-                <div class="field checkbox">
-                    <input
-                        id="t-stuck"
-                        type="checkbox"
-                        prop:checked=move || filters.with(|f| f.stuck_only)
-                        on:change=move |ev| {
-                            let checked = event_target_checked(&ev);
-                            set_filters(&|f| f.stuck_only = checked)
-                        }
-                    />
-                    <label for="t-stuck">"Stuck only"</label>
-                </div>
-            </form>
+            <form
+                class="filters"
+                aria-label="Task filters"
+                on:submit=|ev: SubmitEvent| ev.prevent_default()
+                on:change=filter_changed
+                inner_html=move || filters.with(filter_fields)
+            ></form>
             <ErrorBanner error=loader.error what="the tasks" />
             <table id="tasks-table">
                 <caption>
@@ -135,6 +125,29 @@ pub fn TasksPanel() -> impl IntoView {
             </table>
         </section>
     }
+}
+
+/// The filters' fields showing `f`.
+fn filter_fields(f: &TaskFilters) -> String {
+    let mut html = r#"<div class="field"><label for="t-status">Status</label><select id="t-status"><option value="">Any status</option>"#.to_owned();
+    for s in TaskStatus::ALL {
+        let selected = if f.status == Some(*s) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(
+            html,
+            r#"<option value="{0}"{selected}>{0}</option>"#,
+            s.as_str()
+        );
+    }
+    let checked = if f.stuck_only { " checked" } else { "" };
+    let _ = write!(
+        html,
+        r#"</select></div><div class="field checkbox"><input id="t-stuck" type="checkbox"{checked}><label for="t-stuck">Stuck only</label></div>"#
+    );
+    html
 }
 
 /// The rows as markup (escaped); their links are real links, followed in

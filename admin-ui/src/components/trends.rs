@@ -78,7 +78,7 @@ impl Axis {
     }
 }
 
-fn ms(at: &chrono::DateTime<chrono::Utc>) -> f64 {
+fn ms(at: &ai_runtime_api::DateTime<ai_runtime_api::Utc>) -> f64 {
     at.timestamp_millis() as f64
 }
 

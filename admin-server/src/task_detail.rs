@@ -38,7 +38,7 @@ pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiFailure> {
 /// The stretch of `occurred_at` a task's events are looked for in: from an
 /// hour before it was created (hosts whose clocks run behind) to a day after
 /// its last change when it is finished, or to tomorrow while it is not
-/// (the tasks page's bound).
+/// (the tasks page looks up each task's latest event in the same window).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct EventWindow {
     pub(crate) from: DateTime<Utc>,
@@ -143,14 +143,10 @@ async fn story(
         limit: 1,
         ..TaskFilter::default()
     };
-    let Some(task_row) = tasks::page_query(&one, thresholds)
-        .build()
-        .fetch_optional(&mut *conn)
-        .await?
-    else {
+    let task_rows = tasks::PageRows::fetch(&mut *conn, &one, thresholds).await?;
+    let Some(task) = task_rows.tasks()?.into_iter().next() else {
         return Err(ApiFailure::NotFound(format!("no task {id}")));
     };
-    let task = TaskJson::from_row(&task_row)?;
     let window = EventWindow::of(task.status.0, task.created_at, task.updated_at, Utc::now());
 
     let transition_rows = transitions_query(id).build().fetch_all(&mut *conn).await?;

@@ -5,8 +5,11 @@ use ai_runtime_api::{EventLayer, Operation, TaskStatus};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
-use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use crate::config::Thresholds;
@@ -16,13 +19,14 @@ use crate::error::ApiFailure;
 use crate::page::{Page, PageItem};
 use crate::params::TaskFilter;
 use crate::stuck::Stuck;
+use crate::task_detail::EventWindow;
 
 /// One task, borrowed from its row, serialized as
 /// [`ai_runtime_api::TaskSummary`] (a test checks).
 #[derive(Debug, FromRow, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TaskJson<'r> {
-    id: Uuid,
+    pub(crate) id: Uuid,
     persona_id: Uuid,
     kind: &'r str,
     pub(crate) status: Vocab<TaskStatus>,
@@ -36,8 +40,9 @@ pub(crate) struct TaskJson<'r> {
     pub(crate) created_at: DateTime<Utc>,
     pub(crate) updated_at: DateTime<Utc>,
     stuck: bool,
-    #[sqlx(flatten)]
-    latest_event: LatestEventColumns<'r>,
+    /// Looked up by [`PageRows::fetch`] after the page is cut.
+    #[sqlx(skip)]
+    latest_event: Option<LatestEvent<'r>>,
 }
 
 impl PageItem for TaskJson<'_> {
@@ -67,30 +72,14 @@ impl TaskJson<'static> {
             created_at: at,
             updated_at: at,
             stuck: false,
-            latest_event: LatestEventColumns {
-                event_id: None,
-                event_layer: None,
-                event_operation: None,
-                event_reason_code: None,
-                event_occurred_at: None,
-            },
+            latest_event: None,
         }
     }
 }
 
-/// The latest event's columns of the lateral join: all null when the task
-/// has no event. Serialized as [`LatestEvent`] or `null`.
-#[derive(Debug, FromRow)]
-struct LatestEventColumns<'r> {
-    event_id: Option<Uuid>,
-    event_layer: Option<Vocab<EventLayer>>,
-    event_operation: Option<Vocab<Operation>>,
-    event_reason_code: Option<&'r str>,
-    event_occurred_at: Option<DateTime<Utc>>,
-}
-
-/// [`ai_runtime_api::EventSummary`], borrowed.
-#[derive(Serialize)]
+/// A task's latest event, borrowed from its row, serialized as
+/// [`ai_runtime_api::EventSummary`].
+#[derive(Debug, FromRow, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct LatestEvent<'r> {
     id: Uuid,
@@ -100,49 +89,15 @@ struct LatestEvent<'r> {
     occurred_at: DateTime<Utc>,
 }
 
-impl Serialize for LatestEventColumns<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let event = match *self {
-            LatestEventColumns {
-                event_id: Some(id),
-                event_layer: Some(layer),
-                event_operation: Some(operation),
-                event_reason_code: Some(reason_code),
-                event_occurred_at: Some(occurred_at),
-            } => Some(LatestEvent {
-                id,
-                layer,
-                operation,
-                reason_code,
-                occurred_at,
-            }),
-            _ => None,
-        };
-        event.serialize(serializer)
-    }
-}
-
-/// The SQL of one page (limit + 1 rows). The page is cut first and only its
-/// rows look up their latest event, so the lateral lookup runs `limit + 1`
-/// times whatever the filter matches. A task's events happen while it is
-/// worked on: from its creation (an hour's margin for hosts whose clocks run
-/// behind) and, once it is finished, to a day after its last update (the
-/// finishing transition); an active task's up to tomorrow. So a finished
-/// task's lookup reads only the one or two daily partitions of its life
-/// (pruned at run time), not every day from the task's to today, nor the
-/// empty days made ahead: an old page (a deep cursor) costs what a fresh one
-/// does. The task page (`task_detail`) bounds its events the same way.
+/// The SQL of one page of tasks (limit + 1 rows), without their events.
 pub(crate) fn page_query(
     filter: &TaskFilter,
     thresholds: &Thresholds,
 ) -> QueryBuilder<'static, Postgres> {
     let mut q = QueryBuilder::new(
-        "select t.*, e.id as event_id, e.layer as event_layer, \
-         e.operation as event_operation, e.reason_code as event_reason_code, \
-         e.occurred_at as event_occurred_at \
-         from (select t.id, t.persona_id, t.kind, t.status, t.reason_code, t.reason, \
-             t.lease_owner, t.lease_expires_at, t.attempts, t.max_attempts, t.scheduled_at, \
-             t.created_at, t.updated_at, coalesce(",
+        "select t.id, t.persona_id, t.kind, t.status, t.reason_code, t.reason, \
+         t.lease_owner, t.lease_expires_at, t.attempts, t.max_attempts, t.scheduled_at, \
+         t.created_at, t.updated_at, coalesce(",
     );
     Stuck::Any.push_condition(&mut q, thresholds);
     q.push(", false) as stuck from public.persona_tasks t where true");
@@ -173,17 +128,113 @@ pub(crate) fn page_query(
     }
     q.push(" order by t.created_at desc, t.id desc limit ")
         .push_bind(filter.limit + 1);
-    q.push(
-        ") t left join lateral (select id, layer, operation, reason_code, occurred_at \
-             from public.ai_runtime_events where task_id = t.id \
-             and occurred_at >= t.created_at - interval '1 hour' \
-             and occurred_at < case when t.status in ('DONE', 'SKIPPED', 'FAILED') \
-                 then least(greatest(t.updated_at, t.created_at), now()) else now() end \
-                 + interval '1 day' \
-             order by occurred_at desc, id desc limit 1) e on true \
-         order by t.created_at desc, t.id desc",
-    );
     q
+}
+
+/// The SQL that looks up the latest event of each task in `windows`, each
+/// within its own [`EventWindow`]. The windows' span is also bound as
+/// constants: planned with their values, the statement reads only the days
+/// of the page's tasks (for a fresh page, today's and tomorrow's partitions),
+/// where a lookup joined to the page in one statement would be planned over
+/// every daily partition (most of a page's cost with a month of them).
+fn latest_events_query(windows: &[(Uuid, EventWindow)]) -> QueryBuilder<'static, Postgres> {
+    let ids: Vec<Uuid> = windows.iter().map(|(id, _)| *id).collect();
+    let froms: Vec<DateTime<Utc>> = windows.iter().map(|(_, w)| w.from).collect();
+    let tos: Vec<DateTime<Utc>> = windows.iter().map(|(_, w)| w.to).collect();
+    let span_from = froms.iter().min().copied();
+    let span_to = tos.iter().max().copied();
+    let mut q = QueryBuilder::new(
+        "select w.task_id, e.id, e.layer, e.operation, e.reason_code, e.occurred_at \
+         from unnest(",
+    );
+    q.push_bind(ids)
+        .push("::uuid[], ")
+        .push_bind(froms)
+        .push("::timestamptz[], ")
+        .push_bind(tos)
+        .push(
+            "::timestamptz[]) as w(task_id, events_from, events_to) \
+             cross join lateral (select id, layer, operation, reason_code, occurred_at \
+                 from public.ai_runtime_events where task_id = w.task_id \
+                 and occurred_at >= w.events_from and occurred_at < w.events_to \
+                 and occurred_at >= ",
+        )
+        .push_bind(span_from)
+        .push(" and occurred_at < ")
+        .push_bind(span_to)
+        .push(" order by occurred_at desc, id desc limit 1) e");
+    q
+}
+
+/// The rows of one page: its tasks, then their latest events, looked up for
+/// the `limit + 1` tasks of the page only, whatever the filter matches. A
+/// task's events happen while it is worked on ([`EventWindow`]), so an old
+/// page (a deep cursor) reads the days of its tasks, not every day since.
+/// The task page reads one task's row through the same two statements.
+pub(crate) struct PageRows {
+    tasks: Vec<PgRow>,
+    latest_events: Vec<PgRow>,
+}
+
+impl PageRows {
+    pub(crate) async fn fetch(
+        conn: &mut PgConnection,
+        filter: &TaskFilter,
+        thresholds: &Thresholds,
+    ) -> Result<Self, sqlx::Error> {
+        // Prepared once per connection: the tasks table has no skew a
+        // generic plan would misjudge (unlike events::page).
+        let tasks = page_query(filter, thresholds)
+            .build()
+            .fetch_all(&mut *conn)
+            .await?;
+        let now = Utc::now();
+        let windows = tasks
+            .iter()
+            .map(|row| {
+                let status: Vocab<TaskStatus> = row.try_get("status")?;
+                let window = EventWindow::of(
+                    status.0,
+                    row.try_get("created_at")?,
+                    row.try_get("updated_at")?,
+                    now,
+                );
+                Ok((row.try_get("id")?, window))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let latest_events = if windows.is_empty() {
+            Vec::new()
+        } else {
+            // Planned with the span's values each time (unnamed), so the
+            // days outside it are pruned while planning.
+            latest_events_query(&windows)
+                .build()
+                .persistent(false)
+                .fetch_all(&mut *conn)
+                .await?
+        };
+        Ok(PageRows {
+            tasks,
+            latest_events,
+        })
+    }
+
+    /// The page's tasks, each with its latest event.
+    pub(crate) fn tasks(&self) -> Result<Vec<TaskJson<'_>>, sqlx::Error> {
+        let mut latest: HashMap<Uuid, LatestEvent<'_>> = self
+            .latest_events
+            .iter()
+            .map(|row| Ok((row.try_get("task_id")?, LatestEvent::from_row(row)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        self.tasks
+            .iter()
+            .map(|row| {
+                let mut task = TaskJson::from_row(row)?;
+                task.latest_event = latest.remove(&task.id);
+                Ok(task)
+            })
+            .collect()
+    }
 }
 
 /// One page of tasks as the response.
@@ -192,16 +243,9 @@ pub(crate) async fn page(
     filter: &TaskFilter,
     thresholds: &Thresholds,
 ) -> Result<Response, ApiFailure> {
-    let mut query = page_query(filter, thresholds);
-    // Prepared once per connection: the tasks table has no skew a generic
-    // plan would misjudge (unlike events::page), and planning the latest-event
-    // lookup over every daily partition is most of a page's cost.
-    let rows = query.build().fetch_all(pool).await?;
-    let tasks = rows
-        .iter()
-        .map(TaskJson::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(Page::from_look_ahead(tasks, filter.limit)).into_response())
+    let mut conn = pool.acquire().await?;
+    let rows = PageRows::fetch(&mut conn, filter, thresholds).await?;
+    Ok(Json(Page::from_look_ahead(rows.tasks()?, filter.limit)).into_response())
 }
 
 #[cfg(test)]
@@ -211,6 +255,73 @@ mod tests {
 
     use super::*;
     use crate::cursor::Cursor;
+    use crate::partition_fixtures::{partitions_of, ten_days_of_partitions};
+
+    /// The tables the latest-event lookup of `windows` reads, as planned.
+    async fn tables_read(
+        pool: &PgPool,
+        windows: &[(Uuid, EventWindow)],
+    ) -> std::collections::BTreeSet<String> {
+        let explain = format!(
+            "explain (format json) {}",
+            latest_events_query(windows).sql()
+        );
+        // The statement's binds, in its order.
+        let ids: Vec<Uuid> = windows.iter().map(|(id, _)| *id).collect();
+        let froms: Vec<DateTime<Utc>> = windows.iter().map(|(_, w)| w.from).collect();
+        let tos: Vec<DateTime<Utc>> = windows.iter().map(|(_, w)| w.to).collect();
+        let plan: serde_json::Value = sqlx::query_scalar(&explain)
+            .bind(ids)
+            .bind(froms.clone())
+            .bind(tos.clone())
+            .bind(froms.iter().min().copied())
+            .bind(tos.iter().max().copied())
+            .persistent(false)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let mut tables = std::collections::BTreeSet::new();
+        crate::events::relations(&plan[0]["Plan"], &mut tables);
+        tables.retain(|t| t.starts_with("ai_runtime_events"));
+        tables
+    }
+
+    /// A page of tasks of two days ago looks up their events in those days
+    /// (and the next) only, and a fresh page in today's and tomorrow's: never
+    /// the other days a month of retention keeps.
+    #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+    async fn the_latest_event_lookup_reads_only_the_pages_days(pool: PgPool) {
+        ten_days_of_partitions(&pool, 3).await;
+        let now = Utc::now();
+        let today = now.date_naive();
+        let day = |n: i64| today - Duration::days(n);
+        let noon = |n: i64| day(n).and_hms_opt(12, 0, 0).unwrap().and_utc();
+
+        let done = |created| {
+            let window = EventWindow::of(TaskStatus::Done, created, created, now);
+            (Uuid::new_v4(), window)
+        };
+        let old_page = [done(noon(6)), done(noon(6) + Duration::minutes(1))];
+        assert_eq!(
+            tables_read(&pool, &old_page).await,
+            partitions_of(&[day(6), day(5)])
+        );
+
+        let fresh = |created| {
+            let window = EventWindow::of(TaskStatus::Running, created, created, now);
+            (Uuid::new_v4(), window)
+        };
+        let fresh_page = [fresh(now - Duration::seconds(20)), fresh(now)];
+        let read = tables_read(&pool, &fresh_page).await;
+        assert!(
+            read.is_subset(&partitions_of(&[day(1), today, day(-1)])),
+            "{read:?}"
+        );
+        assert!(
+            read.contains(&partitions_of(&[today]).pop_first().unwrap()),
+            "{read:?}"
+        );
+    }
 
     /// A page serializes, byte for byte, as the API type the dashboard reads.
     #[test]
@@ -238,13 +349,13 @@ mod tests {
             created_at: at - Duration::seconds(61),
             updated_at: at,
             stuck: true,
-            latest_event: LatestEventColumns {
-                event_id: Some(event),
-                event_layer: Some(Vocab(EventLayer::ProviderRuntime)),
-                event_operation: Some(Vocab(Operation::Call)),
-                event_reason_code: Some("PROVIDER_CALL_FAILED"),
-                event_occurred_at: Some(at - Duration::milliseconds(5)),
-            },
+            latest_event: Some(LatestEvent {
+                id: event,
+                layer: Vocab(EventLayer::ProviderRuntime),
+                operation: Vocab(Operation::Call),
+                reason_code: "PROVIDER_CALL_FAILED",
+                occurred_at: at - Duration::milliseconds(5),
+            }),
         };
         let without_event = |id| TaskJson {
             id,
@@ -261,13 +372,7 @@ mod tests {
             created_at: at,
             updated_at: at,
             stuck: false,
-            latest_event: LatestEventColumns {
-                event_id: None,
-                event_layer: None,
-                event_operation: None,
-                event_reason_code: None,
-                event_occurred_at: None,
-            },
+            latest_event: None,
         };
         let expected = TasksResponse {
             tasks: vec![

@@ -94,12 +94,39 @@ pub(crate) fn page_query(
     filter: &TaskFilter,
     thresholds: &Thresholds,
 ) -> QueryBuilder<'static, Postgres> {
-    let mut q = QueryBuilder::new(
+    let mut q = QueryBuilder::new("");
+    if filter.stuck == Some(true) && filter.status.is_none() {
+        // A stuck task is RUNNING or PENDING, each by its own condition. The
+        // page merges the newest stuck tasks of each status: each walks the
+        // (status, created_at) index newest first and stops after a page,
+        // where one condition over both would collect every active task and
+        // sort them (6.6 ms p50 at 3,800 active tasks, README).
+        q.push("select * from ((");
+        push_page_select(&mut q, filter, thresholds, Stuck::Running);
+        q.push(") union all (");
+        push_page_select(&mut q, filter, thresholds, Stuck::Pending);
+        q.push(")) t order by created_at desc, id desc limit ")
+            .push_bind(filter.limit + 1);
+    } else {
+        push_page_select(&mut q, filter, thresholds, Stuck::Any);
+    }
+    q
+}
+
+/// A `select` of one page of the tasks `filter` asks for, where a stuck
+/// filter means the tasks that `stuck` selects.
+fn push_page_select(
+    q: &mut QueryBuilder<'static, Postgres>,
+    filter: &TaskFilter,
+    thresholds: &Thresholds,
+    stuck: Stuck,
+) {
+    q.push(
         "select t.id, t.persona_id, t.kind, t.status, t.reason_code, t.reason, \
          t.lease_owner, t.lease_expires_at, t.attempts, t.max_attempts, t.scheduled_at, \
          t.created_at, t.updated_at, coalesce(",
     );
-    Stuck::Any.push_condition(&mut q, thresholds);
+    Stuck::Any.push_condition(q, thresholds);
     q.push(", false) as stuck from public.persona_tasks t where true");
     if let Some(id) = filter.id {
         q.push(" and t.id = ").push_bind(id);
@@ -110,11 +137,11 @@ pub(crate) fn page_query(
     match filter.stuck {
         Some(true) => {
             q.push(" and ");
-            Stuck::Any.push_condition(&mut q, thresholds);
+            stuck.push_condition(q, thresholds);
         }
         Some(false) => {
             q.push(" and not coalesce(");
-            Stuck::Any.push_condition(&mut q, thresholds);
+            Stuck::Any.push_condition(q, thresholds);
             q.push(", false)");
         }
         None => {}
@@ -128,7 +155,6 @@ pub(crate) fn page_query(
     }
     q.push(" order by t.created_at desc, t.id desc limit ")
         .push_bind(filter.limit + 1);
-    q
 }
 
 /// The SQL that looks up the latest event of each task in `windows`, each

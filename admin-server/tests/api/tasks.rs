@@ -166,6 +166,27 @@ async fn filters_and_stuck_flags(pool: PgPool) {
             "{query}"
         );
     }
+
+    // Stuck tasks of both statuses, a page at a time: the pages merge the
+    // stuck RUNNING and PENDING tasks in one order and the cursor carries on.
+    let stuck = select(&|c| c.stuck);
+    assert!(
+        ["RUNNING", "PENDING"]
+            .iter()
+            .all(|s| crafted.iter().any(|c| c.stuck && c.status == *s)),
+        "the crafted tasks hold stuck tasks of both statuses"
+    );
+    let mut seen = Vec::new();
+    let mut url = "tasks?stuck=true&limit=1".to_owned();
+    loop {
+        let body = server.ok(&url).await;
+        seen.extend(ids(&body));
+        match body["nextCursor"].as_str() {
+            Some(c) => url = format!("tasks?stuck=true&limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, stuck);
     server.stop().await;
 }
 

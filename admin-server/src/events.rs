@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -103,14 +104,59 @@ fn filtered(
     q
 }
 
-/// One page of events as the response.
-pub(crate) async fn page(pool: &PgPool, filter: &EventFilter) -> Result<Response, ApiFailure> {
-    let mut query = page_query(filter);
+/// How far back a page without a lower bound looks first (see [`first_try`]).
+const FIRST_TRY: chrono::Duration = chrono::Duration::days(1);
+
+/// A page without a lower bound (`from`) would be planned over every daily
+/// partition the retention keeps; most such pages are filled by the newest
+/// day alone. So it is first asked for the day before its upper bound (the
+/// cursor, `to` or now): when that fills the page (limit + 1 rows), those
+/// are the page, since every row outside the day is older than every row in
+/// it. Otherwise the page is asked for again without the bound. With a
+/// month of daily partitions, planning is most of a page's cost (README,
+/// "A month of history").
+fn first_try(filter: &EventFilter) -> Option<EventFilter> {
+    if filter.from.is_some() {
+        return None;
+    }
+    let upper = [filter.to, filter.after.map(|a| a.at)]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or_else(Utc::now);
+    Some(EventFilter {
+        from: Some(upper - FIRST_TRY),
+        ..filter.clone()
+    })
+}
+
+/// The rows of `filter`'s page: one statement, or two when the
+/// [`first_try`] does not fill it.
+async fn page_rows(pool: &PgPool, filter: &EventFilter) -> Result<Vec<PgRow>, sqlx::Error> {
+    if let Some(narrow) = first_try(filter) {
+        let rows = fetch_rows(pool, &narrow).await?;
+        if rows.len() as i64 > filter.limit {
+            return Ok(rows);
+        }
+    }
+    fetch_rows(pool, filter).await
+}
+
+async fn fetch_rows(pool: &PgPool, filter: &EventFilter) -> Result<Vec<PgRow>, sqlx::Error> {
     // Not persistent: an unnamed statement is planned with the actual
     // parameters every time. A cached generic plan cannot tell a task that
     // owns half the table from one with three events, and picks one index
     // for both.
-    let rows = query.build().persistent(false).fetch_all(pool).await?;
+    page_query(filter)
+        .build()
+        .persistent(false)
+        .fetch_all(pool)
+        .await
+}
+
+/// One page of events as the response.
+pub(crate) async fn page(pool: &PgPool, filter: &EventFilter) -> Result<Response, ApiFailure> {
+    let rows = page_rows(pool, filter).await?;
     let events = rows
         .iter()
         .map(EventJson::from_row)
@@ -127,6 +173,12 @@ pub async fn planned_partitions(
     query: &str,
 ) -> Result<BTreeSet<String>, ApiFailure> {
     let filter = EventFilter::try_from(crate::params::parse::<EventsQuery>(query)?)?;
+    // The statement that makes the page: the first try's when it fills it.
+    if let Some(narrow) = first_try(&filter) {
+        if fetch_rows(pool, &narrow).await?.len() as i64 > filter.limit {
+            return Ok(tables_read(pool, &narrow).await?);
+        }
+    }
     Ok(tables_read(pool, &filter).await?)
 }
 
@@ -167,6 +219,68 @@ mod tests {
 
     use super::*;
     use crate::partition_fixtures::{partitions_of, ten_days_of_partitions};
+
+    /// Pages without a lower bound, walked with the cursor over events
+    /// spread across days: the same rows in the same order as one query over
+    /// the whole table, whether the newest day fills a page (the first try)
+    /// or not (the page crossing into older days).
+    #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+    async fn pages_without_a_lower_bound_cross_the_days(pool: PgPool) {
+        ten_days_of_partitions(&pool, 2).await;
+        sqlx::query(
+            "insert into ai_runtime_events (layer, operation, reason_code, entity_id, occurred_at)
+             select 'execution', 'TASK', 'TASK_OK', 'e', now() - make_interval(hours => h)
+             from unnest(array[1, 2, 3, 4, 50, 51, 120]) h",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let all: Vec<Uuid> = sqlx::query_scalar(
+            "select id from ai_runtime_events order by occurred_at desc, id desc",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for limit in [1, 2, 3, 5, 50] {
+            let mut filter = EventFilter {
+                limit,
+                ..EventFilter::default()
+            };
+            let mut seen = Vec::new();
+            loop {
+                let rows = page_rows(&pool, &filter).await.unwrap();
+                let mut events: Vec<EventJson> = rows
+                    .iter()
+                    .map(|r| EventJson::from_row(r).unwrap())
+                    .collect();
+                let more = events.len() as i64 > limit;
+                events.truncate(limit as usize);
+                seen.extend(events.iter().map(|e| e.id));
+                let Some(last) = events.last().filter(|_| more) else {
+                    break;
+                };
+                filter.after = Some(crate::cursor::Cursor {
+                    at: last.occurred_at,
+                    id: last.id,
+                });
+            }
+            assert_eq!(seen, all, "limit {limit}");
+        }
+
+        // Only the newest day is planned when it fills the page.
+        let today = Utc::now().date_naive();
+        let newest = EventFilter {
+            limit: 2,
+            ..EventFilter::default()
+        };
+        let narrow = first_try(&newest).unwrap();
+        assert!(page_rows(&pool, &narrow).await.unwrap().len() > 2);
+        let read = tables_read(&pool, &narrow).await.unwrap();
+        assert!(
+            read.is_disjoint(&partitions_of(&[today - Duration::days(2)])),
+            "{read:?}"
+        );
+    }
 
     /// A page over a time range reads only the days of that range.
     #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]

@@ -133,6 +133,11 @@ fn first_try(filter: &EventFilter) -> Option<EventFilter> {
 /// The rows of `filter`'s page: one statement, or two when the
 /// [`first_try`] does not fill it.
 async fn page_rows(pool: &PgPool, filter: &EventFilter) -> Result<Vec<PgRow>, sqlx::Error> {
+    if one_task(filter) {
+        // A task's events are few, so the first try would rarely fill the
+        // page; its prepared statement is the cheap way to all of them.
+        return page_query(filter).build().fetch_all(pool).await;
+    }
     if let Some(narrow) = first_try(filter) {
         let rows = fetch_rows(pool, &narrow).await?;
         if rows.len() as i64 > filter.limit {
@@ -142,11 +147,38 @@ async fn page_rows(pool: &PgPool, filter: &EventFilter) -> Result<Vec<PgRow>, sq
     fetch_rows(pool, filter).await
 }
 
+/// Whether the page asks for one task's events and filters on nothing else
+/// but time. Its statement is prepared once per connection: whatever the
+/// task, the `(task_id, occurred_at desc)` index of each day gives its events
+/// in order, so the generic plan Postgres settles on after five executions
+/// is the right one, and it skips planning over every daily partition
+/// (0.3 ms against 2–3 ms per page in `psql` with a month of partitions).
+fn one_task(filter: &EventFilter) -> bool {
+    let EventFilter {
+        layer,
+        operation,
+        reason_code,
+        entity_id,
+        task_id,
+        worker_id,
+        from: _,
+        to: _,
+        limit: _,
+        after: _,
+    } = filter;
+    task_id.is_some()
+        && layer.is_none()
+        && operation.is_none()
+        && reason_code.is_none()
+        && entity_id.is_none()
+        && worker_id.is_none()
+}
+
 async fn fetch_rows(pool: &PgPool, filter: &EventFilter) -> Result<Vec<PgRow>, sqlx::Error> {
     // Not persistent: an unnamed statement is planned with the actual
     // parameters every time. A cached generic plan cannot tell a task that
-    // owns half the table from one with three events, and picks one index
-    // for both.
+    // owns half the table from one with three events when another filter
+    // is beside it (`taskId` + `reasonCode`), and picks one index for both.
     page_query(filter)
         .build()
         .persistent(false)
@@ -174,7 +206,7 @@ pub async fn planned_partitions(
 ) -> Result<BTreeSet<String>, ApiFailure> {
     let filter = EventFilter::try_from(crate::params::parse::<EventsQuery>(query)?)?;
     // The statement that makes the page: the first try's when it fills it.
-    if let Some(narrow) = first_try(&filter) {
+    if let Some(narrow) = first_try(&filter).filter(|_| !one_task(&filter)) {
         if fetch_rows(pool, &narrow).await?.len() as i64 > filter.limit {
             return Ok(tables_read(pool, &narrow).await?);
         }
@@ -216,6 +248,8 @@ mod tests {
     use ai_runtime_api::{EventsResponse, RuntimeEvent};
     use chrono::Duration;
     use serde_json::json;
+
+    use sqlx::postgres::PgPoolOptions;
 
     use super::*;
     use crate::partition_fixtures::{partitions_of, ten_days_of_partitions};
@@ -280,6 +314,66 @@ mod tests {
             read.is_disjoint(&partitions_of(&[today - Duration::days(2)])),
             "{read:?}"
         );
+    }
+
+    /// One task's events come through its prepared statement, the same
+    /// before and after Postgres settles on a generic plan (after five
+    /// executions on a connection), over days and with the cursor.
+    #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+    async fn one_tasks_pages_stay_the_same_on_a_generic_plan(pool: PgPool) {
+        ten_days_of_partitions(&pool, 2).await;
+        let (task, other) = (Uuid::new_v4(), Uuid::new_v4());
+        sqlx::query(
+            "insert into ai_runtime_events (layer, operation, reason_code, entity_id, task_id, occurred_at)
+             select 'execution', 'TASK', 'TASK_OK', 'e', case when h % 2 = 0 then $1 else $2 end,
+                    now() - make_interval(hours => h)
+             from generate_series(1, 30) h",
+        )
+        .bind(task)
+        .bind(other)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let want: Vec<Uuid> = sqlx::query_scalar(
+            "select id from ai_runtime_events where task_id = $1 order by occurred_at desc, id desc",
+        )
+        .bind(task)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(want.len(), 15);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(pool.connect_options().as_ref().clone())
+            .await
+            .unwrap();
+        for _ in 0..4 {
+            let mut filter = EventFilter {
+                task_id: Some(task),
+                limit: 4,
+                ..EventFilter::default()
+            };
+            assert!(one_task(&filter));
+            let mut seen = Vec::new();
+            loop {
+                let rows = page_rows(&pool, &filter).await.unwrap();
+                let mut events: Vec<EventJson> = rows
+                    .iter()
+                    .map(|r| EventJson::from_row(r).unwrap())
+                    .collect();
+                let more = events.len() as i64 > filter.limit;
+                events.truncate(filter.limit as usize);
+                seen.extend(events.iter().map(|e| e.id));
+                let Some(last) = events.last().filter(|_| more) else {
+                    break;
+                };
+                filter.after = Some(crate::cursor::Cursor {
+                    at: last.occurred_at,
+                    id: last.id,
+                });
+            }
+            assert_eq!(seen, want);
+        }
     }
 
     /// A page over a time range reads only the days of that range.

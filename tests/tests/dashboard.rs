@@ -1780,6 +1780,16 @@ async fn readme_screenshots_of_the_demo() {
     )
     .await;
     b.wait_rows("the events", |rows| !rows.is_empty()).await;
+    b.wait_for(
+        "the trends panel laid out",
+        "const t = document.querySelector('#trends');
+         return !!t && t.getBoundingClientRect().height > 200",
+    )
+    .await;
+    // Below the fold now (the stat cards above it); ChromeDriver shoots
+    // only what of an element is inside the viewport.
+    b.js("document.querySelector('#trends').scrollIntoView({block: 'start'}); return true")
+        .await;
     let trends = b
         .client
         .find(Locator::Css("#trends"))

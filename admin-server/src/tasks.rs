@@ -108,7 +108,13 @@ pub(crate) fn page_query(
         q.push(")) t order by created_at desc, id desc limit ")
             .push_bind(filter.limit + 1);
     } else {
-        push_page_select(&mut q, filter, thresholds, Stuck::Any);
+        // Asked for one status, only its own condition can hold.
+        let stuck = match filter.status {
+            Some(TaskStatus::Running) => Stuck::Running,
+            Some(TaskStatus::Pending) => Stuck::Pending,
+            _ => Stuck::Any,
+        };
+        push_page_select(&mut q, filter, thresholds, stuck);
     }
     q
 }
@@ -137,7 +143,7 @@ fn push_page_select(
     match filter.stuck {
         Some(true) => {
             q.push(" and ");
-            stuck.push_condition(q, thresholds);
+            stuck.push_listing_condition(q, thresholds);
         }
         Some(false) => {
             q.push(" and not coalesce(");

@@ -17,6 +17,7 @@ mod config;
 mod cursor;
 mod db;
 mod error;
+mod event_window;
 mod events;
 mod jwt;
 mod metrics;

@@ -11,7 +11,7 @@
 use ai_runtime_api::{TaskStatus, MAX_TASK_EVENTS};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::config::Thresholds;
 use crate::db::Vocab;
 use crate::error::ApiFailure;
+use crate::event_window::EventWindow;
 use crate::events::{self, EventJson};
 use crate::params::TaskFilter;
 use crate::tasks::{self, TaskJson};
@@ -33,37 +34,6 @@ pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiFailure> {
         ));
     }
     Uuid::parse_str(raw).map_err(|_| ApiFailure::bad("id", "expected a task id (a UUID)"))
-}
-
-/// The stretch of `occurred_at` a task's events are looked for in: from an
-/// hour before it was created (hosts whose clocks run behind) to a day after
-/// its last change when it is finished, or to tomorrow while it is not
-/// (the tasks page looks up each task's latest event in the same window).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct EventWindow {
-    pub(crate) from: DateTime<Utc>,
-    pub(crate) to: DateTime<Utc>,
-}
-
-impl EventWindow {
-    pub(crate) fn of(
-        status: TaskStatus,
-        created_at: DateTime<Utc>,
-        updated_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Self {
-        // A host clock ahead must not widen it past the days made ahead
-        // (the tasks page's lookup caps it the same way).
-        let last = if status.is_terminal() {
-            updated_at.min(now)
-        } else {
-            now
-        };
-        EventWindow {
-            from: created_at - Duration::hours(1),
-            to: last.max(created_at) + Duration::days(1),
-        }
-    }
 }
 
 /// A row of `task_transition_events`, borrowed, serialized as
@@ -187,6 +157,8 @@ mod tests {
     use ai_runtime_api::{EventLayer, Operation, TaskDetail, TaskSummary, TaskTransition};
     use serde_json::{json, Value};
 
+    use chrono::Duration;
+
     use super::*;
     use crate::partition_fixtures::{partitions_of, ten_days_of_partitions};
 
@@ -232,19 +204,6 @@ mod tests {
             read.is_disjoint(&partitions_of(&[day(3), day(9), day(-2), day(-3)])),
             "{read:?}"
         );
-    }
-
-    #[test]
-    fn the_window_follows_the_tasks_life() {
-        let at = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
-        let now = at + Duration::days(10);
-        let done = EventWindow::of(TaskStatus::Failed, at, at + Duration::minutes(5), now);
-        assert_eq!(done.from, at - Duration::hours(1));
-        assert_eq!(done.to, at + Duration::minutes(5) + Duration::days(1));
-        let pending = EventWindow::of(TaskStatus::Pending, at, at, now);
-        assert_eq!(pending.to, now + Duration::days(1));
-        let from_the_future = EventWindow::of(TaskStatus::Done, at, now + Duration::days(3), now);
-        assert_eq!(from_the_future.to, now + Duration::days(1));
     }
 
     #[test]

@@ -16,10 +16,10 @@ use crate::config::Thresholds;
 use crate::cursor::CursorKind;
 use crate::db::Vocab;
 use crate::error::ApiFailure;
+use crate::event_window::EventWindow;
 use crate::page::{Page, PageItem};
 use crate::params::TaskFilter;
 use crate::stuck::Stuck;
-use crate::task_detail::EventWindow;
 
 /// One task, borrowed from its row, serialized as
 /// [`ai_runtime_api::TaskSummary`] (a test checks).

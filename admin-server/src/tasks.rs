@@ -169,16 +169,20 @@ fn push_page_select(
 /// of the page's tasks (for a fresh page, today's and tomorrow's partitions),
 /// where a lookup joined to the page in one statement would be planned over
 /// every daily partition (most of a page's cost with a month of them).
-fn latest_events_query(windows: &[(Uuid, EventWindow)]) -> QueryBuilder<'static, Postgres> {
+/// `head` goes before the `select` (an `explain` in the tests).
+fn latest_events_query(
+    windows: &[(Uuid, EventWindow)],
+    head: &str,
+) -> QueryBuilder<'static, Postgres> {
     let ids: Vec<Uuid> = windows.iter().map(|(id, _)| *id).collect();
     let froms: Vec<DateTime<Utc>> = windows.iter().map(|(_, w)| w.from).collect();
     let tos: Vec<DateTime<Utc>> = windows.iter().map(|(_, w)| w.to).collect();
     let span_from = froms.iter().min().copied();
     let span_to = tos.iter().max().copied();
-    let mut q = QueryBuilder::new(
-        "select w.task_id, e.id, e.layer, e.operation, e.reason_code, e.occurred_at \
-         from unnest(",
-    );
+    let mut q = QueryBuilder::new(format!(
+        "{head}select w.task_id, e.id, e.layer, e.operation, e.reason_code, e.occurred_at \
+         from unnest("
+    ));
     q.push_bind(ids)
         .push("::uuid[], ")
         .push_bind(froms)
@@ -239,7 +243,7 @@ impl PageRows {
         } else {
             // Planned with the span's values each time (unnamed), so the
             // days outside it are pruned while planning.
-            latest_events_query(&windows)
+            latest_events_query(&windows, "")
                 .build()
                 .persistent(false)
                 .fetch_all(&mut *conn)
@@ -294,20 +298,8 @@ mod tests {
         pool: &PgPool,
         windows: &[(Uuid, EventWindow)],
     ) -> std::collections::BTreeSet<String> {
-        let explain = format!(
-            "explain (format json) {}",
-            latest_events_query(windows).sql()
-        );
-        // The statement's binds, in its order.
-        let ids: Vec<Uuid> = windows.iter().map(|(id, _)| *id).collect();
-        let froms: Vec<DateTime<Utc>> = windows.iter().map(|(_, w)| w.from).collect();
-        let tos: Vec<DateTime<Utc>> = windows.iter().map(|(_, w)| w.to).collect();
-        let plan: serde_json::Value = sqlx::query_scalar(&explain)
-            .bind(ids)
-            .bind(froms.clone())
-            .bind(tos.clone())
-            .bind(froms.iter().min().copied())
-            .bind(tos.iter().max().copied())
+        let plan: serde_json::Value = latest_events_query(windows, "explain (format json) ")
+            .build_query_scalar()
             .persistent(false)
             .fetch_one(pool)
             .await

@@ -254,6 +254,29 @@ mod tests {
     use super::*;
     use crate::partition_fixtures::{partitions_of, ten_days_of_partitions};
 
+    /// The ids of every page of `filter`, walked with the cursor as a
+    /// client does.
+    async fn every_page(pool: &PgPool, mut filter: EventFilter) -> Vec<Uuid> {
+        let mut seen = Vec::new();
+        loop {
+            let rows = page_rows(pool, &filter).await.unwrap();
+            let mut events: Vec<EventJson> = rows
+                .iter()
+                .map(|r| EventJson::from_row(r).unwrap())
+                .collect();
+            let more = events.len() as i64 > filter.limit;
+            events.truncate(filter.limit as usize);
+            seen.extend(events.iter().map(|e| e.id));
+            let Some(last) = events.last().filter(|_| more) else {
+                return seen;
+            };
+            filter.after = Some(crate::cursor::Cursor {
+                at: last.occurred_at,
+                id: last.id,
+            });
+        }
+    }
+
     /// Pages without a lower bound, walked with the cursor over events
     /// spread across days: the same rows in the same order as one query over
     /// the whole table, whether the newest day fills a page (the first try)
@@ -276,29 +299,11 @@ mod tests {
         .await
         .unwrap();
         for limit in [1, 2, 3, 5, 50] {
-            let mut filter = EventFilter {
+            let filter = EventFilter {
                 limit,
                 ..EventFilter::default()
             };
-            let mut seen = Vec::new();
-            loop {
-                let rows = page_rows(&pool, &filter).await.unwrap();
-                let mut events: Vec<EventJson> = rows
-                    .iter()
-                    .map(|r| EventJson::from_row(r).unwrap())
-                    .collect();
-                let more = events.len() as i64 > limit;
-                events.truncate(limit as usize);
-                seen.extend(events.iter().map(|e| e.id));
-                let Some(last) = events.last().filter(|_| more) else {
-                    break;
-                };
-                filter.after = Some(crate::cursor::Cursor {
-                    at: last.occurred_at,
-                    id: last.id,
-                });
-            }
-            assert_eq!(seen, all, "limit {limit}");
+            assert_eq!(every_page(&pool, filter).await, all, "limit {limit}");
         }
 
         // Only the newest day is planned when it fills the page.
@@ -348,31 +353,13 @@ mod tests {
             .await
             .unwrap();
         for _ in 0..4 {
-            let mut filter = EventFilter {
+            let filter = EventFilter {
                 task_id: Some(task),
                 limit: 4,
                 ..EventFilter::default()
             };
             assert!(one_task(&filter));
-            let mut seen = Vec::new();
-            loop {
-                let rows = page_rows(&pool, &filter).await.unwrap();
-                let mut events: Vec<EventJson> = rows
-                    .iter()
-                    .map(|r| EventJson::from_row(r).unwrap())
-                    .collect();
-                let more = events.len() as i64 > filter.limit;
-                events.truncate(filter.limit as usize);
-                seen.extend(events.iter().map(|e| e.id));
-                let Some(last) = events.last().filter(|_| more) else {
-                    break;
-                };
-                filter.after = Some(crate::cursor::Cursor {
-                    at: last.occurred_at,
-                    id: last.id,
-                });
-            }
-            assert_eq!(seen, want);
+            assert_eq!(every_page(&pool, filter).await, want);
         }
     }
 

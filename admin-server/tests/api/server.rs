@@ -107,6 +107,23 @@ impl TestServer {
         body
     }
 
+    /// Every page of a listing (`path` and its query, without a cursor),
+    /// following `nextCursor` to the end, as a client does.
+    pub async fn every_page(&self, path_and_query: &str) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut url = path_and_query.to_owned();
+        for _ in 0..1000 {
+            let body = self.ok(&url).await;
+            let next = body["nextCursor"].as_str().map(str::to_owned);
+            pages.push(body);
+            match next {
+                Some(cursor) => url = format!("{path_and_query}&cursor={cursor}"),
+                None => return pages,
+            }
+        }
+        panic!("{path_and_query}: paging did not end");
+    }
+
     /// Expects a 400 naming `parameter`.
     pub async fn bad(&self, path_and_query: &str, parameter: &str) {
         let (status, body) = self.api(path_and_query).await;

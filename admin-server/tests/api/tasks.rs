@@ -176,17 +176,8 @@ async fn filters_and_stuck_flags(pool: PgPool) {
             .all(|s| crafted.iter().any(|c| c.stuck && c.status == *s)),
         "the crafted tasks hold stuck tasks of both statuses"
     );
-    let mut seen = Vec::new();
-    let mut url = "tasks?stuck=true&limit=1".to_owned();
-    loop {
-        let body = server.ok(&url).await;
-        seen.extend(ids(&body));
-        match body["nextCursor"].as_str() {
-            Some(c) => url = format!("tasks?stuck=true&limit=1&cursor={c}"),
-            None => break,
-        }
-    }
-    assert_eq!(seen, stuck);
+    let pages = server.every_page("tasks?stuck=true&limit=1").await;
+    assert_eq!(pages.iter().flat_map(ids).collect::<Vec<_>>(), stuck);
     server.stop().await;
 }
 
@@ -210,11 +201,10 @@ async fn paging_and_latest_event(pool: PgPool) {
     }
     let server = server::start(pool).await;
 
+    let pages = server.every_page("tasks?limit=2").await;
     let mut seen = Vec::new();
-    let mut url = "tasks?limit=2".to_owned();
-    loop {
-        let body = server.ok(&url).await;
-        seen.extend(ids(&body));
+    for body in &pages {
+        seen.extend(ids(body));
         for task in body["tasks"].as_array().unwrap() {
             if task["id"] == with_events.to_string() {
                 assert_eq!(task["latestEvent"]["reasonCode"], "NEWEST", "{task}");
@@ -222,10 +212,6 @@ async fn paging_and_latest_event(pool: PgPool) {
             } else {
                 assert!(task["latestEvent"].is_null(), "{task}");
             }
-        }
-        match body["nextCursor"].as_str() {
-            Some(c) => url = format!("tasks?limit=2&cursor={c}"),
-            None => break,
         }
     }
     assert_eq!(seen, crafted.iter().map(|c| c.id).collect::<Vec<_>>());

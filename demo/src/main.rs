@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
         .context("applying migrations")?;
 
     // With OTEL_EXPORTER_OTLP_ENDPOINT set, events go to that collector too.
-    let (layer, guard, handle) = RuntimeLayer::builder()
+    let sink = RuntimeLayer::builder()
         .otlp_from_env()
         .context("reading the OTEL_* variables")?
         .pool(pool.clone())
@@ -95,7 +95,11 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new(format!("error,{ALERTS_LOG_TARGET}=info"))),
         );
-    tracing_subscriber::registry().with(layer).with(logs).init();
+    tracing_subscriber::registry()
+        .with(sink.layer)
+        .with(logs)
+        .init();
+    let (guard, handle) = (sink.guard, sink.handle);
 
     // A fresh token per run unless one is given; it only ever leaves this
     // process in the printed URL's fragment, which browsers never send.

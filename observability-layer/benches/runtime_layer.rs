@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use observability_layer::{RuntimeLayer, SinkHandle};
+use observability_layer::{RuntimeLayer, RuntimeSink, SinkHandle};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Executor};
 use tracing::Dispatch;
@@ -259,7 +259,12 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn runtime_layer(url: &str) -> (Dispatch, observability_layer::SinkGuard, SinkHandle) {
-    let (layer, guard, handle) = RuntimeLayer::builder()
+    let RuntimeSink {
+        layer,
+        guard,
+        handle,
+        ..
+    } = RuntimeLayer::builder()
         .database_url(url)
         .build()
         .expect("build");
@@ -721,7 +726,12 @@ fn rss_child(mode: &str) {
         _ => Event::Short,
     };
     if mode.starts_with("dead") {
-        let (layer, g, h) = RuntimeLayer::builder()
+        let RuntimeSink {
+            layer,
+            guard: g,
+            handle: h,
+            ..
+        } = RuntimeLayer::builder()
             .database_url("postgres://postgres@127.0.0.1:1/x")
             .shutdown_deadline(Duration::from_millis(100))
             .build()
@@ -823,7 +833,12 @@ fn otlp_emit_ratio(url: &str, receiver: &otlp_receiver::Receiver) {
         if otlp {
             builder = builder.otlp_endpoint(&receiver.endpoint());
         }
-        let (layer, guard, handle) = builder.build().expect("build");
+        let RuntimeSink {
+            layer,
+            guard,
+            handle,
+            ..
+        } = builder.build().expect("build");
         (
             Dispatch::new(tracing_subscriber::registry().with(layer)),
             guard,
@@ -871,7 +886,12 @@ fn otlp_rate(receiver: &otlp_receiver::Receiver) {
     println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
     for event in [Event::Short, Event::Realistic] {
         let before = receiver.records_seen();
-        let (layer, guard, handle) = RuntimeLayer::builder()
+        let RuntimeSink {
+            layer,
+            guard,
+            handle,
+            ..
+        } = RuntimeLayer::builder()
             .otlp_endpoint(&receiver.endpoint())
             .build()
             .expect("build");

@@ -120,11 +120,18 @@ mod tests {
 
     use tracing_subscriber::prelude::*;
 
+    use crate::RuntimeSink;
+
     #[test]
     fn a_suppressed_thread_never_produces_runtime_events() {
         // The writer thread marks itself this way, so whatever it (or sqlx,
         // or tokio) logs cannot come back to it as runtime events.
-        let (layer, guard, handle) = super::RuntimeLayer::builder()
+        let RuntimeSink {
+            layer,
+            guard,
+            handle,
+            ..
+        } = super::RuntimeLayer::builder()
             .database_url("postgres://postgres@127.0.0.1:1/x")
             .shutdown_deadline(Duration::from_millis(100))
             .build()
@@ -152,7 +159,12 @@ mod tests {
                 panic!("Debug impl panicked")
             }
         }
-        let (layer, guard, handle) = super::RuntimeLayer::builder()
+        let RuntimeSink {
+            layer,
+            guard,
+            handle,
+            ..
+        } = super::RuntimeLayer::builder()
             .database_url("postgres://postgres@127.0.0.1:1/x")
             .flush_interval(Duration::from_millis(10))
             .shutdown_deadline(Duration::from_millis(100))

@@ -9,11 +9,12 @@
 //! use tracing_subscriber::prelude::*;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let (layer, guard, handle) = RuntimeLayer::builder()
+//! let sink = RuntimeLayer::builder()
 //!     .from_env()? // AI_RUNTIME_EVENTS_DATABASE_URL or DATABASE_URL, ...
 //!     .agent_type("phase1_reply_runner")
 //!     .build()?;
-//! tracing_subscriber::registry().with(layer).init();
+//! tracing_subscriber::registry().with(sink.layer).init();
+//! let (guard, handle) = (sink.guard, sink.handle);
 //!
 //! // A runtime event: `layer`, `operation` and `reason_code`; ids as columns;
 //! // everything else (and the message and level) into `metadata`.
@@ -86,6 +87,7 @@ pub use layer::RuntimeLayer;
 pub use postgres::WRITER_APPLICATION_NAME;
 pub use recorder::RecordedEvent;
 pub use scrub::PatternError;
+pub use sink::RuntimeSink;
 pub use stats::{ExporterStats, InvalidReason, SinkStats};
 pub use worker_status::WorkerReport;
 

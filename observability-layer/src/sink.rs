@@ -30,13 +30,35 @@ use crate::stop::stop_channel;
 use crate::worker_status::Board;
 use crate::writer::{self, Writer};
 
+/// What [`RuntimeLayerBuilder::build`] returns: the layer to add to the
+/// subscriber, the guard that flushes and stops the writer when dropped
+/// (keep it alive as long as events should be written), and the handle
+/// (statistics, recent events, worker reporters).
+///
+/// ```no_run
+/// use tracing_subscriber::prelude::*;
+/// # fn main() -> Result<(), observability_layer::BuildError> {
+/// let sink = observability_layer::RuntimeLayer::builder()
+///     .database_url("postgres://writer@127.0.0.1/app")
+///     .build()?;
+/// tracing_subscriber::registry().with(sink.layer).init();
+/// let (_guard, handle) = (sink.guard, sink.handle);
+/// # Ok(()) }
+/// ```
+#[non_exhaustive]
+pub struct RuntimeSink {
+    pub layer: RuntimeLayer,
+    pub guard: SinkGuard,
+    pub handle: SinkHandle,
+}
+
 impl RuntimeLayerBuilder {
     /// Starts the writer thread and returns the layer, the guard that stops
     /// the writer (flushing within the shutdown deadline) and a handle to the
-    /// statistics. Never connects: an unreachable database is not an error.
+    /// statistics, as a [`RuntimeSink`]. Never connects: an unreachable database is not an error.
     /// Postgres, when configured, is the primary exporter (whose view
     /// `SinkStats` gives), then OTLP, when configured.
-    pub fn build(self) -> Result<(RuntimeLayer, SinkGuard, SinkHandle), BuildError> {
+    pub fn build(self) -> Result<RuntimeSink, BuildError> {
         let options = self.resolve()?;
         let mut exporters: Exporters = Vec::new();
         if let Some(options) = options {
@@ -54,10 +76,7 @@ impl RuntimeLayerBuilder {
 }
 
 /// Starts a sink over `exporters` (the first is the primary one).
-pub(crate) fn start(
-    settings: Settings,
-    exporters: Exporters,
-) -> Result<(RuntimeLayer, SinkGuard, SinkHandle), BuildError> {
+pub(crate) fn start(settings: Settings, exporters: Exporters) -> Result<RuntimeSink, BuildError> {
     let sink_id = Uuid::new_v4();
     let (events, inbox) = channel::sharded(settings.channel_capacity);
     // As many spare boxes as one channel shard holds: a full shard's worth
@@ -141,20 +160,20 @@ pub(crate) fn start(
         control,
         reports_published,
     });
-    Ok((
-        RuntimeLayer {
+    Ok(RuntimeSink {
+        layer: RuntimeLayer {
             emitter,
             clock,
             scopes: ScopeIds::default(),
         },
-        SinkGuard {
+        guard: SinkGuard {
             parts: Arc::clone(&parts),
             stop,
             shutdown_deadline: settings.shutdown_deadline,
             done: Some(done),
         },
-        SinkHandle { parts },
-    ))
+        handle: SinkHandle { parts },
+    })
 }
 
 #[cfg(test)]
@@ -201,7 +220,12 @@ mod tests {
     #[test]
     fn batches_are_cut_by_size_then_by_interval() {
         let (fake, script) = Fake::boxed("fake");
-        let (layer, guard, handle) = start(settings(), vec![fake]).unwrap();
+        let RuntimeSink {
+            layer,
+            guard,
+            handle,
+            ..
+        } = start(settings(), vec![fake]).unwrap();
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
         let started = Instant::now();
         emit(
@@ -223,7 +247,12 @@ mod tests {
         s.flush_interval = Duration::from_secs(60);
         let (first, first_script) = Fake::boxed("first");
         let (second, second_script) = Fake::boxed("second");
-        let (layer, _guard, handle) = start(s, vec![first, second]).unwrap();
+        let RuntimeSink {
+            layer,
+            guard: _guard,
+            handle,
+            ..
+        } = start(s, vec![first, second]).unwrap();
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
         emit(&dispatch, &["A", "B"]);
         handle
@@ -253,7 +282,12 @@ mod tests {
         dead_script
             .hang
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        let (layer, guard, handle) = start(s, vec![flaky, dead]).unwrap();
+        let RuntimeSink {
+            layer,
+            guard,
+            handle,
+            ..
+        } = start(s, vec![flaky, dead]).unwrap();
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
         // Faster than the writer polls: some are dropped on the channel.
         let codes: Vec<&str> = (0..2000)

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::{assert_balanced, install, wait_until, DEAD_URL};
 use observability_layer::{
-    redact::REDACTED, runtime_event, EventLayer, Operation, RecordedEvent, RuntimeLayer, SinkHandle,
+    redact::REDACTED, runtime_event, EventLayer, Operation, RecordedEvent, RuntimeLayer,
+    RuntimeSink, SinkHandle,
 };
 use serde_json::json;
 use tracing_subscriber::prelude::*;
@@ -344,8 +345,18 @@ fn inherited_ids_follow_reentered_and_replaced_spans() {
 /// and each layer must follow its own subscriber's spans.
 #[test]
 fn inherited_ids_follow_each_subscribers_own_spans() {
-    let (first_layer, first_guard, first_handle) = builder().build().unwrap();
-    let (second_layer, second_guard, second_handle) = builder().build().unwrap();
+    let RuntimeSink {
+        layer: first_layer,
+        guard: first_guard,
+        handle: first_handle,
+        ..
+    } = builder().build().unwrap();
+    let RuntimeSink {
+        layer: second_layer,
+        guard: second_guard,
+        handle: second_handle,
+        ..
+    } = builder().build().unwrap();
     let first = tracing_subscriber::registry().with(first_layer);
     let second = tracing_subscriber::registry().with(second_layer);
     let [mine, theirs] = [(); 2].map(|_| Uuid::new_v4());

@@ -50,7 +50,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use ai_runtime_vocab::WorkerState;
-    use observability_layer::RuntimeLayer;
+    use observability_layer::{RuntimeLayer, RuntimeSink};
 
     use super::*;
     use crate::breaker::{BreakerSnapshot, BreakerState};
@@ -82,7 +82,12 @@ mod tests {
     /// what the exporters get).
     #[test]
     fn running_idle_flips_write_no_event() {
-        let (_layer, guard, handle) = RuntimeLayer::builder()
+        let RuntimeSink {
+            layer: _layer,
+            guard,
+            handle,
+            ..
+        } = RuntimeLayer::builder()
             .database_url("postgres://postgres@127.0.0.1:1/unreachable")
             .flush_interval(Duration::from_millis(5))
             .shutdown_deadline(Duration::from_millis(50))

@@ -228,7 +228,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         builder = builder.database_url(events_url);
     }
-    let (layer, guard, handle) = builder
+    let sink = builder
         .agent_type(AGENT_TYPE)
         .shutdown_deadline(seconds(
             "events-flush-deadline",
@@ -239,7 +239,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error")));
-    tracing_subscriber::registry().with(layer).with(logs).init();
+    tracing_subscriber::registry()
+        .with(sink.layer)
+        .with(logs)
+        .init();
+    let (guard, handle) = (sink.guard, sink.handle);
 
     let pool = PgPoolOptions::new()
         .max_connections(u32::from(args.workers) + 3)

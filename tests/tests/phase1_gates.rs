@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use observability_layer::{RuntimeLayer, SinkHandle};
+use observability_layer::{RuntimeLayer, RuntimeSink, SinkHandle};
 use phase1_worker::clock::{Clock, SystemClock};
 use phase1_worker::gates::{review_gate, safety_gate, ReviewDecision, ReviewInput, SafetyDecision};
 use phase1_worker::workload::{self, TaskInput};
@@ -73,7 +73,12 @@ async fn decide_under(dispatch: Dispatch) -> Decisions {
 fn layered(
     builder: observability_layer::RuntimeLayerBuilder,
 ) -> (Dispatch, SinkHandle, observability_layer::SinkGuard) {
-    let (layer, guard, handle) = builder.agent_type("phase1_reply_runner").build().unwrap();
+    let RuntimeSink {
+        layer,
+        guard,
+        handle,
+        ..
+    } = builder.agent_type("phase1_reply_runner").build().unwrap();
     (
         Dispatch::new(tracing_subscriber::registry().with(layer)),
         handle,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use observability_layer::{RuntimeLayer, SinkGuard, SinkHandle};
+use observability_layer::{RuntimeLayer, RuntimeSink, SinkGuard, SinkHandle};
 use phase1_worker::{
     AgentConfig, BreakerConfig, LayerStatus, ProviderConfig, RunMode, RunSummary, Runner,
     RunnerConfig,
@@ -61,9 +61,14 @@ fn config(namespace: &str, tasks: u64) -> RunnerConfig {
 async fn run(
     pool: &PgPool,
     namespace: &str,
-    layer: (RuntimeLayer, SinkGuard, SinkHandle),
+    sink: RuntimeSink,
 ) -> (RunSummary, SinkHandle, SinkGuard) {
-    let (layer, guard, handle) = layer;
+    let RuntimeSink {
+        layer,
+        guard,
+        handle,
+        ..
+    } = sink;
     let subscriber = tracing_subscriber::registry().with(layer);
     let _default = tracing::subscriber::set_default(subscriber);
     let runner = Runner::new(config(namespace, TASKS), pool.clone())

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use observability_layer::{RuntimeLayerBuilder, SinkGuard, SinkHandle, SinkStats};
+use observability_layer::{RuntimeLayerBuilder, RuntimeSink, SinkGuard, SinkHandle, SinkStats};
 use tracing::subscriber::DefaultGuard;
 use tracing_subscriber::prelude::*;
 
@@ -12,7 +12,12 @@ pub const DEAD_URL: &str = "postgres://postgres@127.0.0.1:1/x";
 
 /// Builds the sink and installs the layer as this thread's default subscriber.
 pub fn install(builder: RuntimeLayerBuilder) -> (DefaultGuard, SinkGuard, SinkHandle) {
-    let (layer, guard, handle) = builder.build().expect("build");
+    let RuntimeSink {
+        layer,
+        guard,
+        handle,
+        ..
+    } = builder.build().expect("build");
     let default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     (default, guard, handle)
 }

@@ -120,22 +120,16 @@ mod tests {
 
     use tracing_subscriber::prelude::*;
 
-    use crate::RuntimeSink;
-
     #[test]
     fn a_suppressed_thread_never_produces_runtime_events() {
         // The writer thread marks itself this way, so whatever it (or sqlx,
         // or tokio) logs cannot come back to it as runtime events.
-        let RuntimeSink {
-            layer,
-            guard,
-            handle,
-            ..
-        } = super::RuntimeLayer::builder()
+        let sink = super::RuntimeLayer::builder()
             .database_url("postgres://postgres@127.0.0.1:1/x")
             .shutdown_deadline(Duration::from_millis(100))
             .build()
             .unwrap();
+        let (layer, guard, handle) = (sink.layer, sink.guard, sink.handle);
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
         let emit = || tracing::info!(layer = "worker", operation = "HEARTBEAT", reason_code = "X");
         std::thread::scope(|s| {
@@ -159,17 +153,13 @@ mod tests {
                 panic!("Debug impl panicked")
             }
         }
-        let RuntimeSink {
-            layer,
-            guard,
-            handle,
-            ..
-        } = super::RuntimeLayer::builder()
+        let sink = super::RuntimeLayer::builder()
             .database_url("postgres://postgres@127.0.0.1:1/x")
             .flush_interval(Duration::from_millis(10))
             .shutdown_deadline(Duration::from_millis(100))
             .build()
             .unwrap();
+        let (layer, guard, handle) = (sink.layer, sink.guard, sink.handle);
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
         tracing::dispatcher::with_default(&dispatch, || {
             let panicked = std::panic::catch_unwind(|| {

@@ -3,5 +3,5 @@
 //! migration file would be missing from a build until something else in
 //! the crate changed.
 fn main() {
-    println!("cargo:rerun-if-changed=../supabase/migrations");
+    println!("cargo:rerun-if-changed=supabase/migrations");
 }

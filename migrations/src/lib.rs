@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! The one place the schema is applied from.
 //!
 //! The SQL lives in `supabase/migrations/*.sql` (Supabase's layout; sqlx's
@@ -16,10 +18,10 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 /// All migrations of `supabase/migrations`, in version order.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../supabase/migrations");
+pub static MIGRATOR: Migrator = sqlx::migrate!("supabase/migrations");
 
 /// `supabase/schema.sql`: the whole current schema in one file.
-pub const SCHEMA_SQL: &str = include_str!("../../supabase/schema.sql");
+pub const SCHEMA_SQL: &str = include_str!("../supabase/schema.sql");
 
 /// The database URL used when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";

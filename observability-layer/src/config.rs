@@ -22,17 +22,29 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPool};
+#[cfg(feature = "postgres")]
 use sqlx::ConnectOptions as _;
 
+#[cfg(feature = "postgres")]
 use crate::postgres::WRITER_APPLICATION_NAME;
+
+/// Where the Postgres exporter connects (`()` without the `postgres` feature,
+/// where there is never one).
+#[cfg(feature = "postgres")]
+pub(crate) type DatabaseOptions = PgConnectOptions;
+#[cfg(not(feature = "postgres"))]
+pub(crate) type DatabaseOptions = std::convert::Infallible;
 
 /// Why the layer could not be built. Building never connects: an unreachable
 /// database is not an error (events are dropped and counted instead).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
-    #[error("no destination: call .database_url() or .pool(), or set AI_RUNTIME_EVENTS_DATABASE_URL or DATABASE_URL (or, with the otlp feature, OTEL_EXPORTER_OTLP_ENDPOINT)")]
+    #[error("no destination: call .database_url() or .pool(), or set AI_RUNTIME_EVENTS_DATABASE_URL or DATABASE_URL (feature `postgres`), or OTEL_EXPORTER_OTLP_ENDPOINT (feature `otlp`)")]
     MissingDatabase,
+    #[cfg(feature = "postgres")]
     #[error("invalid database URL: {0}")]
     InvalidDatabaseUrl(#[source] sqlx::Error),
     #[error("invalid setting {name}={value:?}: {reason}")]
@@ -100,6 +112,7 @@ impl Default for Settings {
     }
 }
 
+#[cfg(feature = "postgres")]
 pub(crate) enum Connection {
     Url(String),
     Pool(PgPool),
@@ -109,6 +122,7 @@ pub(crate) enum Connection {
 #[must_use]
 #[derive(Default)]
 pub struct RuntimeLayerBuilder {
+    #[cfg(feature = "postgres")]
     pub(crate) connection: Option<Connection>,
     pub(crate) settings: Settings,
     #[cfg(feature = "otlp")]
@@ -117,6 +131,7 @@ pub struct RuntimeLayerBuilder {
 
 impl RuntimeLayerBuilder {
     /// Write to this database. Nothing connects until the writer starts.
+    #[cfg(feature = "postgres")]
     pub fn database_url(mut self, url: &str) -> Self {
         self.connection = Some(Connection::Url(url.to_owned()));
         self
@@ -125,6 +140,7 @@ impl RuntimeLayerBuilder {
     /// Write to the database of an existing pool. The writer opens its own
     /// connection with the pool's options (on its own thread and runtime), so
     /// the host's pool is never borrowed or starved.
+    #[cfg(feature = "postgres")]
     pub fn pool(mut self, pool: PgPool) -> Self {
         self.connection = Some(Connection::Pool(pool));
         self
@@ -283,6 +299,7 @@ impl RuntimeLayerBuilder {
 
     /// [`from_env`](Self::from_env) over any lookup (testable without touching the process environment).
     pub fn apply_env(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self, BuildError> {
+        #[cfg(feature = "postgres")]
         if let Some(url) = var("AI_RUNTIME_EVENTS_DATABASE_URL").or_else(|| var("DATABASE_URL")) {
             self.connection = Some(Connection::Url(url));
         }
@@ -332,7 +349,7 @@ impl RuntimeLayerBuilder {
 
     /// Checks the settings and resolves the connection options (`None`:
     /// no database, events go to the OTLP collector only).
-    pub(crate) fn resolve(&self) -> Result<Option<PgConnectOptions>, BuildError> {
+    pub(crate) fn resolve(&self) -> Result<Option<DatabaseOptions>, BuildError> {
         let s = &self.settings;
         let positive = |name: &'static str, value: usize| {
             if value == 0 {
@@ -355,9 +372,27 @@ impl RuntimeLayerBuilder {
                 reason: "must be positive",
             });
         }
+        self.database_options()
+    }
+
+    /// No database configured: OTLP alone, or nowhere to write.
+    fn no_database(&self) -> Result<Option<DatabaseOptions>, BuildError> {
+        if self.otlp_enabled() {
+            Ok(None)
+        } else {
+            Err(BuildError::MissingDatabase)
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    fn database_options(&self) -> Result<Option<DatabaseOptions>, BuildError> {
+        self.no_database()
+    }
+
+    #[cfg(feature = "postgres")]
+    fn database_options(&self) -> Result<Option<DatabaseOptions>, BuildError> {
         let options = match &self.connection {
-            None if self.otlp_enabled() => return Ok(None),
-            None => return Err(BuildError::MissingDatabase),
+            None => return self.no_database(),
             Some(Connection::Url(url)) => {
                 PgConnectOptions::from_str(url).map_err(BuildError::InvalidDatabaseUrl)?
             }
@@ -403,7 +438,7 @@ fn read_ms(
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 mod tests {
     use super::*;
     use std::collections::HashMap;

@@ -1,40 +1,6 @@
-//! A `tracing-subscriber` Layer that persists AI runtime events to Postgres
-//! (`ai_runtime_events`, `ai_worker_status`), best-effort: logging never
-//! blocks, fails or slows the host. What cannot be written is dropped and
-//! counted.
+#![doc = include_str!("../README.md")]
 //!
-//! ```no_run
-//! use std::time::Duration;
-//! use observability_layer::{runtime_event, EventLayer, Operation, RuntimeLayer, WorkerReport, WorkerState};
-//! use tracing_subscriber::prelude::*;
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let sink = RuntimeLayer::builder()
-//!     .from_env()? // AI_RUNTIME_EVENTS_DATABASE_URL or DATABASE_URL, ...
-//!     .agent_type("phase1_reply_runner")
-//!     .build()?;
-//! tracing_subscriber::registry().with(sink.layer).init();
-//! let (guard, handle) = (sink.guard, sink.handle);
-//!
-//! // A runtime event: `layer`, `operation` and `reason_code`; ids as columns;
-//! // everything else (and the message and level) into `metadata`.
-//! let task = uuid::Uuid::new_v4();
-//! let span = tracing::info_span!("task", task_id = %task, worker_id = "worker-1");
-//! let _entered = span.enter();
-//! tracing::info!(layer = "provider_runtime", operation = "CALL",
-//!     reason_code = "PROVIDER_CALL_OK", entity_id = "sim/gpt-sim-1", latency_ms = 12, "llm call ok");
-//! // The same, typed:
-//! runtime_event!(tracing::Level::INFO, EventLayer::ProviderRuntime, Operation::Call,
-//!     "PROVIDER_CALL_OK", entity_id = "sim/gpt-sim-1", latency_ms = 12, "llm call ok");
-//!
-//! // Worker status: upserts ai_worker_status; an event only on change.
-//! let reporter = handle.worker("worker-1");
-//! reporter.publish(WorkerReport::new(WorkerState::Running));
-//!
-//! println!("{:?}", handle.stats());
-//! guard.shutdown(); // or drop it: flushes within the shutdown deadline
-//! # Ok(()) }
-//! ```
+//! ## Modules
 //!
 //! The modules, in the order an event travels: [`layer`](RuntimeLayer)
 //! (hot path), `callsite` (what a callsite's fields are for, decided once),
@@ -65,6 +31,7 @@ mod macros;
 mod metadata;
 #[cfg(feature = "otlp")]
 mod otlp;
+#[cfg(feature = "postgres")]
 mod postgres;
 pub mod reason_codes;
 mod recorder;
@@ -84,6 +51,7 @@ pub use ai_runtime_vocab::{EventLayer, Operation, WorkerState};
 pub use config::{BuildError, RuntimeLayerBuilder};
 pub use handle::{SinkGuard, SinkHandle, WorkerReporter};
 pub use layer::RuntimeLayer;
+#[cfg(feature = "postgres")]
 pub use postgres::WRITER_APPLICATION_NAME;
 pub use recorder::RecordedEvent;
 pub use scrub::PatternError;

@@ -63,6 +63,7 @@ impl Serialize for Field<'_> {
 }
 
 /// The metadata as JSON text (as stored).
+#[cfg(any(feature = "postgres", test))]
 pub(crate) fn to_json(event: &Captured) -> String {
     // Serialising these types cannot fail (string keys, no maps as keys).
     serde_json::to_string(&Metadata(event)).unwrap_or_else(|_| "{}".into())

@@ -17,6 +17,7 @@ use crate::metadata;
 
 /// A runtime event as it is (or would be) written to `ai_runtime_events`.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RecordedEvent {
     pub layer: EventLayer,
     pub operation: Operation,

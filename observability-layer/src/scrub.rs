@@ -136,6 +136,7 @@ fn always(_: &str) -> bool {
 /// A user pattern that does not compile.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid secret pattern {kind:?}: {source}")]
+#[non_exhaustive]
 pub struct PatternError {
     pub kind: String,
     #[source]

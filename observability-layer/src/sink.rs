@@ -20,6 +20,7 @@ use crate::emitter::Emitter;
 use crate::exporter::Exporters;
 use crate::handle::{Parts, SinkGuard, SinkHandle};
 use crate::layer::RuntimeLayer;
+#[cfg(feature = "postgres")]
 use crate::postgres::PostgresExporter;
 use crate::recorder::Recorder;
 use crate::scope::ScopeIds;
@@ -61,10 +62,15 @@ impl RuntimeLayerBuilder {
     pub fn build(self) -> Result<RuntimeSink, BuildError> {
         let options = self.resolve()?;
         let mut exporters: Exporters = Vec::new();
+        #[cfg(feature = "postgres")]
         if let Some(options) = options {
             let postgres = PostgresExporter::new(options, self.settings.agent_type.clone())
                 .map_err(BuildError::Spawn)?;
             exporters.push(Box::new(postgres));
+        }
+        #[cfg(not(feature = "postgres"))]
+        if let Some(never) = options {
+            match never {}
         }
         #[cfg(feature = "otlp")]
         if let Some(target) = self.otlp.resolve(&self.settings.agent_type)? {

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 /// Why a runtime event was not written although the database was reachable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
 pub enum InvalidReason {
     /// No `layer` field value.
     MissingLayer,
@@ -64,6 +65,7 @@ impl InvalidReason {
 /// A snapshot of the sink's statistics (`SinkHandle::stats`), as the
 /// primary exporter (Postgres) sees them.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct SinkStats {
     /// Runtime events seen by the layer (valid or not).
     pub emitted: u64,
@@ -127,6 +129,7 @@ impl SinkStats {
 /// event on its own: `emitted = exported + dropped() + invalid`, exactly,
 /// once the sink has drained.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct ExporterStats {
     /// The exporter (`"postgres"`).
     pub name: &'static str,

@@ -21,6 +21,7 @@ use crate::text::Text;
 
 /// One publication of a worker's state (a row of `ai_worker_status`).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct WorkerReport {
     pub status: WorkerState,
     pub circuit_open: bool,
@@ -47,6 +48,7 @@ impl WorkerReport {
 
 /// A report waiting for the writer.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) struct PendingReport {
     pub report: WorkerReport,
     pub at: DateTime<Utc>,

@@ -26,13 +26,12 @@ impl LayerStatus {
 /// The layer's report for a status: DEGRADED with the breaker's reason
 /// while it is not closed; route and heartbeat interval in metadata.
 pub fn worker_report(status: &WorkerStatus) -> WorkerReport {
-    WorkerReport {
-        status: status.state,
-        circuit_open: status.breaker.is_open(),
-        circuit_reason: status.breaker.open_reason.clone(),
-        current_task_id: status.current_task_id,
-        metadata: status.metadata(),
-    }
+    let mut report = WorkerReport::new(status.state);
+    report.circuit_open = status.breaker.is_open();
+    report.circuit_reason = status.breaker.open_reason.clone();
+    report.current_task_id = status.current_task_id;
+    report.metadata = status.metadata();
+    report
 }
 
 impl StatusPublisher for LayerStatus {

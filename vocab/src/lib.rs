@@ -1,3 +1,5 @@
+#![doc = include_str!("../README.md")]
+//!
 //! The closed vocabularies of the runtime: the values the schema's CHECK
 //! constraints allow. One definition, used by the layer, the worker, the
 //! API types (and so the server and the dashboard).

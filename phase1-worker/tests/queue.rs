@@ -243,7 +243,9 @@ async fn retries_count_attempts_until_failed_and_put_back_counts_none(pool: PgPo
 async fn expired_leases_are_requeued_with_an_attempt_or_failed(pool: PgPool) {
     let queue = Queue::new(pool.clone());
     let id = queue.enqueue(&workload::task(6, "q", 0)).await.unwrap().id;
-    let short = Duration::from_millis(50);
+    // Long enough that a loaded machine cannot expire it before the first
+    // check below; the sleep then outlasts it.
+    let short = Duration::from_millis(1000);
     for round in 1..=3 {
         let task = queue.lease("dead", short).await.unwrap().unwrap();
         assert_eq!(task.id, id);
@@ -251,7 +253,7 @@ async fn expired_leases_are_requeued_with_an_attempt_or_failed(pool: PgPool) {
         if round == 1 {
             assert!(queue.requeue_expired("w2", 10).await.unwrap().is_empty());
         }
-        tokio::time::sleep(Duration::from_millis(80)).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         let moved = queue.requeue_expired("w2", 10).await.unwrap();
         assert_eq!(moved.len(), 1);
         assert_eq!(moved[0].previous_owner.as_deref(), Some("dead"));

@@ -13,6 +13,13 @@ pub struct AppConfig {
     pub admin_token: Option<String>,
     /// The HS256 secret of admin JWTs (`SUPABASE_JWT_SECRET`).
     pub jwt_secret: Option<String>,
+    /// Where the keys of ES256/RS256 admin JWTs are published
+    /// (`SUPABASE_JWKS_URL`: the project's
+    /// `https://<project>.supabase.co/auth/v1/.well-known/jwks.json`, or a file).
+    pub jwks: Option<crate::jwks::JwksSource>,
+    /// The shortest time between two fetches of the JWKS (a token naming
+    /// an unknown key fetches it again, at most this often).
+    pub jwks_min_refresh: Duration,
     /// When set, a JWT's `aud` must be this (`ADMIN_JWT_AUDIENCE`, e.g.
     /// `authenticated`); otherwise any audience is accepted.
     pub jwt_audience: Option<String>,
@@ -35,6 +42,8 @@ impl Default for AppConfig {
         AppConfig {
             admin_token: None,
             jwt_secret: None,
+            jwks: None,
+            jwks_min_refresh: DEFAULT_JWKS_MIN_REFRESH,
             jwt_audience: None,
             jwt_issuer: None,
             metrics_token: None,
@@ -44,6 +53,9 @@ impl Default for AppConfig {
         }
     }
 }
+
+/// [`AppConfig::jwks_min_refresh`]'s default.
+pub const DEFAULT_JWKS_MIN_REFRESH: Duration = Duration::from_secs(60);
 
 /// Where `scripts/demo` (via `build_ui`) puts the dashboard, relative to the repository root.
 pub const DEFAULT_UI_DIR: &str = "admin-ui/dist";
@@ -55,6 +67,8 @@ impl fmt::Debug for AppConfig {
         f.debug_struct("AppConfig")
             .field("admin_token", &set(&self.admin_token))
             .field("jwt_secret", &set(&self.jwt_secret))
+            .field("jwks", &self.jwks)
+            .field("jwks_min_refresh", &self.jwks_min_refresh)
             .field("jwt_audience", &self.jwt_audience)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("metrics_token", &set(&self.metrics_token))

@@ -348,59 +348,26 @@ async fn partitions(conn: &mut PgConnection) -> Result<BTreeSet<NaiveDate>, sqlx
     Ok(names.iter().filter_map(|n| day_of(n)).collect())
 }
 
-/// Makes `day`'s partition as a table of its own, moves the day's events
-/// from the default partition into it, then attaches it (which builds its
-/// indexes and checks the default partition holds none of its rows), in one
-/// transaction: a concurrent insert of that day lands either in the default
-/// partition before, and moves, or in the new partition after.
+/// Makes `day`'s partition and moves the day's events from the default
+/// partition into it, in one transaction (`ai_runtime_create_partition`,
+/// which runs as the table's owner: see the roles migration). Returns the
+/// events moved.
 async fn create(conn: &mut PgConnection, day: NaiveDate) -> Result<u64, sqlx::Error> {
-    let name = partition_name(day);
-    let from = start_literal(day);
-    let to = start_literal(day.succ_opt().unwrap_or(day));
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    sqlx::query(&format!(
-        "create table public.{name} (like public.{PARENT} including defaults including constraints)"
-    ))
-    .execute(&mut *tx)
-    .await?;
-    let moved = sqlx::query(&format!(
-        "with moved as (delete from public.{DEFAULT_PARTITION}
-                        where occurred_at >= {from} and occurred_at < {to} returning *)
-         insert into public.{name} select * from moved"
-    ))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    sqlx::query(&format!(
-        "alter table public.{PARENT} attach partition public.{name} for values from ({from}) to ({to})"
-    ))
-    .execute(&mut *tx)
-    .await?;
-    // Supabase's API would otherwise expose the partition as a table.
-    sqlx::query(&format!(
-        "alter table public.{name} enable row level security"
-    ))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(moved)
+    let moved: i64 = sqlx::query_scalar("select public.ai_runtime_create_partition($1)")
+        .bind(day)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(u64::try_from(moved).unwrap_or_default())
 }
 
-/// Detaches and drops `day`'s partition. (`detach ... concurrently` would
-/// take a weaker lock, but Postgres refuses it while a default partition
-/// exists; the lock timeout bounds the wait instead.)
+/// Detaches and drops `day`'s partition (`ai_runtime_drop_partition`, as the
+/// table's owner).
 async fn drop_day(conn: &mut PgConnection, day: NaiveDate) -> Result<(), sqlx::Error> {
-    let name = partition_name(day);
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    sqlx::query(&format!(
-        "alter table public.{PARENT} detach partition public.{name}"
-    ))
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!("drop table public.{name}"))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+    sqlx::query("select public.ai_runtime_drop_partition($1)")
+        .bind(day)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
 }
 
 /// The pass's steps in order. Once one gives up waiting for a lock, the

@@ -1,10 +1,14 @@
-//! Maintenance passes on real Postgres, each test on a fresh database.
+//! Maintenance passes on real Postgres, each test on a fresh database, as
+//! the `ai_runtime_maintainer` role.
+
+mod common;
 
 use std::time::Duration;
 
 use ai_runtime_maintain::day::partition_name;
-use ai_runtime_maintain::{run_pass, Options, Outcome, Report, ADVISORY_LOCK_KEY};
+use ai_runtime_maintain::{Options, Outcome, Report, ADVISORY_LOCK_KEY};
 use chrono::{Days, NaiveDate};
+use common::run_pass;
 use sqlx::{Connection, PgPool};
 
 fn options(retention_days: u32, premake_days: u32) -> Options {
@@ -282,6 +286,8 @@ async fn an_unpartitioned_table_is_refused_with_what_to_do(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
+    // As the owner: without the migrations there is no maintainer role.
+    use ai_runtime_maintain::run_pass;
     let err = run_pass(&pool, &options(30, 1)).await.unwrap_err();
     assert!(err.to_string().contains("apply the migrations"), "{err}");
     assert!(run_pass(&pool, &options(0, 1))

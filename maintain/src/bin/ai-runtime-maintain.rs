@@ -19,7 +19,7 @@ use sqlx::postgres::PgPoolOptions;
     about = "One maintenance pass over ai_runtime_events: premade partitions, retention, per-minute roll-ups"
 )]
 struct Args {
-    /// A role that owns the tables (no superuser needed).
+    /// A login granted `ai_runtime_maintainer` (or the tables' owner).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
     #[command(flatten)]

@@ -71,6 +71,7 @@ impl AdminGuard {
                 Arc::new(JwksVerifier::new(
                     source,
                     config.jwks_min_refresh,
+                    config.jwks_max_age,
                     non_empty(&config.jwt_audience).as_deref(),
                     non_empty(&config.jwt_issuer).as_deref(),
                 ))

@@ -2,13 +2,14 @@
 //! JSON Web Key Set: the one a Supabase project publishes at
 //! `https://<project>.supabase.co/auth/v1/.well-known/jwks.json`, or a file.
 //!
-//! A token names its key by `kid`. Keys are cached; a `kid` the cache lacks
-//! fetches the set again, at most once per [`JwksVerifier::new`]'s interval
-//! (so a flood of made-up `kid`s costs one fetch per interval), and a key
-//! that left the set is gone after that fetch (rotation). Each key verifies
-//! only its own algorithm: an EC P-256 key ES256, an RSA key RS256, whatever
-//! the token's header claims. A set that cannot be fetched or read refuses
-//! the token: it never turns into accepting one.
+//! A token names its key by `kid`. Keys are cached for a while (the max
+//! age); a `kid` the cache lacks, or a cache past its age, fetches the set
+//! again, at most once per interval (so a flood of made-up `kid`s costs one
+//! fetch per interval). A key that left the set (rotated out, revoked) is
+//! refused after that fetch, and at the latest once the cache is past its
+//! age. Each key verifies only its own algorithm: an EC P-256 key ES256, an
+//! RSA key RS256, whatever the token's header claims. A set that cannot be
+//! fetched or read refuses the token: it never turns into accepting one.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -74,20 +75,30 @@ pub(crate) struct JwksVerifier {
     source: JwksSource,
     client: reqwest::Client,
     min_refresh: Duration,
+    max_age: Duration,
     audience: Option<String>,
     issuer: Option<String>,
-    keys: RwLock<HashMap<String, Key>>,
-    /// When the set was last fetched (or tried); held while fetching, so
-    /// concurrent requests for an unknown `kid` wait for one fetch.
-    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    keys: RwLock<Cache>,
+    /// When the set was last fetched or tried, and whether that worked;
+    /// held while fetching, so concurrent requests wait for one fetch.
+    last_fetch: tokio::sync::Mutex<Option<(Instant, bool)>>,
+}
+
+/// The keys of the last good fetch, and when it was.
+#[derive(Default)]
+struct Cache {
+    keys: HashMap<String, Key>,
+    fetched_at: Option<Instant>,
 }
 
 impl JwksVerifier {
     /// A verifier that fetches `source` on first use, and again at most
-    /// once per `min_refresh` for a `kid` it does not know.
+    /// once per `min_refresh` for a `kid` it does not know or once its keys
+    /// are older than `max_age`.
     pub(crate) fn new(
         source: JwksSource,
         min_refresh: Duration,
+        max_age: Duration,
         audience: Option<&str>,
         issuer: Option<&str>,
     ) -> Self {
@@ -99,9 +110,10 @@ impl JwksVerifier {
             source,
             client,
             min_refresh,
+            max_age,
             audience: audience.map(str::to_owned),
             issuer: issuer.map(str::to_owned),
-            keys: RwLock::new(HashMap::new()),
+            keys: RwLock::new(Cache::default()),
             last_fetch: tokio::sync::Mutex::new(None),
         }
     }
@@ -131,27 +143,42 @@ impl JwksVerifier {
         if let Some(key) = self.cached(kid) {
             return Ok(key);
         }
-        if last_fetch.is_some_and(|at| at.elapsed() < self.min_refresh) {
-            return Err(JwtError::UnknownKey);
+        match *last_fetch {
+            Some((at, worked)) if at.elapsed() < self.min_refresh => {
+                return Err(if worked {
+                    JwtError::UnknownKey
+                } else {
+                    JwtError::KeysUnavailable
+                });
+            }
+            _ => {}
         }
-        *last_fetch = Some(Instant::now());
-        match self.fetch().await {
+        let fetched = self.fetch().await;
+        *last_fetch = Some((Instant::now(), fetched.is_ok()));
+        match fetched {
             Ok(set) => {
                 let keys = usable_keys(&set);
                 tracing::info!(keys = keys.len(), "admin JWKS fetched");
-                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Cache {
+                    keys,
+                    fetched_at: Some(Instant::now()),
+                };
             }
             Err(e) => {
-                tracing::warn!(error = %e, "admin JWKS unavailable; tokens signed with unknown keys are refused");
+                tracing::warn!(error = %e, "admin JWKS unavailable; tokens it would verify are refused");
                 return Err(JwtError::KeysUnavailable);
             }
         }
         self.cached(kid).ok_or(JwtError::UnknownKey)
     }
 
+    /// `kid`'s key, unless the cache lacks it or is past its age.
     fn cached(&self, kid: &str) -> Option<Key> {
-        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
-        keys.get(kid).cloned()
+        let cache = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        let fresh = cache
+            .fetched_at
+            .is_some_and(|at| at.elapsed() < self.max_age);
+        cache.keys.get(kid).filter(|_| fresh).cloned()
     }
 
     async fn fetch(&self) -> Result<JwkSet, FetchError> {

@@ -45,7 +45,9 @@ use sqlx::PgPool;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use config::{AppConfig, Thresholds, DEFAULT_JWKS_MIN_REFRESH, DEFAULT_UI_DIR};
+pub use config::{
+    AppConfig, Thresholds, DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_MIN_REFRESH, DEFAULT_UI_DIR,
+};
 pub use db::{lazy_pool, pool_options};
 pub use error::ApiFailure;
 pub use events::planned_partitions;

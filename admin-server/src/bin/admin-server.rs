@@ -53,6 +53,11 @@ struct Args {
     #[arg(long, env = "ADMIN_JWKS_MIN_REFRESH_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     jwks_min_refresh_seconds: u64,
+    /// How long fetched JWKS keys are trusted before the set is fetched
+    /// again, in seconds (a withdrawn key is refused after this at the latest).
+    #[arg(long, env = "ADMIN_JWKS_MAX_AGE_SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    jwks_max_age_seconds: u64,
     /// When set, an admin JWT's `aud` must be this (e.g. `authenticated`).
     #[arg(long, env = "ADMIN_JWT_AUDIENCE")]
     jwt_audience: Option<String>,
@@ -196,6 +201,7 @@ async fn main() -> anyhow::Result<()> {
         jwt_secret,
         jwks: args.jwks,
         jwks_min_refresh: Duration::from_secs(args.jwks_min_refresh_seconds),
+        jwks_max_age: Duration::from_secs(args.jwks_max_age_seconds),
         jwt_audience: args.jwt_audience.filter(|a| !a.is_empty()),
         jwt_issuer: args.jwt_issuer.filter(|i| !i.is_empty()),
         metrics_token: args.metrics_token.filter(|t| !t.is_empty()),

@@ -1,8 +1,8 @@
 //! ES256 and RS256 admin JWTs, signed with keys each test generates and
 //! served as a JWKS by a loopback HTTP server the test runs (or a file):
 //! acceptance, the admin claim, expiry, the key's algorithm, unknown keys
-//! (fetched again at most once per interval), rotation, and a JWKS that
-//! cannot be had, which never lets a token in.
+//! (fetched again at most once per interval), rotation, keys past their age,
+//! and a JWKS that cannot be had, which never lets a token in.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -393,4 +393,47 @@ async fn the_jwks_may_be_a_file(pool: PgPool) {
     );
     server.stop().await;
     std::fs::remove_file(&path).unwrap();
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn keys_past_their_age_are_fetched_again_before_they_verify(pool: PgPool) {
+    let key = TestKey::es256("revoked-soon");
+    let successor = TestKey::es256("successor");
+    let endpoint = Arc::new(JwksEndpoint::default());
+    endpoint.publish(&[&key, &successor]);
+    let url = start_jwks(Arc::clone(&endpoint)).await;
+    let max_age = Duration::from_millis(300);
+    let config = AppConfig {
+        jwks_max_age: max_age,
+        ..config(&url, Duration::ZERO)
+    };
+    let server = server::start_with(config, pool).await;
+    let token = key.sign(&admin_claims());
+    assert_eq!(status_with(&server, &token).await.0, StatusCode::OK);
+    assert_eq!(status_with(&server, &token).await.0, StatusCode::OK);
+    assert_eq!(endpoint.fetches(), 1, "cached within its age");
+
+    // Past its age, with the JWKS failing: the cached key is not trusted.
+    endpoint.failing.store(true, Ordering::SeqCst);
+    tokio::time::sleep(max_age + Duration::from_millis(50)).await;
+    let (status, body) = status_with(&server, &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.to_string().contains("could not be fetched"), "{body}");
+
+    // The key is withdrawn (revoked): refused with no unknown `kid` asked
+    // for, once the cache is past its age; its successor passes.
+    endpoint.failing.store(false, Ordering::SeqCst);
+    endpoint.publish(&[&successor]);
+    tokio::time::sleep(max_age + Duration::from_millis(50)).await;
+    assert_eq!(
+        status_with(&server, &token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status_with(&server, &successor.sign(&admin_claims()))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    server.stop().await;
 }

@@ -73,6 +73,29 @@ pub enum PassError {
     Database(#[from] sqlx::Error),
 }
 
+/// Postgres's `insufficient_privilege`.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+
+impl PassError {
+    /// What to do when the pass's role may not maintain (the admin server's
+    /// `ai_runtime_reader`, say); empty otherwise.
+    pub fn role_hint(&self) -> &'static str {
+        let denied = match self {
+            PassError::Database(e) => e
+                .as_database_error()
+                .and_then(|db| db.code())
+                .is_some_and(|code| code == INSUFFICIENT_PRIVILEGE),
+            _ => false,
+        };
+        if denied {
+            " (this role may not maintain: connect as a login granted ai_runtime_maintainer, \
+             e.g. the admin server's MAINTENANCE_DATABASE_URL)"
+        } else {
+            ""
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     Ran(Report),
@@ -445,7 +468,8 @@ pub fn spawn_periodic(
                     }
                     Err(e) => {
                         tracing::warn!(
-                            "events maintenance failed (tried again within a minute): {e}"
+                            "events maintenance failed (tried again within a minute): {e}{}",
+                            e.role_hint()
                         );
                         next_pass = now + RETRY_AFTER.min(every);
                     }
@@ -455,7 +479,10 @@ pub fn spawn_periodic(
                     Ok(Some(report)) => tracing::debug!("roll-ups:\n{report}"),
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!("roll-ups failed (tried again shortly): {e}");
+                        tracing::warn!(
+                            "roll-ups failed (tried again shortly): {e}{}",
+                            e.role_hint()
+                        );
                     }
                 }
             }

@@ -33,8 +33,12 @@ struct ApiState {
     status: Arc<StatusCache>,
 }
 
-pub(crate) fn router(config: Arc<AppConfig>, pool: PgPool, status: Arc<StatusCache>) -> Router {
-    let guard = Arc::new(AdminGuard::new(&config));
+pub(crate) fn router(
+    config: Arc<AppConfig>,
+    pool: PgPool,
+    status: Arc<StatusCache>,
+    guard: Arc<AdminGuard>,
+) -> Router {
     let routes = Router::new()
         .route("/status", get(get_status))
         .route("/events", get(get_events))

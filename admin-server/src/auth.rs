@@ -1,5 +1,6 @@
 //! The admin guard: every `/api/...` request carries `Authorization: Bearer
-//! <token>`, where the token is the static admin token or an admin HS256 JWT.
+//! <token>`, where the token is the static admin token or an admin JWT:
+//! HS256 with the configured secret, ES256/RS256 with a key of the JWKS.
 
 use std::sync::Arc;
 
@@ -7,14 +8,17 @@ use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
+use jsonwebtoken::Algorithm;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::AppConfig;
 use crate::error::ApiFailure;
+use crate::jwks::JwksVerifier;
 use crate::jwt::{JwtError, JwtVerifier};
 
 /// Decides whether a bearer token belongs to an admin.
+#[derive(Clone)]
 pub(crate) struct AdminGuard {
     // Hashing first makes the comparison constant-time in the length too.
     static_token_digest: Option<[u8; 32]>,
@@ -22,6 +26,8 @@ pub(crate) struct AdminGuard {
     /// the admin's credentials.
     scrape_token_digest: Option<[u8; 32]>,
     jwt: Option<JwtVerifier>,
+    /// ES256/RS256 tokens, by the keys of the JWKS (`SUPABASE_JWKS_URL`).
+    jwks: Option<Arc<JwksVerifier>>,
 }
 
 /// Why a request was refused.
@@ -61,13 +67,22 @@ impl AdminGuard {
                     non_empty(&config.jwt_issuer).as_deref(),
                 )
             }),
+            jwks: config.jwks.clone().map(|source| {
+                Arc::new(JwksVerifier::new(
+                    source,
+                    config.jwks_min_refresh,
+                    config.jwks_max_age,
+                    non_empty(&config.jwt_audience).as_deref(),
+                    non_empty(&config.jwt_issuer).as_deref(),
+                ))
+            }),
         }
     }
 
     /// The guard of `/metrics`: the scrape token (`METRICS_TOKEN`) when set,
-    /// and the admin's credentials.
-    pub(crate) fn for_metrics(config: &AppConfig) -> Self {
-        let mut guard = AdminGuard::new(config);
+    /// and the admin's credentials (sharing this guard's JWKS cache).
+    pub(crate) fn for_metrics(&self, config: &AppConfig) -> Self {
+        let mut guard = self.clone();
         guard.scrape_token_digest = config
             .metrics_token
             .as_deref()
@@ -77,7 +92,7 @@ impl AdminGuard {
     }
 
     /// Checks an `Authorization` header value.
-    fn check(&self, authorization: Option<&[u8]>) -> Result<(), AuthError> {
+    async fn check(&self, authorization: Option<&[u8]>) -> Result<(), AuthError> {
         let header = authorization.ok_or(AuthError::Missing)?;
         let header = std::str::from_utf8(header).map_err(|_| AuthError::NotBearer)?;
         let token = match header.split_once(' ') {
@@ -96,15 +111,22 @@ impl AdminGuard {
                 return Ok(());
             }
         }
-        match &self.jwt {
-            Some(verifier) if token.matches('.').count() == 2 => {
-                if verifier.is_admin(token)? {
-                    Ok(())
-                } else {
-                    Err(AuthError::NotAdmin)
-                }
-            }
-            _ => Err(AuthError::Unknown),
+        if token.matches('.').count() != 2 || (self.jwt.is_none() && self.jwks.is_none()) {
+            return Err(AuthError::Unknown);
+        }
+        // The header picks the verifier; each accepts only its algorithms.
+        let algorithm = jsonwebtoken::decode_header(token)
+            .map_err(|_| JwtError::Malformed)?
+            .alg;
+        let admin = match (algorithm, &self.jwt, &self.jwks) {
+            (Algorithm::HS256, Some(secret), _) => secret.is_admin(token)?,
+            (Algorithm::ES256 | Algorithm::RS256, _, Some(jwks)) => jwks.is_admin(token).await?,
+            _ => return Err(JwtError::Algorithm.into()),
+        };
+        if admin {
+            Ok(())
+        } else {
+            Err(AuthError::NotAdmin)
         }
     }
 }
@@ -116,7 +138,7 @@ pub(crate) async fn require_admin(
     next: Next,
 ) -> Result<Response, ApiFailure> {
     let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    match guard.check(header) {
+    match guard.check(header).await {
         Ok(()) => Ok(next.run(request).await),
         Err(AuthError::NotAdmin) => Err(ApiFailure::Forbidden(AuthError::NotAdmin.to_string())),
         Err(other) => Err(ApiFailure::Unauthorized {
@@ -138,26 +160,41 @@ mod tests {
         })
     }
 
-    #[test]
-    fn static_token_and_schemes() {
+    #[tokio::test]
+    async fn static_token_and_schemes() {
         let guard = guard("s3cret", "");
-        assert_eq!(guard.check(Some(b"Bearer s3cret")), Ok(()));
-        assert_eq!(guard.check(Some(b"bearer s3cret")), Ok(()));
-        assert_eq!(guard.check(Some(b"Bearer s3cre")), Err(AuthError::Unknown));
+        assert_eq!(guard.check(Some(b"Bearer s3cret")).await, Ok(()));
+        assert_eq!(guard.check(Some(b"bearer s3cret")).await, Ok(()));
         assert_eq!(
-            guard.check(Some(b"Basic s3cret")),
+            guard.check(Some(b"Bearer s3cre")).await,
+            Err(AuthError::Unknown)
+        );
+        assert_eq!(
+            guard.check(Some(b"Basic s3cret")).await,
             Err(AuthError::NotBearer)
         );
-        assert_eq!(guard.check(Some(b"Bearer ")), Err(AuthError::NotBearer));
-        assert_eq!(guard.check(None), Err(AuthError::Missing));
+        assert_eq!(
+            guard.check(Some(b"Bearer ")).await,
+            Err(AuthError::NotBearer)
+        );
+        assert_eq!(guard.check(None).await, Err(AuthError::Missing));
     }
 
-    #[test]
-    fn empty_configuration_refuses_everything() {
+    #[tokio::test]
+    async fn empty_configuration_refuses_everything() {
         let guard = guard("", "");
-        assert_eq!(guard.check(Some(b"Bearer ")), Err(AuthError::NotBearer));
-        assert_eq!(guard.check(Some(b"Bearer x")), Err(AuthError::Unknown));
-        assert_eq!(guard.check(Some(b"Bearer a.b.c")), Err(AuthError::Unknown));
+        assert_eq!(
+            guard.check(Some(b"Bearer ")).await,
+            Err(AuthError::NotBearer)
+        );
+        assert_eq!(
+            guard.check(Some(b"Bearer x")).await,
+            Err(AuthError::Unknown)
+        );
+        assert_eq!(
+            guard.check(Some(b"Bearer a.b.c")).await,
+            Err(AuthError::Unknown)
+        );
     }
 
     #[test]

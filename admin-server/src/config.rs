@@ -13,6 +13,16 @@ pub struct AppConfig {
     pub admin_token: Option<String>,
     /// The HS256 secret of admin JWTs (`SUPABASE_JWT_SECRET`).
     pub jwt_secret: Option<String>,
+    /// Where the keys of ES256/RS256 admin JWTs are published
+    /// (`SUPABASE_JWKS_URL`: the project's
+    /// `https://<project>.supabase.co/auth/v1/.well-known/jwks.json`, or a file).
+    pub jwks: Option<crate::jwks::JwksSource>,
+    /// The shortest time between two fetches of the JWKS (a token naming
+    /// an unknown key fetches it again, at most this often).
+    pub jwks_min_refresh: Duration,
+    /// How long fetched keys are trusted without fetching the set again: a
+    /// key withdrawn from the set is refused after this at the latest.
+    pub jwks_max_age: Duration,
     /// When set, a JWT's `aud` must be this (`ADMIN_JWT_AUDIENCE`, e.g.
     /// `authenticated`); otherwise any audience is accepted.
     pub jwt_audience: Option<String>,
@@ -35,6 +45,9 @@ impl Default for AppConfig {
         AppConfig {
             admin_token: None,
             jwt_secret: None,
+            jwks: None,
+            jwks_min_refresh: DEFAULT_JWKS_MIN_REFRESH,
+            jwks_max_age: DEFAULT_JWKS_MAX_AGE,
             jwt_audience: None,
             jwt_issuer: None,
             metrics_token: None,
@@ -44,6 +57,12 @@ impl Default for AppConfig {
         }
     }
 }
+
+/// [`AppConfig::jwks_min_refresh`]'s default.
+pub const DEFAULT_JWKS_MIN_REFRESH: Duration = Duration::from_secs(60);
+
+/// [`AppConfig::jwks_max_age`]'s default (Supabase caches its JWKS as long).
+pub const DEFAULT_JWKS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// Where `scripts/demo` (via `build_ui`) puts the dashboard, relative to the repository root.
 pub const DEFAULT_UI_DIR: &str = "admin-ui/dist";
@@ -55,6 +74,9 @@ impl fmt::Debug for AppConfig {
         f.debug_struct("AppConfig")
             .field("admin_token", &set(&self.admin_token))
             .field("jwt_secret", &set(&self.jwt_secret))
+            .field("jwks", &self.jwks)
+            .field("jwks_min_refresh", &self.jwks_min_refresh)
+            .field("jwks_max_age", &self.jwks_max_age)
             .field("jwt_audience", &self.jwt_audience)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("metrics_token", &set(&self.metrics_token))

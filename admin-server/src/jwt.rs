@@ -1,8 +1,9 @@
-//! Admin JWTs, verified by `jsonwebtoken`: HS256 only (the header's `alg`
-//! must say so; `none`, `HS512`, RS* ... are refused), a signature made with
-//! the configured secret, an `exp` in the future and an `nbf`, when present,
-//! in the past (both with [`LEEWAY_SECONDS`] of clock skew), and, when
-//! configured, the expected `aud` and `iss`.
+//! Admin JWTs, verified by `jsonwebtoken`: HS256 with the configured secret
+//! here, ES256/RS256 with the keys of a JWKS in [`crate::jwks`]; the
+//! header's `alg` must be the key's (`none`, `HS512`, an RS256 header on an
+//! EC key ... are refused), an `exp` in the future and an `nbf`, when
+//! present, in the past (both with [`LEEWAY_SECONDS`] of clock skew), and,
+//! when configured, the expected `aud` and `iss`.
 //!
 //! An admin is a token whose claims carry `app_metadata.role == "admin"` or
 //! `app_metadata.roles` containing `"admin"`. `app_metadata` is the claim
@@ -20,10 +21,16 @@ pub(crate) const LEEWAY_SECONDS: u64 = 30;
 /// Why a token was refused. The messages never contain the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum JwtError {
-    #[error("the token is not a well-formed HS256 JWT")]
+    #[error("the token is not a well-formed JWT")]
     Malformed,
-    #[error("the token's algorithm is not accepted (only HS256)")]
+    #[error("the token's algorithm is not accepted (HS256 with the secret; ES256 or RS256 with the JWKS, as its key says)")]
     Algorithm,
+    #[error("the token's header names no key (`kid`)")]
+    MissingKeyId,
+    #[error("the token's key (`kid`) is not in the JWKS")]
+    UnknownKey,
+    #[error("the signing keys (JWKS) could not be fetched")]
+    KeysUnavailable,
     #[error("the token's signature does not match")]
     Signature,
     #[error("the token has no `{0}` claim")]
@@ -48,6 +55,7 @@ struct Claims {
 }
 
 /// Verifies admin JWTs against one secret and the optional `aud`/`iss`.
+#[derive(Clone)]
 pub(crate) struct JwtVerifier {
     key: DecodingKey,
     validation: Validation,
@@ -55,39 +63,58 @@ pub(crate) struct JwtVerifier {
 
 impl JwtVerifier {
     pub(crate) fn new(secret: &[u8], audience: Option<&str>, issuer: Option<&str>) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.validate_nbf = true;
-        // A configured claim must also be present: jsonwebtoken only
-        // compares the claims a token carries.
-        let mut required = vec!["exp"];
-        match audience {
-            Some(audience) => {
-                validation.set_audience(&[audience]);
-                required.push("aud");
-            }
-            // Supabase tokens carry `aud: authenticated`; unless an audience
-            // is configured, any is accepted.
-            None => validation.validate_aud = false,
-        }
-        if let Some(issuer) = issuer {
-            validation.set_issuer(&[issuer]);
-            required.push("iss");
-        }
-        validation.set_required_spec_claims(&required);
         JwtVerifier {
             key: DecodingKey::from_secret(secret),
-            validation,
+            validation: validation(Algorithm::HS256, audience, issuer),
         }
     }
 
     /// Verifies `token` and says whether it belongs to an admin.
     pub(crate) fn is_admin(&self, token: &str) -> Result<bool, JwtError> {
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| JwtError::from(e.into_kind()))?
-            .claims;
-        Ok(is_admin(&claims.app_metadata))
+        admin_claims(token, &self.key, &self.validation)
     }
+}
+
+/// The checks of every admin JWT, for a key of `algorithm` (the only one
+/// the token's header may name).
+pub(crate) fn validation(
+    algorithm: Algorithm,
+    audience: Option<&str>,
+    issuer: Option<&str>,
+) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.leeway = LEEWAY_SECONDS;
+    validation.validate_nbf = true;
+    // A configured claim must also be present: jsonwebtoken only
+    // compares the claims a token carries.
+    let mut required = vec!["exp"];
+    match audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        // Supabase tokens carry `aud: authenticated`; unless an audience
+        // is configured, any is accepted.
+        None => validation.validate_aud = false,
+    }
+    if let Some(issuer) = issuer {
+        validation.set_issuer(&[issuer]);
+        required.push("iss");
+    }
+    validation.set_required_spec_claims(&required);
+    validation
+}
+
+/// Verifies `token` with `key` and says whether its claims mark an admin.
+pub(crate) fn admin_claims(
+    token: &str,
+    key: &DecodingKey,
+    validation: &Validation,
+) -> Result<bool, JwtError> {
+    let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
+        .map_err(|e| JwtError::from(e.into_kind()))?
+        .claims;
+    Ok(is_admin(&claims.app_metadata))
 }
 
 impl From<ErrorKind> for JwtError {

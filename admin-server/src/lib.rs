@@ -19,6 +19,7 @@ mod db;
 mod error;
 mod event_window;
 mod events;
+mod jwks;
 mod jwt;
 mod metrics;
 mod operations;
@@ -44,10 +45,13 @@ use sqlx::PgPool;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use config::{AppConfig, Thresholds, DEFAULT_UI_DIR};
+pub use config::{
+    AppConfig, Thresholds, DEFAULT_JWKS_MAX_AGE, DEFAULT_JWKS_MIN_REFRESH, DEFAULT_UI_DIR,
+};
 pub use db::{lazy_pool, pool_options};
 pub use error::ApiFailure;
 pub use events::planned_partitions;
+pub use jwks::JwksSource;
 pub use trends::planned_trend_tables;
 pub use ui::UI_BASE;
 
@@ -81,8 +85,14 @@ pub fn app(config: AppConfig, pool: PgPool) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
         .on_response(DefaultOnResponse::new().level(Level::INFO));
-    let operations = operations::router(Arc::clone(&config), pool.clone(), Arc::clone(&status));
-    api::router(config, pool, status)
+    let guard = auth::AdminGuard::new(&config);
+    let operations = operations::router(
+        Arc::clone(&config),
+        pool.clone(),
+        Arc::clone(&status),
+        &guard,
+    );
+    api::router(config, pool, status, Arc::new(guard))
         .merge(operations)
         .merge(ui)
         .layer(trace)

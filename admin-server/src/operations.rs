@@ -24,8 +24,13 @@ struct MetricsState {
     status: Arc<StatusCache>,
 }
 
-pub(crate) fn router(config: Arc<AppConfig>, pool: PgPool, status: Arc<StatusCache>) -> Router {
-    let guard = Arc::new(AdminGuard::for_metrics(&config));
+pub(crate) fn router(
+    config: Arc<AppConfig>,
+    pool: PgPool,
+    status: Arc<StatusCache>,
+    guard: &AdminGuard,
+) -> Router {
+    let guard = Arc::new(guard.for_metrics(&config));
     let metrics = Router::new()
         .route("/metrics", get(get_metrics))
         .with_state(MetricsState {

@@ -10,13 +10,21 @@ pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The database answers and holds every migration this build knows of.
+/// The database answers and its schema is at least this build's: the
+/// version the migrations write into the schema itself
+/// (`ai_runtime_schema_version()`), so a database migrated by the Supabase
+/// CLI or psql is ready as one migrated by sqlx is.
 pub(crate) async fn readyz(State(pool): State<PgPool>) -> (StatusCode, &'static str) {
-    match schema_is_current(&pool).await {
-        Ok(true) => (StatusCode::OK, "ok\n"),
+    let wanted = ai_runtime_migrations::latest_version();
+    match ai_runtime_migrations::schema_version(&pool).await {
+        Ok(Some(version)) if version >= wanted => (StatusCode::OK, "ok\n"),
         // The cause goes to the server's log, not to an unauthenticated caller.
-        Ok(false) => {
-            tracing::warn!("not ready: the database lacks migrations of this build");
+        Ok(found) => {
+            tracing::warn!(
+                schema_version = found,
+                wanted,
+                "not ready: the database lacks migrations of this build"
+            );
             (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
         }
         Err(e) => {
@@ -24,16 +32,4 @@ pub(crate) async fn readyz(State(pool): State<PgPool>) -> (StatusCode, &'static 
             (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
         }
     }
-}
-
-async fn schema_is_current(pool: &PgPool) -> Result<bool, sqlx::Error> {
-    let applied: Vec<i64> = sqlx::query_scalar(
-        "select version from public._sqlx_migrations where success order by version",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(ai_runtime_migrations::MIGRATOR
-        .iter()
-        .filter(|m| !m.migration_type.is_down_migration())
-        .all(|m| applied.binary_search(&m.version).is_ok()))
 }

@@ -1,9 +1,12 @@
 //! `ai-runtime-verify`: the status of `GET /status` plus a digest of recent
-//! events, as text for people or JSON for machines, and a verdict.
+//! events, as text for people or JSON for machines, and a verdict; and the
+//! database role it runs as, with a warning for any role that holds more
+//! than its component needs (the verdict does not depend on those).
 
 use std::fmt::Write as _;
 
 use ai_runtime_api::{OverallHealth, StatusResponse};
+use ai_runtime_migrations::roles::{check_role, ComponentRole, RoleCheck};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -22,6 +25,105 @@ pub const EXIT_UNREACHABLE: i32 = 2;
 pub struct Report {
     pub status: StatusResponse,
     pub recent: RecentEvents,
+    pub roles: Roles,
+}
+
+/// The role verify runs as and the component roles, each checked against
+/// what it needs.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Roles {
+    /// The role of this connection (`current_user`), checked against the
+    /// component roles it is a member of, or the reader's needs (what
+    /// verify itself reads) when it is a member of none.
+    pub current: RoleCheck,
+    /// `ai_runtime_writer`, `ai_runtime_reader`, `ai_runtime_maintainer`,
+    /// those that exist.
+    pub components: Vec<RoleCheck>,
+    /// What the checks found, one line each.
+    pub warnings: Vec<String>,
+}
+
+/// Checks the connection's role and the component roles.
+pub async fn roles(conn: &mut PgConnection) -> Result<Roles, sqlx::Error> {
+    let name: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut components = Vec::new();
+    for role in ComponentRole::ALL {
+        if let Some(check) = check_role(conn, role.name(), &[role]).await? {
+            components.push(check);
+        }
+    }
+    // Checked against the component roles it is a member of.
+    let membership = check_role(conn, &name, &[]).await?.unwrap_or_default();
+    let mut compared: Vec<ComponentRole> = membership
+        .member_of
+        .iter()
+        .filter_map(|m| ComponentRole::from_name(m))
+        .collect();
+    if compared.is_empty() {
+        compared.push(ComponentRole::Reader);
+    }
+    let current = check_role(conn, &name, &compared)
+        .await?
+        .unwrap_or_default();
+    let mut warnings = Vec::new();
+    if current.member_of.is_empty() {
+        warnings.push(format!(
+            "{} is a member of no ai_runtime_* role: checked against {}'s needs (docs/deployment.md)",
+            current.role,
+            ComponentRole::Reader.name()
+        ));
+    }
+    warnings.extend(role_warnings(&current, &compared));
+    for check in components.iter().filter(|c| c.role != current.role) {
+        let own: Vec<ComponentRole> = ComponentRole::from_name(&check.role).into_iter().collect();
+        warnings.extend(role_warnings(check, &own));
+    }
+    Ok(Roles {
+        current,
+        components,
+        warnings,
+    })
+}
+
+/// The warnings for one role checked against `compared`'s needs.
+fn role_warnings(check: &RoleCheck, compared: &[ComponentRole]) -> Vec<String> {
+    let who = &check.role;
+    let needs = compared
+        .iter()
+        .map(|r| format!("{} ({})", r.components(), r.name()))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let mut warnings = Vec::new();
+    if check.superuser {
+        warnings.push(format!(
+            "{who} is a superuser: no grant and no row-level security restricts it"
+        ));
+    }
+    if check.bypass_rls {
+        warnings.push(format!("{who} bypasses row-level security (BYPASSRLS)"));
+    }
+    if !check.owns.is_empty() {
+        warnings.push(format!(
+            "{who} owns {}: it may alter or drop them, and row-level security does not restrict it",
+            check.owns.join(", ")
+        ));
+    }
+    if !check.beyond_need.is_empty() {
+        warnings.push(format!(
+            "{who} holds more than {needs} need: {}",
+            check.beyond_need.join(", ")
+        ));
+    }
+    if !check.missing.is_empty() {
+        warnings.push(format!(
+            "{who} lacks what {needs} need: {}",
+            check.missing.join(", ")
+        ));
+    }
+    warnings
 }
 
 /// Events of the last `minutes`.
@@ -69,6 +171,7 @@ pub async fn build(
     thresholds: &Thresholds,
     minutes: i64,
 ) -> Result<Report, ApiFailure> {
+    let roles = roles(conn).await?;
     let status = status::compute(conn, thresholds, minutes).await?;
     let seconds = minutes as f64 * 60.0;
     let by_layer_and_reason: Vec<ReasonCount> = sqlx::query_as(
@@ -97,6 +200,7 @@ pub async fn build(
             by_layer_and_reason,
             latest_error,
         },
+        roles,
     })
 }
 
@@ -181,6 +285,19 @@ pub fn render_text(report: &Report) -> String {
         None => {
             let _ = writeln!(out, "Latest error: none");
         }
+    }
+    let roles = &report.roles;
+    let member_of = if roles.current.member_of.is_empty() {
+        "member of no ai_runtime_* role".to_owned()
+    } else {
+        format!("member of {}", roles.current.member_of.join(", "))
+    };
+    let _ = writeln!(out, "\nDatabase role: {} ({member_of})", roles.current.role);
+    if roles.warnings.is_empty() {
+        let _ = writeln!(out, "  each role holds what its component needs, no more");
+    }
+    for warning in &roles.warnings {
+        let _ = writeln!(out, "  warning: {warning}");
     }
     let last = s
         .last_event_at

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use admin_server::alerts::{AlertOptions, AlertThresholds, ALERTS_LOG_TARGET};
 use admin_server::{app, AppConfig};
+use ai_runtime_migrations::roles::ComponentRole;
 use anyhow::Context;
 use clap::Parser;
 use observability_layer::RuntimeLayer;
@@ -78,12 +79,24 @@ async fn main() -> anyhow::Result<()> {
     ai_runtime_migrations::migrate(&pool)
         .await
         .context("applying migrations")?;
+    // Each component as its own role (docs/deployment.md), taken at
+    // connection start by the demo's login; the workers' queue is the host
+    // application's and stays on that login's pool.
+    let as_role = |role: ComponentRole| {
+        admin_server::pool_options()
+            .connect_lazy_with(role.connect_options(&pool.connect_options()))
+    };
+    let (writer, reader, maintainer) = (
+        as_role(ComponentRole::Writer),
+        as_role(ComponentRole::Reader),
+        as_role(ComponentRole::Maintainer),
+    );
 
     // With OTEL_EXPORTER_OTLP_ENDPOINT set, events go to that collector too.
     let sink = RuntimeLayer::builder()
         .otlp_from_env()
         .context("reading the OTEL_* variables")?
-        .pool(pool.clone())
+        .pool(writer)
         .agent_type(phase1_worker::AGENT_TYPE)
         .build()
         .context("building the observability layer")?;
@@ -123,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     };
     // The events table's partitions and retention, as the admin server keeps them.
     ai_runtime_maintain::spawn_periodic(
-        pool.clone(),
+        maintainer,
         ai_runtime_maintain::Options::default(),
         Duration::from_secs(3600),
     );
@@ -138,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     // The built-in alerts, as the admin server binary runs them.
     admin_server::alerts::spawn_evaluator(
-        pool.clone(),
+        reader.clone(),
         config.thresholds,
         AlertOptions {
             thresholds: AlertThresholds {
@@ -158,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("\nstopping: workers finish or put back their tasks ...");
         let _ = stop_tx.send(true);
     });
-    let router = app(config, pool.clone());
+    let router = app(config, reader);
     let server_stop = stopped(stop_rx.clone());
     let server = tokio::spawn(admin_server::serve(listener, router, server_stop));
 

@@ -3,8 +3,10 @@
 //! that landed in the default partition (their day had none) into a
 //! partition of their own, and drops the days past the retention.
 //!
-//! Plain SQL on the table owner's connection: no superuser, no extension, so
-//! it runs on Supabase as it does here. Only one pass runs at a time per
+//! Plain SQL, as the `ai_runtime_maintainer` role (or the tables' owner): no
+//! superuser, no extension, so it runs on Supabase as it does here. The DDL
+//! goes through two functions the roles migration makes, which run as the
+//! events table's owner and touch only one day's partition. Only one pass runs at a time per
 //! database (an advisory lock); a second one skips. Every DDL statement waits
 //! at most [`Options::lock_timeout`] for its lock, so a pass never holds up the
 //! writers' inserts for longer; what could not get its lock is postponed to

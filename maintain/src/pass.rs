@@ -73,6 +73,29 @@ pub enum PassError {
     Database(#[from] sqlx::Error),
 }
 
+/// Postgres's `insufficient_privilege`.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+
+impl PassError {
+    /// What to do when the pass's role may not maintain (the admin server's
+    /// `ai_runtime_reader`, say); empty otherwise.
+    pub fn role_hint(&self) -> &'static str {
+        let denied = match self {
+            PassError::Database(e) => e
+                .as_database_error()
+                .and_then(|db| db.code())
+                .is_some_and(|code| code == INSUFFICIENT_PRIVILEGE),
+            _ => false,
+        };
+        if denied {
+            " (this role may not maintain: connect as a login granted ai_runtime_maintainer, \
+             e.g. the admin server's MAINTENANCE_DATABASE_URL)"
+        } else {
+            ""
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
     Ran(Report),
@@ -348,59 +371,26 @@ async fn partitions(conn: &mut PgConnection) -> Result<BTreeSet<NaiveDate>, sqlx
     Ok(names.iter().filter_map(|n| day_of(n)).collect())
 }
 
-/// Makes `day`'s partition as a table of its own, moves the day's events
-/// from the default partition into it, then attaches it (which builds its
-/// indexes and checks the default partition holds none of its rows), in one
-/// transaction: a concurrent insert of that day lands either in the default
-/// partition before, and moves, or in the new partition after.
+/// Makes `day`'s partition and moves the day's events from the default
+/// partition into it, in one transaction (`ai_runtime_create_partition`,
+/// which runs as the table's owner: see the roles migration). Returns the
+/// events moved.
 async fn create(conn: &mut PgConnection, day: NaiveDate) -> Result<u64, sqlx::Error> {
-    let name = partition_name(day);
-    let from = start_literal(day);
-    let to = start_literal(day.succ_opt().unwrap_or(day));
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    sqlx::query(&format!(
-        "create table public.{name} (like public.{PARENT} including defaults including constraints)"
-    ))
-    .execute(&mut *tx)
-    .await?;
-    let moved = sqlx::query(&format!(
-        "with moved as (delete from public.{DEFAULT_PARTITION}
-                        where occurred_at >= {from} and occurred_at < {to} returning *)
-         insert into public.{name} select * from moved"
-    ))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    sqlx::query(&format!(
-        "alter table public.{PARENT} attach partition public.{name} for values from ({from}) to ({to})"
-    ))
-    .execute(&mut *tx)
-    .await?;
-    // Supabase's API would otherwise expose the partition as a table.
-    sqlx::query(&format!(
-        "alter table public.{name} enable row level security"
-    ))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(moved)
+    let moved: i64 = sqlx::query_scalar("select public.ai_runtime_create_partition($1)")
+        .bind(day)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(u64::try_from(moved).unwrap_or_default())
 }
 
-/// Detaches and drops `day`'s partition. (`detach ... concurrently` would
-/// take a weaker lock, but Postgres refuses it while a default partition
-/// exists; the lock timeout bounds the wait instead.)
+/// Detaches and drops `day`'s partition (`ai_runtime_drop_partition`, as the
+/// table's owner).
 async fn drop_day(conn: &mut PgConnection, day: NaiveDate) -> Result<(), sqlx::Error> {
-    let name = partition_name(day);
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    sqlx::query(&format!(
-        "alter table public.{PARENT} detach partition public.{name}"
-    ))
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!("drop table public.{name}"))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+    sqlx::query("select public.ai_runtime_drop_partition($1)")
+        .bind(day)
+        .execute(&mut *conn)
+        .await
+        .map(drop)
 }
 
 /// The pass's steps in order. Once one gives up waiting for a lock, the
@@ -478,7 +468,8 @@ pub fn spawn_periodic(
                     }
                     Err(e) => {
                         tracing::warn!(
-                            "events maintenance failed (tried again within a minute): {e}"
+                            "events maintenance failed (tried again within a minute): {e}{}",
+                            e.role_hint()
                         );
                         next_pass = now + RETRY_AFTER.min(every);
                     }
@@ -488,7 +479,10 @@ pub fn spawn_periodic(
                     Ok(Some(report)) => tracing::debug!("roll-ups:\n{report}"),
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::warn!("roll-ups failed (tried again shortly): {e}");
+                        tracing::warn!(
+                            "roll-ups failed (tried again shortly): {e}{}",
+                            e.role_hint()
+                        );
                     }
                 }
             }

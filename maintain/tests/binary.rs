@@ -4,9 +4,11 @@ use std::process::Command;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+/// The test database's URL, as the `ai_runtime_maintainer` role (taken at
+/// connection start).
 fn url(options: &PgConnectOptions) -> String {
     format!(
-        "postgres://{}@{}:{}/{}",
+        "postgres://{}@{}:{}/{}?options=-c%20role%3Dai_runtime_maintainer",
         options.get_username(),
         options.get_host(),
         options.get_port(),

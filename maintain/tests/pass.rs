@@ -1,10 +1,15 @@
-//! Maintenance passes on real Postgres, each test on a fresh database.
+//! Maintenance passes on real Postgres, each test on a fresh database, as
+//! the `ai_runtime_maintainer` role.
+
+mod common;
 
 use std::time::Duration;
 
 use ai_runtime_maintain::day::partition_name;
-use ai_runtime_maintain::{run_pass, Options, Outcome, Report, ADVISORY_LOCK_KEY};
+use ai_runtime_maintain::{Options, Outcome, Report, ADVISORY_LOCK_KEY};
+use ai_runtime_migrations::roles::ComponentRole;
 use chrono::{Days, NaiveDate};
+use common::run_pass;
 use sqlx::{Connection, PgPool};
 
 fn options(retention_days: u32, premake_days: u32) -> Options {
@@ -282,6 +287,8 @@ async fn an_unpartitioned_table_is_refused_with_what_to_do(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
+    // As the owner: without the migrations there is no maintainer role.
+    use ai_runtime_maintain::run_pass;
     let err = run_pass(&pool, &options(30, 1)).await.unwrap_err();
     assert!(err.to_string().contains("apply the migrations"), "{err}");
     assert!(run_pass(&pool, &options(0, 1))
@@ -311,4 +318,25 @@ async fn a_backfill_makes_the_past_days_within_the_retention(pool: PgPool) {
         placement(&pool).await,
         [("OLD_IMPORT".to_owned(), partition_name(day))]
     );
+}
+
+/// A role that may not maintain (the admin server's reader) fails the pass
+/// with Postgres's refusal, and the error says which role would do.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn a_role_that_may_not_maintain_is_told_which_would(pool: PgPool) {
+    let as_reader = ComponentRole::Reader.connect_options(&pool.connect_options());
+    let reader = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(as_reader)
+        .await
+        .unwrap();
+    let err = ai_runtime_maintain::run_pass(&reader, &options(30, 1))
+        .await
+        .unwrap_err();
+    reader.close().await;
+    assert!(err.to_string().contains("permission denied"), "{err}");
+    assert!(err.role_hint().contains("ai_runtime_maintainer"), "{err}");
+    assert!(daily_partitions(&pool).await.is_empty());
+    // Another failure gives no such hint.
+    assert_eq!(ai_runtime_maintain::PassError::NoRetention.role_hint(), "");
 }

@@ -1,11 +1,15 @@
 //! The per-minute roll-ups on real Postgres, each test on a fresh database:
-//! what they count, idempotence, bounded chunks, retention, and two at once.
+//! what they count, idempotence, bounded chunks, retention, and two at once;
+//! as the `ai_runtime_maintainer` role.
+
+mod common;
 
 use std::time::Duration;
 
 use ai_runtime_maintain::rollup::{Rollup, ROLLUP_LOCK_KEY};
-use ai_runtime_maintain::{run_pass, run_rollup, Options, Outcome};
+use ai_runtime_maintain::{Options, Outcome};
 use chrono::{DateTime, DurationRound, Utc};
+use common::{run_pass, run_rollup};
 use sqlx::PgPool;
 
 async fn rollup(pool: &PgPool, options: &Options) -> ai_runtime_maintain::rollup::RollupReport {

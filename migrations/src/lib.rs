@@ -8,7 +8,13 @@
 //! (`#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]`) uses.
 //!
 //! It also carries `supabase/schema.sql` ([`SCHEMA_SQL`]) and a catalog
-//! [`fingerprint`] so a test can prove the two layouts give the same schema.
+//! [`fingerprint`] so a test can prove the two layouts give the same schema,
+//! and reads the schema version the migrations themselves write
+//! ([`schema_version`]), whichever tool applied them.
+//!
+//! [`roles`]: the components' database roles and what each needs.
+
+pub mod roles;
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
@@ -36,6 +42,40 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
+}
+
+/// The version of the newest migration of this build: what
+/// `public.ai_runtime_schema_version()` answers once they are all applied.
+pub fn latest_version() -> i64 {
+    MIGRATOR
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| m.version)
+        .max()
+        .unwrap_or_default()
+}
+
+/// The schema version a database holds: `Some(v)` from
+/// `public.ai_runtime_schema_version()`, which every migration since the
+/// roles migration replaces with its own version, so it answers the same
+/// whether sqlx, the Supabase CLI or psql applied the files; `None` when the
+/// function is missing (no migrations, or only older ones).
+pub async fn schema_version(conn: impl sqlx::PgExecutor<'_>) -> Result<Option<i64>, sqlx::Error> {
+    match sqlx::query_scalar("select public.ai_runtime_schema_version()")
+        .fetch_one(conn)
+        .await
+    {
+        Ok(version) => Ok(Some(version)),
+        Err(e) if is_undefined_function(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Postgres's `undefined_function` (42883).
+fn is_undefined_function(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "42883")
 }
 
 /// Applies every pending migration. Applying twice is a no-op.
@@ -121,6 +161,15 @@ pub async fn fingerprint(pool: &PgPool) -> Result<BTreeSet<String>, Error> {
         "select format('grant %s on %s to %s', privilege_type, table_name, grantee)
          from information_schema.role_table_grants
          where table_schema = 'public' and table_name <> '_sqlx_migrations'",
+        // Column grants and function grants (information_schema shows only
+        // the current role's).
+        "select format('column grant %s.%s %s', c.relname, a.attname, a.attacl::text)
+         from pg_attribute a join pg_class c on c.oid = a.attrelid
+         join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = 'public' and a.attacl is not null",
+        "select format('function grant %s %s', p.oid::regprocedure, coalesce(p.proacl::text, 'default'))
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname = 'public' and p.prokind in ('f', 'p')",
     ];
     let mut lines = BTreeSet::new();
     for query in QUERIES {

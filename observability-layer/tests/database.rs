@@ -1,12 +1,13 @@
 //! Against real Postgres: rows land with the right columns, worker status
 //! upserts coalesce, statistics are persisted, shutdown flushes, and a row
-//! the database rejects does not lose its batch.
+//! the database rejects does not lose its batch; the layer writing as the
+//! `ai_runtime_writer` role.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{assert_balanced, install, wait_until};
+use common::{as_writer, assert_balanced, install, wait_until};
 use observability_layer::{
     reason_codes, RuntimeLayer, RuntimeLayerBuilder, WorkerReport, WorkerState,
 };
@@ -14,9 +15,10 @@ use serde_json::{json, Value};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+/// The layer as the writer role; the tests read back as the owner.
 fn builder(pool: &PgPool) -> RuntimeLayerBuilder {
     RuntimeLayer::builder()
-        .pool(pool.clone())
+        .pool(as_writer(pool))
         .agent_type("phase1_reply_runner")
         .flush_interval(Duration::from_millis(20))
         .shutdown_deadline(Duration::from_secs(2))
@@ -129,10 +131,11 @@ async fn ids_are_time_ordered(pool: PgPool) {
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn worker_reports_coalesce_and_only_changes_become_events(pool: PgPool) {
-    // Counts the writes to ai_worker_status (this test's database only).
+    // Counts the writes to ai_worker_status (this test's database only),
+    // as the owner: the writer role may write nothing but its two tables.
     sqlx::raw_sql(
         "create table upserts (worker_id text);
-         create function log_upsert() returns trigger language plpgsql as
+         create function log_upsert() returns trigger language plpgsql security definer as
            $$ begin insert into upserts values (new.worker_id); return new; end $$;
          create trigger log_upsert after insert or update on ai_worker_status
            for each row execute function log_upsert();",

@@ -25,7 +25,7 @@ const SECRET_HEADER: &str = "Basic c2VjcmV0LWhlYWRlci12YWx1ZQ==";
 
 fn builder(pool: &PgPool, collector: &str) -> RuntimeLayerBuilder {
     RuntimeLayer::builder()
-        .pool(pool.clone())
+        .pool(common::as_writer(pool))
         .agent_type("phase1_reply_runner")
         .flush_interval(Duration::from_millis(20))
         .shutdown_deadline(Duration::from_millis(1500))

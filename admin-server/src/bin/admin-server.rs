@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
     about = "The AI runtime admin server: JSON APIs and the dashboard"
 )]
 struct Args {
-    /// Postgres URL (a role that bypasses RLS, e.g. the owner).
+    /// Postgres URL: a login granted `ai_runtime_reader` (docs/deployment.md).
     #[arg(long, env = "DATABASE_URL", default_value = ai_runtime_migrations::DEFAULT_DATABASE_URL, hide_env_values = true)]
     database_url: String,
     /// Address to listen on.
@@ -44,6 +44,20 @@ struct Args {
         hide = true
     )]
     jwt_secret: Option<String>,
+    /// The keys of ES256/RS256 admin JWTs: a JWKS URL (Supabase:
+    /// `https://<project>.supabase.co/auth/v1/.well-known/jwks.json`) or file.
+    #[arg(long = "jwks-url", env = "SUPABASE_JWKS_URL", value_parser = jwks_source)]
+    jwks: Option<admin_server::JwksSource>,
+    /// The shortest time between two fetches of the JWKS, in seconds (a
+    /// token naming an unknown key fetches it again, at most this often).
+    #[arg(long, env = "ADMIN_JWKS_MIN_REFRESH_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    jwks_min_refresh_seconds: u64,
+    /// How long fetched JWKS keys are trusted before the set is fetched
+    /// again, in seconds (a withdrawn key is refused after this at the latest).
+    #[arg(long, env = "ADMIN_JWKS_MAX_AGE_SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    jwks_max_age_seconds: u64,
     /// When set, an admin JWT's `aud` must be this (e.g. `authenticated`).
     #[arg(long, env = "ADMIN_JWT_AUDIENCE")]
     jwt_audience: Option<String>,
@@ -56,6 +70,11 @@ struct Args {
     /// Retention of runtime events, for the periodic maintenance pass.
     #[command(flatten)]
     retention: ai_runtime_maintain::RetentionFlags,
+    /// The periodic maintenance pass's own login, granted
+    /// `ai_runtime_maintainer` (the server's role may not maintain); unset:
+    /// the pass runs as --database-url.
+    #[arg(long, env = "MAINTENANCE_DATABASE_URL", hide_env_values = true)]
+    maintenance_database_url: Option<String>,
     /// Seconds between maintenance passes (at start, then at this interval);
     /// 0 turns them off (run `ai-runtime-maintain` from a scheduler instead).
     #[arg(
@@ -116,6 +135,10 @@ struct AlertArgs {
     alert_webhook_attempts: u32,
 }
 
+fn jwks_source(text: &str) -> Result<admin_server::JwksSource, String> {
+    text.parse()
+}
+
 fn share(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
@@ -159,10 +182,11 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let admin_token = args.admin_token.filter(|t| !t.is_empty());
     let jwt_secret = args.jwt_secret.filter(|s| !s.is_empty());
-    if admin_token.is_none() && jwt_secret.is_none() {
+    if admin_token.is_none() && jwt_secret.is_none() && args.jwks.is_none() {
         bail!(
-            "refusing to start without credentials: set ADMIN_TOKEN (a static admin token) \
-             and/or SUPABASE_JWT_SECRET (the HS256 secret of admin JWTs)"
+            "refusing to start without credentials: set ADMIN_TOKEN (a static admin token), \
+             SUPABASE_JWT_SECRET (the HS256 secret of admin JWTs) and/or SUPABASE_JWKS_URL \
+             (the keys of ES256/RS256 admin JWTs)"
         );
     }
     let pool = lazy_pool(&args.database_url).context("invalid --database-url")?;
@@ -175,6 +199,9 @@ async fn main() -> anyhow::Result<()> {
     let config = AppConfig {
         admin_token,
         jwt_secret,
+        jwks: args.jwks,
+        jwks_min_refresh: Duration::from_secs(args.jwks_min_refresh_seconds),
+        jwks_max_age: Duration::from_secs(args.jwks_max_age_seconds),
         jwt_audience: args.jwt_audience.filter(|a| !a.is_empty()),
         jwt_issuer: args.jwt_issuer.filter(|i| !i.is_empty()),
         metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
@@ -188,8 +215,12 @@ async fn main() -> anyhow::Result<()> {
     if args.maintenance_interval_seconds > 0 {
         // With several servers on one database, the pass's advisory lock
         // lets one of them work at a time; the others skip.
+        let maintenance_pool = match args.maintenance_database_url.filter(|u| !u.is_empty()) {
+            Some(url) => lazy_pool(&url).context("invalid --maintenance-database-url")?,
+            None => pool.clone(),
+        };
         ai_runtime_maintain::spawn_periodic(
-            pool.clone(),
+            maintenance_pool,
             args.retention.options(),
             Duration::from_secs(args.maintenance_interval_seconds),
         );

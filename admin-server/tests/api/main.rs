@@ -5,6 +5,7 @@ mod arbitrary_parameters;
 mod auth;
 mod events;
 mod fixtures;
+mod jwks;
 mod openapi;
 mod operations;
 mod outage;

@@ -436,9 +436,10 @@ async fn probes_follow_the_database_down_and_back(_: PgPoolOptions, options: PgC
     pool.close().await;
 }
 
-/// A database the migrations never ran on answers, but is not ready.
-#[sqlx::test]
-async fn readyz_wants_the_current_schema(pool: PgPool) {
+/// A database the migrations never ran on answers, but is not ready; once
+/// migrated by sqlx it is; a schema older than this build's is not.
+#[sqlx::test(migrations = false)]
+async fn readyz_on_a_database_migrated_by_sqlx(pool: PgPool) {
     let server = server::start(pool.clone()).await;
     assert_eq!(
         probe(&server, "/readyz").await.0,
@@ -449,16 +450,67 @@ async fn readyz_wants_the_current_schema(pool: PgPool) {
         probe(&server, "/readyz").await,
         (StatusCode::OK, "ok\n".into())
     );
-    // One migration missing: not ready.
-    sqlx::query(
-        "delete from _sqlx_migrations where version = (select max(version) from _sqlx_migrations)",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    older_schema_is_not_ready(&server, &pool).await;
+    server.stop().await;
+}
+
+/// The way the Supabase CLI applies `supabase/migrations`: each file in
+/// order, by the real `psql`, with no `_sqlx_migrations` table anywhere.
+#[sqlx::test(migrations = false)]
+async fn readyz_on_a_database_migrated_by_psql_files_alone(pool: PgPool) {
+    let options = pool.connect_options();
+    let server = server::start(pool.clone()).await;
     assert_eq!(
         probe(&server, "/readyz").await.0,
         StatusCode::SERVICE_UNAVAILABLE
     );
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../supabase/migrations");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), ai_runtime_migrations::MIGRATOR.iter().count());
+    for file in &files {
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", options.get_host()])
+            .args(["-p", &options.get_port().to_string()])
+            .args(["-U", options.get_username()])
+            .args(["-d", options.get_database().unwrap()])
+            .arg("-f")
+            .arg(file)
+            .output()
+            .expect("psql (PostgreSQL's client) on PATH");
+        assert!(out.status.success(), "{}: {out:?}", file.display());
+    }
+    let bookkeeping: Option<String> =
+        sqlx::query_scalar("select to_regclass('public._sqlx_migrations')::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(bookkeeping, None, "no sqlx bookkeeping");
+    assert_eq!(
+        probe(&server, "/readyz").await,
+        (StatusCode::OK, "ok\n".into())
+    );
+    older_schema_is_not_ready(&server, &pool).await;
     server.stop().await;
+}
+
+/// A schema whose newest migration is older than this build's is not ready.
+async fn older_schema_is_not_ready(server: &server::TestServer, pool: &PgPool) {
+    let older = ai_runtime_migrations::latest_version() - 1;
+    sqlx::raw_sql(&format!(
+        "create or replace function public.ai_runtime_schema_version() returns bigint
+         language sql stable set search_path = '' as $$ select {older}::bigint $$"
+    ))
+    .execute(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        probe(server, "/readyz").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }

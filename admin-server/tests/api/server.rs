@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use admin_server::{app, AppConfig, Thresholds};
+use ai_runtime_migrations::roles::ComponentRole;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -35,11 +36,14 @@ pub async fn start(pool: PgPool) -> TestServer {
 }
 
 /// Starts the server on its own pool over the test's database (so `stop`
-/// can close it cleanly before `sqlx::test` drops the database).
+/// can close it cleanly before `sqlx::test` drops the database), as the
+/// `ai_runtime_reader` role, as it runs in production: every endpoint
+/// works with that role's grants and row-level security policies alone.
 pub async fn start_with(config: AppConfig, test_pool: PgPool) -> TestServer {
+    let as_reader = ComponentRole::Reader.connect_options(&test_pool.connect_options());
     let pool = admin_server::pool_options()
         .max_connections(4)
-        .connect_lazy_with(test_pool.connect_options().as_ref().clone());
+        .connect_lazy_with(as_reader);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = app(config, pool.clone());

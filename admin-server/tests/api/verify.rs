@@ -1,4 +1,6 @@
-//! `ai-runtime-verify`'s exit codes: 0 healthy, 1 degraded, 2 unreachable or wrong usage.
+//! `ai-runtime-verify`'s exit codes: 0 healthy, 1 degraded, 2 unreachable
+//! or wrong usage; and the role it reports. It runs as `ai_runtime_reader`,
+//! the admin server's role, unless a test says otherwise.
 
 use std::process::{Command, Output};
 
@@ -8,7 +10,16 @@ use sqlx::PgPool;
 
 use crate::fixtures::{ago, insert_event, upsert_worker, Event, Worker};
 
+/// The test database's URL as the reader role (taken at connection start).
 fn url_of(options: &PgConnectOptions) -> String {
+    format!(
+        "{}?options=-c%20role%3Dai_runtime_reader",
+        owner_url_of(options)
+    )
+}
+
+/// The test database's URL as the tests' login (a superuser).
+fn owner_url_of(options: &PgConnectOptions) -> String {
     format!(
         "postgres://{}@{}:{}/{}",
         options.get_username(),
@@ -172,5 +183,64 @@ async fn firing_alerts_are_listed(_: PgPoolOptions, options: PgConnectOptions) {
     assert_eq!(alerts[0]["alert"], "BREAKER_OPEN");
     assert_eq!(alerts[0]["workerId"], "worker-1");
     assert_eq!(alerts[0]["value"], 180.0);
+    pool.close().await;
+}
+
+/// The role verify runs as, and a warning for a role holding more than
+/// its component needs; the verdict does not depend on them.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn the_role_is_reported_and_excess_privileges_warned(
+    _: PgPoolOptions,
+    options: PgConnectOptions,
+) {
+    let pool = pool(&options).await;
+    upsert_worker(&pool, Worker::default()).await;
+    let as_reader = verify(&["--database-url", &url_of(&options)]);
+    let stdout = String::from_utf8_lossy(&as_reader.stdout);
+    assert_eq!(code(&as_reader), 0, "{stdout}");
+    assert!(
+        stdout.contains("Database role: ai_runtime_reader (member of ai_runtime_reader)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("each role holds what its component needs, no more"),
+        "{stdout}"
+    );
+
+    // An admin server that could delete events (a grant in this database).
+    sqlx::query("grant delete, truncate on ai_runtime_events to ai_runtime_reader")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let json = verify(&["--database-url", &url_of(&options), "--json"]);
+    assert_eq!(code(&json), 0);
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["roles"]["current"]["role"], "ai_runtime_reader");
+    assert_eq!(
+        report["roles"]["current"]["beyondNeed"],
+        json!([
+            "DELETE on ai_runtime_events",
+            "TRUNCATE on ai_runtime_events"
+        ])
+    );
+    let text = verify(&["--database-url", &url_of(&options)]);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        stdout.contains(
+            "warning: ai_runtime_reader holds more than the admin server and ai-runtime-verify \
+             (ai_runtime_reader) need: DELETE on ai_runtime_events, TRUNCATE on ai_runtime_events"
+        ),
+        "{stdout}"
+    );
+
+    // The owner's login: a superuser, and a member of no role of its own.
+    let as_owner = verify(&["--database-url", &owner_url_of(&options)]);
+    let stdout = String::from_utf8_lossy(&as_owner.stdout);
+    assert!(
+        stdout.contains(
+            "warning: postgres is a superuser: no grant and no row-level security restricts it"
+        ),
+        "{stdout}"
+    );
     pool.close().await;
 }

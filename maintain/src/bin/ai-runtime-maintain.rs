@@ -19,7 +19,7 @@ use sqlx::postgres::PgPoolOptions;
     about = "One maintenance pass over ai_runtime_events: premade partitions, retention, per-minute roll-ups"
 )]
 struct Args {
-    /// A role that owns the tables (no superuser needed).
+    /// A login granted `ai_runtime_maintainer` (or the tables' owner).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
     #[command(flatten)]
@@ -44,10 +44,14 @@ async fn main() -> anyhow::Result<ExitCode> {
         backfill_from: args.backfill_from,
         ..args.retention.options()
     };
-    let said = match run_pass(&pool, &options)
-        .await
-        .context("maintenance pass")?
-    {
+    let outcome = match run_pass(&pool, &options).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let hint = e.role_hint();
+            return Err(anyhow::Error::new(e).context(format!("maintenance pass{hint}")));
+        }
+    };
+    let said = match outcome {
         Outcome::Ran(report) => report.to_string(),
         Outcome::Skipped => {
             "another maintenance pass is running on this database; skipped\n".to_owned()

@@ -3,9 +3,21 @@
 
 use std::time::{Duration, Instant};
 
+use ai_runtime_migrations::roles::ComponentRole;
 use observability_layer::{RuntimeLayerBuilder, RuntimeSink, SinkGuard, SinkHandle, SinkStats};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
 use tracing::subscriber::DefaultGuard;
 use tracing_subscriber::prelude::*;
+
+/// A pool over `pool`'s database as the `ai_runtime_writer` role (taken at
+/// connection start), for `RuntimeLayerBuilder::pool`: the layer writes with
+/// the writer's grants and row-level security policies alone, as in
+/// production. It connects only when used.
+pub fn as_writer(pool: &PgPool) -> PgPool {
+    let options = ComponentRole::Writer.connect_options(&pool.connect_options());
+    PgPoolOptions::new().connect_lazy_with(options)
+}
 
 /// Nothing listens on port 1: connections are refused at once.
 pub const DEAD_URL: &str = "postgres://postgres@127.0.0.1:1/x";

@@ -117,6 +117,17 @@ pub(crate) struct Captured {
     /// (allocating them on the emitting thread and freeing them after the
     /// export cost 1,200 instructions per event with three such strings).
     pub texts: TextPool,
+    /// What an event handed in from outside `tracing` has that a callsite
+    /// cannot give (`SinkHandle::submit`); `None` for the layer's own.
+    pub foreign: Option<Box<Foreign>>,
+}
+
+/// The parts of a submitted event whose names are not `'static`: its
+/// target and its metadata fields (after the `fields`, which it leaves empty).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Foreign {
+    pub target: String,
+    pub fields: Vec<(String, FieldValue)>,
 }
 
 impl Captured {
@@ -140,6 +151,33 @@ impl Captured {
         }
         self.fields.clear(pool);
         self.truncated = false;
+        self.foreign = None;
+    }
+
+    /// The event's target: its callsite's, or a submitted event's own.
+    pub(crate) fn target(&self) -> &str {
+        match &self.foreign {
+            Some(foreign) => &foreign.target,
+            None => self.target,
+        }
+    }
+
+    /// Every metadata field in order: the captured ones, then a submitted
+    /// event's own.
+    pub(crate) fn all_fields(&self) -> impl Iterator<Item = (&str, &FieldValue)> {
+        let foreign = self.foreign.as_deref().map(|f| f.fields.as_slice());
+        self.fields
+            .iter()
+            .map(|(name, value)| (*name, value))
+            .chain(foreign.unwrap_or(&[]).iter().map(|(n, v)| (n.as_str(), v)))
+    }
+
+    /// Every metadata value, to change in place (scrubbing).
+    pub(crate) fn all_values_mut(&mut self) -> impl Iterator<Item = &mut FieldValue> {
+        let foreign = self.foreign.as_deref_mut().map(|f| f.fields.as_mut_slice());
+        self.fields
+            .values_mut()
+            .chain(foreign.unwrap_or(&mut []).iter_mut().map(|(_, v)| v))
     }
 
     /// An event with no fields yet (layer and operation are placeholders
@@ -161,6 +199,7 @@ impl Captured {
             truncated: false,
             home: 0,
             texts: TextPool::default(),
+            foreign: None,
         }
     }
 }

@@ -46,7 +46,8 @@
 //! and queue per exporter: retries, backoff, splitting, deadlines),
 //! `exporter` (the interface), `postgres` (the first exporter, with
 //! `metadata`) and `otlp` (the second, feature `otlp`: OTLP logs over
-//! HTTP with the GenAI conventions); `recorder`, `stats`, `worker_status`; `handle` (handle,
+//! HTTP with the GenAI conventions); `prepared` (events made outside
+//! `tracing`, handed in through [`SinkHandle::submit`]); `recorder`, `stats`, `worker_status`; `handle` (handle,
 //! guard, reporters), `stop`, `recursion`, `config` (the builder) and `sink`
 //! (assembles them). See the crate README for the convention.
 
@@ -66,6 +67,7 @@ mod metadata;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod postgres;
+mod prepared;
 pub mod reason_codes;
 mod recorder;
 mod recursion;
@@ -85,6 +87,7 @@ pub use config::{BuildError, RuntimeLayerBuilder};
 pub use handle::{SinkGuard, SinkHandle, WorkerReporter};
 pub use layer::RuntimeLayer;
 pub use postgres::WRITER_APPLICATION_NAME;
+pub use prepared::{Backpressure, PreparedEvent};
 pub use recorder::RecordedEvent;
 pub use scrub::PatternError;
 pub use sink::RuntimeSink;

@@ -272,6 +272,49 @@ mod tests {
     }
 
     #[test]
+    fn submitted_events_are_taken_all_or_none_and_exported_like_captured_ones() {
+        let mut s = settings();
+        // 32 places over the 4 shards; the exporter's queue holds 8.
+        s.channel_capacity = 8;
+        s.flush_interval = Duration::from_secs(60);
+        let (fake, script) = Fake::boxed("fake");
+        let RuntimeSink { guard, handle, .. } = start(s, vec![fake]).unwrap();
+        let event = |code: &str| {
+            let mut e = crate::PreparedEvent::new(
+                std::time::SystemTime::now(),
+                tracing::Level::INFO,
+                ai_runtime_vocab::EventLayer::ToolRuntime,
+                ai_runtime_vocab::Operation::ToolCall,
+                code,
+            );
+            e.target = "otlp.receiver".into();
+            e.fields = vec![("gen_ai.tool.name".into(), "search".into())];
+            e
+        };
+        let too_many: Vec<_> = (0..33).map(|_| event("TOOL_CALL_OK")).collect();
+        assert_eq!(
+            handle.submit(too_many),
+            Err(crate::Backpressure {
+                wanted: 33,
+                room: 32
+            })
+        );
+        assert_eq!(handle.stats().emitted, 0, "nothing was counted");
+        let mut fits: Vec<_> = (0..7).map(|_| event("TOOL_CALL_OK")).collect();
+        fits.push(event(" "));
+        handle.submit(fits).unwrap();
+        assert!(handle.flush(Duration::from_secs(5)));
+        let stats = guard.shutdown();
+        assert_eq!((stats.emitted, stats.written, stats.invalid), (8, 7, 1));
+        assert_eq!(stats.invalid_by_reason.get("missing_reason_code"), Some(&1));
+        let recent = handle.recent_events();
+        assert_eq!(recent.len(), 7);
+        assert_eq!(recent[0].metadata["gen_ai.tool.name"], "search");
+        assert_eq!(recent[0].metadata["target"], "otlp.receiver");
+        assert_eq!(script.exported.lock().unwrap().len(), 7);
+    }
+
+    #[test]
     fn every_exporter_accounts_for_every_event() {
         let mut s = settings();
         s.channel_capacity = 8;

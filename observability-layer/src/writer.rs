@@ -214,7 +214,7 @@ impl Writer {
             if let Some(message) = &mut event.message {
                 scrub_text(&self.scrubber, message);
             }
-            for value in event.fields.values_mut() {
+            for value in event.all_values_mut() {
                 if let FieldValue::Str(text) = value {
                     scrub_text(&self.scrubber, text);
                 }

@@ -48,6 +48,9 @@ pub struct ReceiverSettings {
     /// hold their data and retry, instead of the sink dropping it. Keep it
     /// well under the sink's channel capacity (its queue's size).
     pub max_queued_events: usize,
+    /// Keep GenAI content (prompts, replies, tool arguments and results);
+    /// off by default, as in the layer.
+    pub capture_content: bool,
 }
 
 impl Default for ReceiverSettings {
@@ -57,6 +60,7 @@ impl Default for ReceiverSettings {
             retry_after_seconds: 1,
             // Half the sink's default channel capacity.
             max_queued_events: 16_384,
+            capture_content: false,
         }
     }
 }
@@ -93,7 +97,13 @@ pub fn router(receiver: Arc<Receiver>) -> Router {
 }
 
 async fn traces(State(receiver): State<Arc<Receiver>>, request: Request) -> Response {
-    receive::<Span>(&receiver, request, spans::outcomes).await
+    let settings = spans::SpanSettings {
+        capture_content: receiver.settings.capture_content,
+    };
+    receive::<Span>(&receiver, request, |decoded| {
+        spans::outcomes(decoded, settings)
+    })
+    .await
 }
 
 async fn logs(State(receiver): State<Arc<Receiver>>, request: Request) -> Response {

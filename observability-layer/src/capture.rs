@@ -55,6 +55,32 @@ impl FieldList {
         }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.inline_len + self.spill.len()
+    }
+
+    /// The field at `index` (in push order).
+    pub(crate) fn get(&self, index: usize) -> Option<&(&'static str, FieldValue)> {
+        match self.inline.get(index) {
+            Some(slot) => slot.as_ref(),
+            None => self.spill.get(index - INLINE_FIELDS),
+        }
+    }
+
+    /// Replaces the value at `index`, keeping the old one's buffer in `pool`.
+    pub(crate) fn replace(&mut self, index: usize, value: FieldValue, pool: &mut TextPool) {
+        let slot = match self.inline.get_mut(index) {
+            Some(slot) => slot.as_mut(),
+            None => self.spill.get_mut(index - INLINE_FIELDS),
+        };
+        if let Some((_, old)) = slot {
+            if let FieldValue::Str(text) = old {
+                pool.recycle(text);
+            }
+            *old = value;
+        }
+    }
+
     /// Empties the list, keeping the buffers of its long strings in `pool`.
     pub(crate) fn clear(&mut self, pool: &mut TextPool) {
         for slot in &mut self.inline[..self.inline_len] {
@@ -109,6 +135,8 @@ pub(crate) struct Captured {
     pub fields: FieldList,
     /// Some value was cut or dropped to respect the size limits.
     pub truncated: bool,
+    /// A captured GenAI inference: the writer prices it (`cost_usd`).
+    pub priced: bool,
     /// The channel shard of the thread that filled it: the event travels
     /// through that shard and its box goes back to that shard's spares, so
     /// a thread reuses memory it wrote itself (still in its core's cache).
@@ -151,6 +179,7 @@ impl Captured {
         }
         self.fields.clear(pool);
         self.truncated = false;
+        self.priced = false;
         self.foreign = None;
     }
 
@@ -197,6 +226,7 @@ impl Captured {
             message: None,
             fields: FieldList::default(),
             truncated: false,
+            priced: false,
             home: 0,
             texts: TextPool::default(),
             foreign: None,

@@ -60,6 +60,7 @@ pub mod config;
 mod delivery;
 mod emitter;
 mod exporter;
+mod genai_span;
 mod handle;
 mod layer;
 mod macros;
@@ -82,6 +83,7 @@ mod text;
 mod worker_status;
 mod writer;
 
+pub use ai_runtime_genai::prices::ModelPrice;
 pub use ai_runtime_vocab::{EventLayer, Operation, WorkerState};
 pub use config::{BuildError, RuntimeLayerBuilder};
 pub use handle::{SinkGuard, SinkHandle, WorkerReporter};

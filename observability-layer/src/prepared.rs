@@ -43,6 +43,9 @@ pub struct PreparedEvent {
     pub fields: Vec<(String, Value)>,
     /// A value was already cut before it got here (`metadata.truncated`).
     pub truncated: bool,
+    /// A GenAI inference: priced on the writer thread from its model and
+    /// token fields (`cost_usd`), as a captured GenAI span is.
+    pub price: bool,
 }
 
 impl PreparedEvent {
@@ -68,6 +71,7 @@ impl PreparedEvent {
             message: None,
             fields: Vec::new(),
             truncated: false,
+            price: false,
         }
     }
 
@@ -133,6 +137,7 @@ impl PreparedEvent {
             })
             .collect();
         event.truncated = truncated;
+        event.priced = self.price;
         event.foreign = Some(Box::new(Foreign {
             target: self.target,
             fields,

@@ -18,6 +18,7 @@ use crate::config::{BuildError, RuntimeLayerBuilder, Settings};
 use crate::delivery::{self, DeliverySettings, StatsJson};
 use crate::emitter::Emitter;
 use crate::exporter::Exporters;
+use crate::genai_span::OpenGenAiSpans;
 use crate::handle::{Parts, SinkGuard, SinkHandle};
 use crate::layer::RuntimeLayer;
 use crate::postgres::PostgresExporter;
@@ -131,6 +132,11 @@ pub(crate) fn start(settings: Settings, exporters: Exporters) -> Result<RuntimeS
     let scrubber = Scrubber::new(&settings.secret_patterns)?;
     let recorder = Arc::new(Recorder::new(settings.recorder_capacity));
     let clock = Arc::new(EventClock::new());
+    // The price table is decoded once per process, off the writer thread,
+    // so that the first captured call is not held up by it.
+    let _ = std::thread::Builder::new()
+        .name("genai-prices-warm-up".into())
+        .spawn(ai_runtime_genai::prices::warm_up);
     let done = writer::spawn(Writer {
         emitter: Arc::clone(&emitter),
         events: inbox,
@@ -138,6 +144,7 @@ pub(crate) fn start(settings: Settings, exporters: Exporters) -> Result<RuntimeS
         reports_published: reports_rx,
         board: Arc::clone(&board),
         scrubber,
+        prices: settings.prices.clone(),
         recorder: Arc::clone(&recorder),
         clock: Arc::clone(&clock),
         spare,
@@ -165,6 +172,8 @@ pub(crate) fn start(settings: Settings, exporters: Exporters) -> Result<RuntimeS
             emitter,
             clock,
             scopes: ScopeIds::default(),
+            open_genai: OpenGenAiSpans::default(),
+            capture_content: settings.capture_content,
         },
         guard: SinkGuard {
             parts: Arc::clone(&parts),

@@ -152,6 +152,7 @@ ensure_node_otel() {
     mkdir -p "$OTEL_NODE"
     npm install --prefix "$OTEL_NODE" --no-audit --no-fund --save-exact \
         "@opentelemetry/sdk-trace-base@$OTEL_JS_SDK_VERSION" \
+        "@opentelemetry/resources@$OTEL_JS_SDK_VERSION" \
         "@opentelemetry/exporter-trace-otlp-http@$OTEL_JS_EXPORTER_VERSION" \
         "@opentelemetry/api@$OTEL_JS_API_VERSION"
 }

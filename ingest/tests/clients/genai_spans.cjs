@@ -2,14 +2,18 @@
 // only (JSON): a chat with usage, a tool call, a failed chat and an
 // ordinary span, inside a task span. Configured by the standard
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT and OTEL_EXPORTER_OTLP_HEADERS;
-// TASK_ID names the task.
+// OTEL_SERVICE_NAME names the service; TASK_ID names the task.
 // CommonJS, so that NODE_PATH finds the packages installed under target/.
 const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http');
 const { context, trace, SpanStatusCode, SpanKind } = require('@opentelemetry/api');
+const { defaultResource, resourceFromAttributes } = require('@opentelemetry/resources');
 
 const exporter = new OTLPTraceExporter();
 const provider = new BasicTracerProvider({
+  resource: defaultResource().merge(
+    resourceFromAttributes({ 'service.name': process.env.OTEL_SERVICE_NAME }),
+  ),
   spanProcessors: [new BatchSpanProcessor(exporter, { maxExportBatchSize: 512 })],
 });
 const tracer = provider.getTracer('js-agent');

@@ -18,5 +18,5 @@ pub mod spans;
 pub mod stats;
 
 pub use auth::{IngestToken, TokenError, TOKEN_HEADER};
-pub use receiver::{router, Receiver, ReceiverSettings};
+pub use receiver::{router, serve, spawn_status_publisher, Receiver, ReceiverSettings};
 pub use stats::{IngestCounts, IngestStats};

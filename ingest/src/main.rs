@@ -6,10 +6,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ai_runtime_ingest::{router, IngestToken, Receiver, ReceiverSettings};
+use ai_runtime_ingest::{serve, spawn_status_publisher, IngestToken, Receiver, ReceiverSettings};
 use anyhow::Context as _;
 use clap::Parser;
-use observability_layer::{RuntimeLayer, WorkerReport, WorkerState};
+use observability_layer::RuntimeLayer;
 
 #[derive(Parser)]
 #[command(about = "OTLP/HTTP receiver: GenAI traces and runtime-event logs into ai_runtime_events")]
@@ -64,30 +64,19 @@ async fn main() -> anyhow::Result<()> {
             ..ReceiverSettings::default()
         },
     );
-    let reporter = handle.worker(&args.worker_id);
-    let publisher = {
-        let receiver = std::sync::Arc::clone(&receiver);
-        let interval = Duration::from_secs(args.status_interval.max(1));
-        tokio::spawn(async move {
-            loop {
-                let mut report = WorkerReport::new(WorkerState::Running);
-                report
-                    .metadata
-                    .insert("ingest".into(), receiver.stats.counts().to_metadata());
-                reporter.publish(report);
-                tokio::time::sleep(interval).await;
-            }
-        })
-    };
+    let publisher = spawn_status_publisher(
+        std::sync::Arc::clone(&receiver),
+        &args.worker_id,
+        Duration::from_secs(args.status_interval.max(1)),
+    );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     eprintln!("ai-runtime-ingest listening on http://{}", args.listen);
-    axum::serve(listener, router(receiver))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    serve(listener, receiver, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     publisher.abort();
     let stats = tokio::task::spawn_blocking(move || guard.shutdown()).await?;
     eprintln!(

@@ -18,7 +18,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use observability_layer::{PreparedEvent, SinkHandle};
+use observability_layer::{PreparedEvent, SinkHandle, WorkerReport, WorkerState};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceResponse,
 };
@@ -94,6 +94,38 @@ pub fn router(receiver: Arc<Receiver>) -> Router {
         // decompressed one, so a small gzip bomb stops at the limit.
         .layer(RequestDecompressionLayer::new())
         .with_state(receiver)
+}
+
+/// Serves the receiver's routes on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    receiver: Arc<Receiver>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(receiver))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Publishes the receiver's worker status every `interval` (its counts
+/// under `metadata.ingest`; the sink adds its own under `metadata.sink`),
+/// on the current tokio runtime, until the returned task is aborted.
+pub fn spawn_status_publisher(
+    receiver: Arc<Receiver>,
+    worker_id: &str,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    let reporter = receiver.sink.worker(worker_id);
+    tokio::spawn(async move {
+        loop {
+            let mut report = WorkerReport::new(WorkerState::Running);
+            report
+                .metadata
+                .insert("ingest".into(), receiver.stats.counts().to_metadata());
+            reporter.publish(report);
+            tokio::time::sleep(interval).await;
+        }
+    })
 }
 
 async fn traces(State(receiver): State<Arc<Receiver>>, request: Request) -> Response {

@@ -116,6 +116,47 @@ ensure_axe() {
     npm install --prefix "$BROWSER_TOOLS" --no-audit --no-fund --save-exact "axe-core@$AXE_CORE_VERSION"
 }
 
+# The real OpenTelemetry SDKs the OTLP receiver's tests send with
+# (ingest/tests/sdk_clients.rs), pinned, installed under target/ so they
+# are never committed: Python's SDK and protobuf exporter in a venv, and
+# the JavaScript SDK's trace exporter (JSON) for Node.js.
+OTEL_PYTHON_SDK_VERSION="1.45.2"
+OTEL_PYTHON="$ROOT/target/otel-python"
+export AI_RUNTIME_OTEL_PYTHON="$OTEL_PYTHON/bin/python"
+OTEL_JS_SDK_VERSION="2.12.1"
+OTEL_JS_EXPORTER_VERSION="0.223.1"
+OTEL_JS_API_VERSION="1.9.0"
+OTEL_NODE="$ROOT/target/otel-node"
+export AI_RUNTIME_OTEL_NODE_MODULES="$OTEL_NODE/node_modules"
+
+ensure_python_otel() {
+    if "$AI_RUNTIME_OTEL_PYTHON" -c "import importlib.metadata as m, sys; sys.exit(m.version('opentelemetry-exporter-otlp-proto-http') != '$OTEL_PYTHON_SDK_VERSION')" 2>/dev/null; then return; fi
+    if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+        say "Installing python3-venv from Debian"
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
+    fi
+    say "Installing opentelemetry-sdk $OTEL_PYTHON_SDK_VERSION (PyPI) into $OTEL_PYTHON"
+    python3 -m venv "$OTEL_PYTHON"
+    "$OTEL_PYTHON/bin/pip" install --quiet --disable-pip-version-check \
+        "opentelemetry-sdk==$OTEL_PYTHON_SDK_VERSION" \
+        "opentelemetry-exporter-otlp-proto-http==$OTEL_PYTHON_SDK_VERSION"
+}
+
+ensure_node_otel() {
+    if grep -q "\"version\": \"$OTEL_JS_EXPORTER_VERSION\"" "$AI_RUNTIME_OTEL_NODE_MODULES/@opentelemetry/exporter-trace-otlp-http/package.json" 2>/dev/null; then return; fi
+    if ! command -v npm >/dev/null; then
+        say "Installing Node.js and npm from Debian"
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
+    fi
+    say "Installing @opentelemetry/exporter-trace-otlp-http@$OTEL_JS_EXPORTER_VERSION (npm) into $OTEL_NODE"
+    mkdir -p "$OTEL_NODE"
+    npm install --prefix "$OTEL_NODE" --no-audit --no-fund --save-exact \
+        "@opentelemetry/sdk-trace-base@$OTEL_JS_SDK_VERSION" \
+        "@opentelemetry/resources@$OTEL_JS_SDK_VERSION" \
+        "@opentelemetry/exporter-trace-otlp-http@$OTEL_JS_EXPORTER_VERSION" \
+        "@opentelemetry/api@$OTEL_JS_API_VERSION"
+}
+
 # Prometheus and promtool from Debian, for the /metrics and alert-rule tests
 # (each test starts its own prometheus on a free loopback port). Only the
 # binaries are wanted: without the recommended exporters, and with the

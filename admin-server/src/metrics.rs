@@ -82,6 +82,12 @@ struct StatusLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IngestLabels {
+    worker_id: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DropLabels {
     worker_id: String,
     cause: &'static str,
@@ -107,6 +113,7 @@ pub(crate) fn render(status: &StatusResponse) -> String {
     let written = Family::<WorkerLabels, Counter>::default();
     let dropped = Family::<DropLabels, Counter>::default();
     let invalid = Family::<WorkerLabels, Counter>::default();
+    let ingested = Family::<IngestLabels, Counter>::default();
     for w in &status.workers {
         let worker = || WorkerLabels {
             worker_id: w.worker_id.clone(),
@@ -139,6 +146,17 @@ pub(crate) fn render(status: &StatusResponse) -> String {
                     cause,
                 };
                 dropped.get_or_create(&labels).inc_by(count(key));
+            }
+        }
+        // An OTLP receiver's row (ai-runtime-ingest) also says what it read.
+        if let Some(ingest) = w.metadata.get("ingest") {
+            for outcome in ["accepted", "ignored", "rejected", "throttled"] {
+                let n = ingest.get(outcome).and_then(Value::as_u64).unwrap_or(0);
+                let labels = IngestLabels {
+                    worker_id: w.worker_id.clone(),
+                    outcome,
+                };
+                ingested.get_or_create(&labels).inc_by(n);
             }
         }
     }
@@ -182,6 +200,11 @@ pub(crate) fn render(status: &StatusResponse) -> String {
         "sink_events_invalid",
         "Runtime events the worker's sink refused as invalid",
         invalid,
+    );
+    registry.register(
+        "ingest_items",
+        "Spans and log records an OTLP receiver read, by outcome (accepted, ignored, rejected, throttled)",
+        ingested,
     );
 
     let tasks = Family::<StatusLabels, Gauge>::default();

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use admin_server::alerts::{AlertOptions, AlertThresholds, ALERTS_LOG_TARGET};
 use admin_server::{app, AppConfig};
+use ai_runtime_ingest::{spawn_status_publisher, IngestToken, Receiver};
 use ai_runtime_migrations::roles::ComponentRole;
 use anyhow::Context;
 use clap::Parser;
@@ -62,6 +63,12 @@ struct Args {
         hide = true
     )]
     alert_webhook_url: Option<String>,
+    /// With a token (16+ characters), an OTLP/HTTP receiver runs on
+    /// `--ingest-bind` too: other languages' GenAI spans join the demo.
+    #[arg(long, env = "AI_RUNTIME_INGEST_TOKEN", hide_env_values = true)]
+    ingest_token: Option<String>,
+    #[arg(long, env = "AI_RUNTIME_INGEST_BIND", default_value = "127.0.0.1:4318")]
+    ingest_bind: SocketAddr,
 }
 
 #[tokio::main]
@@ -174,6 +181,31 @@ async fn main() -> anyhow::Result<()> {
     let router = app(config, reader);
     let server_stop = stopped(stop_rx.clone());
     let server = tokio::spawn(admin_server::serve(listener, router, server_stop));
+    if let Some(token) = args.ingest_token.as_deref().filter(|t| !t.is_empty()) {
+        let receiver = Receiver::new(handle.clone(), IngestToken::new(token)?, Default::default());
+        spawn_status_publisher(
+            Arc::clone(&receiver),
+            "otlp-ingest",
+            Duration::from_secs(10),
+        );
+        let ingest = tokio::net::TcpListener::bind(args.ingest_bind)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (AI_RUNTIME_INGEST_BIND)",
+                    args.ingest_bind
+                )
+            })?;
+        tokio::spawn(ai_runtime_ingest::serve(
+            ingest,
+            receiver,
+            stopped(stop_rx.clone()),
+        ));
+        println!(
+            "OTLP/HTTP receiver (docs/otlp-ingest.md): http://{}/v1/traces",
+            args.ingest_bind
+        );
+    }
 
     let runner_config = RunnerConfig {
         workers: usize::from(args.workers),

@@ -16,6 +16,9 @@ pub const FAILURE_REASON_CODES: &[&str] = &[
     // provider_runtime
     "PROVIDER_CALL_FAILED",
     "PROVIDER_ROUTES_EXHAUSTED",
+    // tool_runtime (captured GenAI spans)
+    "TOOL_CALL_FAILED",
+    "AGENT_INVOCATION_FAILED",
     // task lifecycle
     "PROVIDER_UNAVAILABLE",
     "PROVIDER_ATTEMPTS_EXHAUSTED",

@@ -6,6 +6,7 @@
 
 use std::sync::OnceLock;
 
+use ai_runtime_genai::{attribute, keys, Attribute};
 use tracing_core::Metadata;
 
 use crate::redact::is_secret_name;
@@ -46,13 +47,45 @@ const IGNORED_TARGETS: &[&str] = &[
     "hyper",
 ];
 
+/// Targets whose events never become runtime events although a host could
+/// give them runtime fields: rig logs whole request and reply bodies there
+/// (TRACE), which must not reach the database whatever filter is set.
+const CONTENT_TARGETS: &[&str] = &["rig::completions", "rig::streaming"];
+
 pub(crate) struct Plan {
     key: usize,
     /// An event carrying `reason_code` (layer and operation are then required).
     pub runtime: bool,
     /// A span carrying one of the inherited id fields.
     pub has_ids: bool,
+    /// A span carrying `gen_ai.operation.name`: what each field is.
+    pub genai: Option<Box<GenAiPlan>>,
     roles: [Role; MAX_FIELDS],
+}
+
+/// The GenAI attribute of each field of a GenAI span's callsite (`None`:
+/// not in the mapping's table, never stored).
+pub(crate) struct GenAiPlan {
+    attributes: [Option<Attribute>; MAX_FIELDS],
+}
+
+impl GenAiPlan {
+    fn new(meta: &'static Metadata<'static>) -> Option<Box<GenAiPlan>> {
+        let mut attributes = [None; MAX_FIELDS];
+        let mut has_operation = false;
+        for field in meta.fields() {
+            let found = attribute(field.name());
+            has_operation |= found.is_some_and(|a| a.key == keys::OPERATION);
+            if let Some(slot) = attributes.get_mut(field.index()) {
+                *slot = found;
+            }
+        }
+        has_operation.then(|| Box::new(GenAiPlan { attributes }))
+    }
+
+    pub(crate) fn attribute(&self, index: usize) -> Option<Attribute> {
+        self.attributes.get(index).copied().flatten()
+    }
 }
 
 impl Plan {
@@ -91,11 +124,17 @@ impl Plan {
                 *slot = role;
             }
         }
-        let ignored = IGNORED_TARGETS.iter().any(|t| meta.target().starts_with(t));
+        let target = meta.target();
+        let ignored = IGNORED_TARGETS.iter().any(|t| target.starts_with(t));
+        let content = CONTENT_TARGETS.iter().any(|t| target.starts_with(t));
         Plan {
             key: key(meta),
-            runtime: meta.is_event() && has_reason_code && !ignored,
+            runtime: meta.is_event() && has_reason_code && !ignored && !content,
             has_ids: meta.is_span() && has_ids,
+            genai: match meta.is_span() && !ignored {
+                true => GenAiPlan::new(meta),
+                false => None,
+            },
             roles,
         }
     }
@@ -194,5 +233,39 @@ mod tests {
         assert_eq!(p.role(4), Role::Redacted);
         assert_eq!(p.role(5), Role::Other);
         assert!(matches!(plan(&META), PlanRef::Cached(_)));
+        assert!(p.genai.is_none());
+    }
+
+    #[test]
+    fn genai_spans_are_told_by_their_operation_field() {
+        let chat = tracing::info_span!(target: "anything", "chat",
+            gen_ai.operation.name = "chat", gen_ai.request.model = "m", some.other = 1);
+        let plain = tracing::info_span!("plain", gen_ai.request.model = "m");
+        let chat_plan = plan(chat.metadata().unwrap());
+        let genai = chat_plan.genai.as_ref().expect("a GenAI plan");
+        assert_eq!(genai.attribute(1).unwrap().key, "gen_ai.request.model");
+        assert_eq!(genai.attribute(2), None);
+        assert!(plan(plain.metadata().unwrap()).genai.is_none());
+    }
+
+    #[test]
+    fn rig_body_events_are_never_runtime_events() {
+        struct Cs;
+        impl Callsite for Cs {
+            fn set_interest(&self, _: tracing_core::Interest) {}
+            fn metadata(&self) -> &Metadata<'_> {
+                &META
+            }
+        }
+        static CS: Cs = Cs;
+        static META: Metadata<'static> = tracing_core::metadata! {
+            name: "body",
+            target: "rig::completions",
+            level: tracing_core::Level::TRACE,
+            fields: &["message", "layer", "operation", "reason_code"],
+            callsite: &CS,
+            kind: tracing_core::metadata::Kind::EVENT,
+        };
+        assert!(!plan(&META).runtime);
     }
 }

@@ -55,6 +55,32 @@ impl FieldList {
         }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.inline_len + self.spill.len()
+    }
+
+    /// The field at `index` (in push order).
+    pub(crate) fn get(&self, index: usize) -> Option<&(&'static str, FieldValue)> {
+        match self.inline.get(index) {
+            Some(slot) => slot.as_ref(),
+            None => self.spill.get(index - INLINE_FIELDS),
+        }
+    }
+
+    /// Replaces the value at `index`, keeping the old one's buffer in `pool`.
+    pub(crate) fn replace(&mut self, index: usize, value: FieldValue, pool: &mut TextPool) {
+        let slot = match self.inline.get_mut(index) {
+            Some(slot) => slot.as_mut(),
+            None => self.spill.get_mut(index - INLINE_FIELDS),
+        };
+        if let Some((_, old)) = slot {
+            if let FieldValue::Str(text) = old {
+                pool.recycle(text);
+            }
+            *old = value;
+        }
+    }
+
     /// Empties the list, keeping the buffers of its long strings in `pool`.
     pub(crate) fn clear(&mut self, pool: &mut TextPool) {
         for slot in &mut self.inline[..self.inline_len] {
@@ -109,6 +135,8 @@ pub(crate) struct Captured {
     pub fields: FieldList,
     /// Some value was cut or dropped to respect the size limits.
     pub truncated: bool,
+    /// A captured GenAI inference: the writer prices it (`cost_usd`).
+    pub priced: bool,
     /// The channel shard of the thread that filled it: the event travels
     /// through that shard and its box goes back to that shard's spares, so
     /// a thread reuses memory it wrote itself (still in its core's cache).
@@ -117,6 +145,17 @@ pub(crate) struct Captured {
     /// (allocating them on the emitting thread and freeing them after the
     /// export cost 1,200 instructions per event with three such strings).
     pub texts: TextPool,
+    /// What an event handed in from outside `tracing` has that a callsite
+    /// cannot give (`SinkHandle::submit`); `None` for the layer's own.
+    pub foreign: Option<Box<Foreign>>,
+}
+
+/// The parts of a submitted event whose names are not `'static`: its
+/// target and its metadata fields (after the `fields`, which it leaves empty).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Foreign {
+    pub target: String,
+    pub fields: Vec<(String, FieldValue)>,
 }
 
 impl Captured {
@@ -140,6 +179,34 @@ impl Captured {
         }
         self.fields.clear(pool);
         self.truncated = false;
+        self.priced = false;
+        self.foreign = None;
+    }
+
+    /// The event's target: its callsite's, or a submitted event's own.
+    pub(crate) fn target(&self) -> &str {
+        match &self.foreign {
+            Some(foreign) => &foreign.target,
+            None => self.target,
+        }
+    }
+
+    /// Every metadata field in order: the captured ones, then a submitted
+    /// event's own.
+    pub(crate) fn all_fields(&self) -> impl Iterator<Item = (&str, &FieldValue)> {
+        let foreign = self.foreign.as_deref().map(|f| f.fields.as_slice());
+        self.fields
+            .iter()
+            .map(|(name, value)| (*name, value))
+            .chain(foreign.unwrap_or(&[]).iter().map(|(n, v)| (n.as_str(), v)))
+    }
+
+    /// Every metadata value, to change in place (scrubbing).
+    pub(crate) fn all_values_mut(&mut self) -> impl Iterator<Item = &mut FieldValue> {
+        let foreign = self.foreign.as_deref_mut().map(|f| f.fields.as_mut_slice());
+        self.fields
+            .values_mut()
+            .chain(foreign.unwrap_or(&mut []).iter_mut().map(|(_, v)| v))
     }
 
     /// An event with no fields yet (layer and operation are placeholders
@@ -159,8 +226,10 @@ impl Captured {
             message: None,
             fields: FieldList::default(),
             truncated: false,
+            priced: false,
             home: 0,
             texts: TextPool::default(),
+            foreign: None,
         }
     }
 }

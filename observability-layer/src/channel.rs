@@ -60,6 +60,17 @@ impl Outbox {
     pub(crate) fn len(&self) -> usize {
         self.shards.iter().map(Sender::len).sum()
     }
+
+    /// Free places in each shard now (other senders may take them).
+    pub(crate) fn room(&self) -> [usize; SHARDS] {
+        std::array::from_fn(|i| {
+            let shard = &self.shards[i];
+            shard
+                .capacity()
+                .unwrap_or(usize::MAX)
+                .saturating_sub(shard.len())
+        })
+    }
 }
 
 impl Inbox {

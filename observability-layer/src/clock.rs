@@ -48,6 +48,12 @@ impl EventClock {
         SystemTime::UNIX_EPOCH + Duration::from_nanos(unix_ns.wrapping_add(since_origin))
     }
 
+    /// A monotonic reading, for durations.
+    #[inline]
+    pub(crate) fn instant(&self) -> quanta::Instant {
+        self.clock.now()
+    }
+
     #[inline]
     fn since_origin_ns(&self) -> u64 {
         self.clock

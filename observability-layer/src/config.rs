@@ -91,6 +91,11 @@ pub(crate) struct Settings {
     /// The host's own secret shapes, `(kind, regex)`, scrubbed after the
     /// built-in ones.
     pub secret_patterns: Vec<(String, String)>,
+    /// GenAI content (prompts, replies, instructions, tool arguments and
+    /// results) is kept, scrubbed and capped.
+    pub capture_content: bool,
+    /// Prices for models the price table lacks (or prices it differently).
+    pub prices: ai_runtime_genai::prices::Prices,
 }
 
 impl Default for Settings {
@@ -108,6 +113,8 @@ impl Default for Settings {
             max_backoff: Duration::from_secs(2),
             operation_timeout: Duration::from_secs(5),
             secret_patterns: Vec::new(),
+            capture_content: false,
+            prices: ai_runtime_genai::prices::Prices::default(),
         }
     }
 }
@@ -215,6 +222,38 @@ impl RuntimeLayerBuilder {
         self.settings
             .secret_patterns
             .push((kind.to_owned(), regex.to_owned()));
+        self
+    }
+
+    /// Keeps the content of captured GenAI spans: `gen_ai.input.messages`,
+    /// `gen_ai.output.messages`, `gen_ai.system_instructions`, tool
+    /// arguments and results, legacy `gen_ai.prompt` / `gen_ai.completion`.
+    /// Off by default: then none of it is ever copied. When on, the values
+    /// are scrubbed of secrets and capped like every value. (rig's TRACE
+    /// body events on `rig::completions` / `rig::streaming` are never
+    /// stored either way.)
+    pub fn capture_content(mut self, on: bool) -> Self {
+        self.settings.capture_content = on;
+        self
+    }
+
+    /// The price of a model the price table lacks (self-hosted,
+    /// fine-tuned) or prices differently, for calls whose provider is
+    /// `provider` (`"*"`: any provider) and whose model is `model`; it wins
+    /// over the table.
+    ///
+    /// ```
+    /// use observability_layer::ModelPrice;
+    /// # let builder = observability_layer::RuntimeLayer::builder();
+    /// let builder = builder.model_price("vllm", "acme-ft-7b", ModelPrice::per_million_tokens(0.2, 0.6));
+    /// ```
+    pub fn model_price(
+        mut self,
+        provider: &str,
+        model: &str,
+        price: ai_runtime_genai::prices::ModelPrice,
+    ) -> Self {
+        self.settings.prices.insert(provider, model, price);
         self
     }
 

@@ -12,6 +12,7 @@ use tracing_core::Level;
 
 use crate::capture::{Captured, Limits};
 use crate::channel::{home_shard, Inbox, Outbox};
+use crate::prepared::Backpressure;
 use crate::spare::SpareBoxes;
 use crate::stats::Counters;
 
@@ -115,6 +116,33 @@ impl Emitter {
             self.counters.dropped_channel_full();
             self.recycle(event);
         }
+    }
+
+    /// Hands every one of `events` to the writer, or none when the channel
+    /// has no room for all of them (then nothing is counted). Each goes to
+    /// the shard with the most room; one that still finds its shard full
+    /// (another thread took the place meanwhile) is counted as dropped.
+    /// Never blocks.
+    #[allow(clippy::vec_box)] // each box travels alone through the channel
+    pub(crate) fn emit_all(&self, events: Vec<Box<Captured>>) -> Result<(), Backpressure> {
+        let wanted = events.len();
+        let mut room = self.events.room();
+        let total = room.iter().fold(0usize, |sum, r| sum.saturating_add(*r));
+        if self.is_closed() || total < wanted {
+            let room = if self.is_closed() { 0 } else { total };
+            return Err(Backpressure { wanted, room });
+        }
+        for mut event in events {
+            let shard = (0..room.len()).max_by_key(|&i| room[i]).unwrap_or(0);
+            room[shard] = room[shard].saturating_sub(1);
+            event.home = shard;
+            if event.reason_code.as_str().trim().is_empty() {
+                self.invalid(event, crate::stats::InvalidReason::MissingReasonCode);
+            } else {
+                self.emit(event);
+            }
+        }
+        Ok(())
     }
 
     /// Counts an event that failed validation.

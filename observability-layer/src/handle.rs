@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use uuid::Uuid;
 
 use crate::emitter::Emitter;
+use crate::prepared::{Backpressure, PreparedEvent};
 use crate::recorder::{RecordedEvent, Recorder};
 use crate::stats::{ExporterStats, SinkStats, Statistics};
 use crate::stop::StopSender;
@@ -69,6 +70,20 @@ impl SinkHandle {
             worker_id: worker_id.into(),
             parts: Arc::clone(&self.parts),
         }
+    }
+
+    /// Hands runtime events made outside `tracing` (an OTLP receiver's) to
+    /// the writer: all of them, or none when the channel lacks room for all
+    /// (then nothing is counted, and the caller answers "try later").
+    /// Taken events are counted as emitted and settled like the layer's
+    /// own; one with a blank reason code is counted as invalid. Never blocks.
+    pub fn submit(&self, events: Vec<PreparedEvent>) -> Result<(), Backpressure> {
+        let limits = self.parts.emitter.limits;
+        let events = events
+            .into_iter()
+            .map(|e| e.into_captured(limits))
+            .collect();
+        self.parts.emitter.emit_all(events)
     }
 
     /// This sink instance's id (`metadata.sink.sinkId` of reported workers).

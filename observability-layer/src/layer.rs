@@ -1,7 +1,8 @@
 //! The hot path: the `tracing_subscriber::Layer` itself. Per event it looks
 //! up the callsite's plan (decided once), and only for runtime events
 //! captures fields, inherits ids from enclosing spans (innermost wins) and
-//! `try_send`s to the writer. No I/O, no JSON, no waiting.
+//! `try_send`s to the writer. No I/O, no JSON, no waiting. GenAI spans
+//! (`genai_span`) are captured from creation to close.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use crate::capture::{EventVisitor, SpanIds, SpanIdsVisitor};
 use crate::clock::EventClock;
 use crate::config::RuntimeLayerBuilder;
 use crate::emitter::Emitter;
+use crate::genai_span::{GenAiSpan, GenAiVisitor, OpenGenAiSpans};
 use crate::recursion::guarded;
 use crate::scope::ScopeIds;
 
@@ -23,6 +25,9 @@ pub struct RuntimeLayer {
     pub(crate) emitter: Arc<Emitter>,
     pub(crate) clock: Arc<EventClock>,
     pub(crate) scopes: ScopeIds,
+    pub(crate) open_genai: OpenGenAiSpans,
+    /// GenAI content (prompts, replies, tool arguments and results) is kept.
+    pub(crate) capture_content: bool,
 }
 
 impl RuntimeLayer {
@@ -46,6 +51,26 @@ where
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let plan = plan(attrs.metadata());
+        if let Some(genai) = &plan.genai {
+            guarded(|| {
+                let meta = attrs.metadata();
+                let event =
+                    self.emitter
+                        .fresh_event(self.clock.now(), *meta.level(), meta.target());
+                let limits = self.emitter.limits;
+                let mut span = GenAiSpan::new(event, self.clock.instant(), limits);
+                attrs.record(&mut GenAiVisitor {
+                    plan: genai,
+                    span: &mut span,
+                    limits,
+                    capture_content: self.capture_content,
+                });
+                if let Some(registered) = ctx.span(id) {
+                    registered.extensions_mut().insert(span);
+                    self.open_genai.opened();
+                }
+            });
+        }
         if !plan.has_ids {
             return;
         }
@@ -65,6 +90,18 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let plan = plan(span.metadata());
+        if let Some(genai) = &plan.genai {
+            guarded(|| {
+                if let Some(captured) = span.extensions_mut().get_mut::<GenAiSpan>() {
+                    values.record(&mut GenAiVisitor {
+                        plan: genai,
+                        span: captured,
+                        limits: self.emitter.limits,
+                        capture_content: self.capture_content,
+                    });
+                }
+            });
+        }
         if !plan.has_ids {
             return;
         }
@@ -93,8 +130,48 @@ where
         self.scopes.exited(id);
     }
 
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if !self.open_genai.any() {
+            return;
+        }
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(captured) = span.extensions_mut().remove::<GenAiSpan>() else {
+            return;
+        };
+        self.open_genai.closed();
+        guarded(|| {
+            let latency = self
+                .clock
+                .instant()
+                .saturating_duration_since(captured.opened);
+            let mut ids = SpanIds::default();
+            for scope in span.scope() {
+                if let Some(found) = scope.extensions().get::<SpanIds>() {
+                    ids.fill_from(found);
+                }
+            }
+            let latency_ms = latency.as_secs_f64() * 1000.0;
+            match captured.finish(latency_ms, &ids, self.emitter.limits) {
+                Some(Ok(event)) => self.emitter.emit(event),
+                Some(Err((event, reason))) => self.emitter.invalid(event, reason),
+                None => {}
+            }
+        });
+    }
+
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
+        if *meta.level() == tracing_core::Level::ERROR && self.open_genai.any() {
+            // An ERROR inside a GenAI span fails it (rig's chat spans carry no error status).
+            if let Some(scope) = ctx.event_scope(event) {
+                for span in scope {
+                    if let Some(genai) = span.extensions_mut().get_mut::<GenAiSpan>() {
+                        genai.error_event = true;
+                        break;
+                    }
+                }
+            }
+        }
         let plan = plan(meta);
         if !plan.runtime {
             return;

@@ -12,7 +12,8 @@
 //! and queue per exporter: retries, backoff, splitting, deadlines),
 //! `exporter` (the interface), `postgres` (the first exporter, with
 //! `metadata`) and `otlp` (the second, feature `otlp`: OTLP logs over
-//! HTTP with the GenAI conventions); `recorder`, `stats`, `worker_status`; `handle` (handle,
+//! HTTP with the GenAI conventions); `prepared` (events made outside
+//! `tracing`, handed in through [`SinkHandle::submit`]); `recorder`, `stats`, `worker_status`; `handle` (handle,
 //! guard, reporters), `stop`, `recursion`, `config` (the builder) and `sink`
 //! (assembles them). See the crate README for the convention.
 
@@ -25,6 +26,7 @@ pub mod config;
 mod delivery;
 mod emitter;
 mod exporter;
+mod genai_span;
 mod handle;
 mod layer;
 mod macros;
@@ -33,6 +35,7 @@ mod metadata;
 mod otlp;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod prepared;
 pub mod reason_codes;
 mod recorder;
 mod recursion;
@@ -47,12 +50,14 @@ mod text;
 mod worker_status;
 mod writer;
 
+pub use ai_runtime_genai::prices::ModelPrice;
 pub use ai_runtime_vocab::{EventLayer, Operation, WorkerState};
 pub use config::{BuildError, RuntimeLayerBuilder};
 pub use handle::{SinkGuard, SinkHandle, WorkerReporter};
 pub use layer::RuntimeLayer;
 #[cfg(feature = "postgres")]
 pub use postgres::WRITER_APPLICATION_NAME;
+pub use prepared::{Backpressure, PreparedEvent};
 pub use recorder::RecordedEvent;
 pub use scrub::PatternError;
 pub use sink::RuntimeSink;

@@ -25,8 +25,8 @@ impl Serialize for Metadata<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let event = self.0;
         let mut map = serializer.serialize_map(None)?;
-        for (name, value) in event.fields.iter() {
-            if LAYER_KEYS.contains(name) {
+        for (name, value) in event.all_fields() {
+            if LAYER_KEYS.contains(&name) {
                 map.serialize_entry(&format_args!("field.{name}"), &Field(value))?;
             } else {
                 map.serialize_entry(name, &Field(value))?;
@@ -36,7 +36,7 @@ impl Serialize for Metadata<'_> {
             map.serialize_entry("message", &clean(message.as_str()))?;
         }
         map.serialize_entry("level", event.level.as_str())?;
-        map.serialize_entry("target", &clean(event.target))?;
+        map.serialize_entry("target", &clean(event.target()))?;
         if event.truncated {
             map.serialize_entry("truncated", &true)?;
         }

@@ -18,6 +18,7 @@ use crate::config::{BuildError, RuntimeLayerBuilder, Settings};
 use crate::delivery::{self, DeliverySettings, StatsJson};
 use crate::emitter::Emitter;
 use crate::exporter::Exporters;
+use crate::genai_span::OpenGenAiSpans;
 use crate::handle::{Parts, SinkGuard, SinkHandle};
 use crate::layer::RuntimeLayer;
 #[cfg(feature = "postgres")]
@@ -137,6 +138,11 @@ pub(crate) fn start(settings: Settings, exporters: Exporters) -> Result<RuntimeS
     let scrubber = Scrubber::new(&settings.secret_patterns)?;
     let recorder = Arc::new(Recorder::new(settings.recorder_capacity));
     let clock = Arc::new(EventClock::new());
+    // The price table is decoded once per process, off the writer thread,
+    // so that the first captured call is not held up by it.
+    let _ = std::thread::Builder::new()
+        .name("genai-prices-warm-up".into())
+        .spawn(ai_runtime_genai::prices::warm_up);
     let done = writer::spawn(Writer {
         emitter: Arc::clone(&emitter),
         events: inbox,
@@ -144,6 +150,7 @@ pub(crate) fn start(settings: Settings, exporters: Exporters) -> Result<RuntimeS
         reports_published: reports_rx,
         board: Arc::clone(&board),
         scrubber,
+        prices: settings.prices.clone(),
         recorder: Arc::clone(&recorder),
         clock: Arc::clone(&clock),
         spare,
@@ -171,6 +178,8 @@ pub(crate) fn start(settings: Settings, exporters: Exporters) -> Result<RuntimeS
             emitter,
             clock,
             scopes: ScopeIds::default(),
+            open_genai: OpenGenAiSpans::default(),
+            capture_content: settings.capture_content,
         },
         guard: SinkGuard {
             parts: Arc::clone(&parts),
@@ -275,6 +284,49 @@ mod tests {
         assert!(stats
             .iter()
             .all(|e| e.exported == 3 && e.settled() == e.emitted));
+    }
+
+    #[test]
+    fn submitted_events_are_taken_all_or_none_and_exported_like_captured_ones() {
+        let mut s = settings();
+        // 32 places over the 4 shards; the exporter's queue holds 8.
+        s.channel_capacity = 8;
+        s.flush_interval = Duration::from_secs(60);
+        let (fake, script) = Fake::boxed("fake");
+        let RuntimeSink { guard, handle, .. } = start(s, vec![fake]).unwrap();
+        let event = |code: &str| {
+            let mut e = crate::PreparedEvent::new(
+                std::time::SystemTime::now(),
+                tracing::Level::INFO,
+                ai_runtime_vocab::EventLayer::ToolRuntime,
+                ai_runtime_vocab::Operation::ToolCall,
+                code,
+            );
+            e.target = "otlp.receiver".into();
+            e.fields = vec![("gen_ai.tool.name".into(), "search".into())];
+            e
+        };
+        let too_many: Vec<_> = (0..33).map(|_| event("TOOL_CALL_OK")).collect();
+        assert_eq!(
+            handle.submit(too_many),
+            Err(crate::Backpressure {
+                wanted: 33,
+                room: 32
+            })
+        );
+        assert_eq!(handle.stats().emitted, 0, "nothing was counted");
+        let mut fits: Vec<_> = (0..7).map(|_| event("TOOL_CALL_OK")).collect();
+        fits.push(event(" "));
+        handle.submit(fits).unwrap();
+        assert!(handle.flush(Duration::from_secs(5)));
+        let stats = guard.shutdown();
+        assert_eq!((stats.emitted, stats.written, stats.invalid), (8, 7, 1));
+        assert_eq!(stats.invalid_by_reason.get("missing_reason_code"), Some(&1));
+        let recent = handle.recent_events();
+        assert_eq!(recent.len(), 7);
+        assert_eq!(recent[0].metadata["gen_ai.tool.name"], "search");
+        assert_eq!(recent[0].metadata["target"], "otlp.receiver");
+        assert_eq!(script.exported.lock().unwrap().len(), 7);
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub struct SinkStats {
     pub retries: u64,
     /// Batches committed.
     pub batches: u64,
+    /// Captured GenAI calls written without a price: their model is in
+    /// neither the price table nor the builder's prices (never guessed).
+    pub unpriced_calls: u64,
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
     /// Every exporter's own view, the primary one first.
@@ -118,6 +121,7 @@ impl SinkStats {
             "invalid": self.invalid,
             "retries": self.retries,
             "batches": self.batches,
+            "unpricedCalls": self.unpriced_calls,
             "lastError": self.last_error,
             "lastErrorAt": self.last_error_at.map(|t| t.to_rfc3339()),
             "exporters": exporters,
@@ -232,6 +236,8 @@ pub(crate) struct Counters {
     /// Events left in the channel when the writer stopped.
     dropped_leftover: AtomicU64,
     invalid: [AtomicU64; InvalidReason::ALL.len()],
+    /// GenAI calls the writer could not price.
+    unpriced_calls: AtomicU64,
 }
 
 impl Counters {
@@ -246,6 +252,9 @@ impl Counters {
     }
     pub(crate) fn invalid(&self, reason: InvalidReason) {
         self.invalid[reason as usize].fetch_add(1, Relaxed);
+    }
+    pub(crate) fn unpriced_call(&self) {
+        self.unpriced_calls.fetch_add(1, Relaxed);
     }
 }
 
@@ -363,6 +372,7 @@ fn snapshot(
         dropped_channel_full,
         invalid,
         invalid_by_reason,
+        unpriced_calls: common.unpriced_calls.load(Relaxed),
         ..SinkStats::default()
     };
     if let Some(primary) = exporters.first() {

@@ -25,7 +25,10 @@ use crate::scrub::Scrubber;
 use crate::spare::SpareBoxes;
 use crate::stop::StopReceiver;
 use crate::text::Text;
+
 use crate::worker_status::{Board, PendingReport};
+use ai_runtime_genai::prices::Prices;
+use ai_runtime_genai::{attribute, keys, Role, TokenUsage};
 
 /// How often the event channel is polled while events arrive...
 const MIN_POLL_INTERVAL: Duration = Duration::from_millis(1);
@@ -54,6 +57,9 @@ pub(crate) struct Writer {
     pub board: Arc<Board>,
     /// Secrets out of string values, before anyone sees the events.
     pub scrubber: Scrubber,
+    /// Prices of captured GenAI calls (`cost_usd`), here rather than on
+    /// the emitting thread.
+    pub prices: Prices,
     pub recorder: Arc<Recorder>,
     pub clock: Arc<EventClock>,
     pub spare: Arc<SpareBoxes>,
@@ -206,19 +212,58 @@ impl Writer {
 
     /// A change every exporter and the recorder must see, made once, before
     /// the batch is shared: secrets scrubbed out of string values (the
-    /// message, `entity_id`, metadata strings).
+    /// message, `entity_id`, metadata strings), and the price of each
+    /// captured GenAI call.
     fn transform(&self, events: &mut [Box<Captured>]) {
         for event in events.iter_mut() {
             let event = &mut **event;
+            if event.priced {
+                self.price(event);
+            }
             scrub_text(&self.scrubber, &mut event.entity_id);
             if let Some(message) = &mut event.message {
                 scrub_text(&self.scrubber, message);
             }
-            for value in event.fields.values_mut() {
+            for value in event.all_values_mut() {
                 if let FieldValue::Str(text) = value {
                     scrub_text(&self.scrubber, text);
                 }
             }
+        }
+    }
+
+    /// Adds `cost_usd` to a captured GenAI call, or counts it unpriced
+    /// when its model is unknown: never guessed. A call that reported no
+    /// tokens (a failed one, usually) has nothing to price.
+    fn price(&self, event: &mut Captured) {
+        let mut provider = None;
+        let (mut request_model, mut response_model) = (None, None);
+        let mut usage = TokenUsage::default();
+        for (name, value) in event.all_fields() {
+            let Some(attribute) = attribute(name) else {
+                continue;
+            };
+            match (attribute.role, value) {
+                (Role::Provider, FieldValue::Str(t)) => provider = Some(t.as_str()),
+                (Role::RequestModel, FieldValue::Str(t)) => request_model = Some(t.as_str()),
+                (Role::ResponseModel, FieldValue::Str(t)) => response_model = Some(t.as_str()),
+                (Role::Usage(kind), FieldValue::I64(n)) => usage.note(kind, *n),
+                (Role::Usage(kind), FieldValue::U64(n)) => {
+                    usage.note(kind, i64::try_from(*n).unwrap_or(i64::MAX))
+                }
+                _ => {}
+            }
+        }
+        if usage.is_empty() {
+            return;
+        }
+        let cost = response_model
+            .into_iter()
+            .chain(request_model)
+            .find_map(|model| self.prices.price(provider, model, &usage));
+        match cost {
+            Some(usd) => event.fields.push(keys::COST_USD, FieldValue::F64(usd)),
+            None => self.emitter.counters.unpriced_call(),
         }
     }
 

@@ -11,6 +11,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub mod reason_codes;
+
 use serde::{Deserialize, Serialize};
 
 /// A value outside a closed vocabulary.

@@ -35,6 +35,7 @@ async fn crafted(pool: &PgPool) -> chrono::DateTime<Utc> {
                 "heartbeatIntervalSeconds": 10,
                 "sink": {"sinkId": "0b3a6f0e-0000-4000-8000-000000000001", "emitted": 100,
                          "written": 90, "droppedChannelFull": 3, "droppedDatabase": 5, "invalid": 2},
+                "ingest": {"accepted": 95, "ignored": 7, "rejected": 4, "throttled": 512},
             }),
             ..Worker::default()
         },
@@ -347,6 +348,14 @@ async fn a_real_prometheus_scrapes_the_values(pool: PgPool) {
         (
             r#"ai_runtime_sink_events_invalid_total{worker_id="worker-a"}"#,
             2.0,
+        ),
+        (
+            r#"ai_runtime_ingest_items_total{worker_id="worker-a",outcome="rejected"}"#,
+            4.0,
+        ),
+        (
+            r#"ai_runtime_ingest_items_total{worker_id="worker-a",outcome="throttled"}"#,
+            512.0,
         ),
         (
             "ai_runtime_last_event_timestamp_seconds",

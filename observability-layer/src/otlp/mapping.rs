@@ -10,7 +10,10 @@
 //! - the GenAI attributes the event does not carry under their own names,
 //!   from the operation and from the usual short names (`provider`,
 //!   `model`, `input_tokens`, ...);
-//! - `trace_id` / `span_id` fields (W3C hex) as the record's trace context.
+//! - `trace_id` / `span_id` fields (W3C hex) as the record's trace context;
+//! - `ai_runtime.derived`: the keys of the attributes added above rather
+//!   than carried by the event (comma-separated, only when there are any),
+//!   so a receiver rebuilds exactly the event's own fields.
 
 use std::time::SystemTime;
 
@@ -95,18 +98,18 @@ pub(crate) fn fill_record(event: &Captured, record: &mut LogRecord) {
     if let Some(worker) = &event.worker_id {
         attributes.push("ai_runtime.worker_id", Val::Str(worker.as_str()));
     }
-    attributes.push("ai_runtime.target", Val::Str(event.target));
+    attributes.push("ai_runtime.target", Val::Str(event.target()));
     if event.truncated {
         attributes.push("ai_runtime.truncated", Val::Bool(true));
     }
 
-    for (name, value) in event.fields.iter() {
+    for (name, value) in event.all_fields() {
         // The trace context goes to the record's own fields when well formed.
         if let FieldValue::Str(hex) = value {
-            if *name == "trace_id" && hex_id::<16>(hex.as_str(), &mut record.trace_id) {
+            if name == "trace_id" && hex_id::<16>(hex.as_str(), &mut record.trace_id) {
                 continue;
             }
-            if *name == "span_id" && hex_id::<8>(hex.as_str(), &mut record.span_id) {
+            if name == "span_id" && hex_id::<8>(hex.as_str(), &mut record.span_id) {
                 continue;
             }
         }
@@ -156,10 +159,53 @@ impl Attributes<'_> {
         self.list[..self.len].iter().any(|a| a.key == key)
     }
 
+    /// Names the attributes from slot `from` on in one `ai_runtime.derived`
+    /// attribute (nothing when there are none), reusing the next slot's strings.
+    fn mark_derived(&mut self, from: usize) {
+        if from == self.len {
+            return;
+        }
+        let (written, rest) = self.list.split_at_mut(self.len);
+        let mut joined = match rest.first_mut() {
+            Some(slot) => match slot.value.take() {
+                Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(text)),
+                }) => text,
+                _ => String::new(),
+            },
+            None => String::new(),
+        };
+        joined.clear();
+        for (i, attribute) in written[from..].iter().enumerate() {
+            if i > 0 {
+                joined.push(',');
+            }
+            joined.push_str(&attribute.key);
+        }
+        let value = Some(AnyValue {
+            value: Some(any_value::Value::StringValue(joined)),
+        });
+        match rest.first_mut() {
+            Some(slot) => {
+                set_string(&mut slot.key, DERIVED);
+                slot.value = value;
+            }
+            None => self.list.push(KeyValue {
+                key: DERIVED.to_owned(),
+                value,
+                ..KeyValue::default()
+            }),
+        }
+        self.len += 1;
+    }
+
     fn finish(self) {
         self.list.truncate(self.len);
     }
 }
+
+/// The attribute naming what the mapping added (see the module doc).
+pub(crate) const DERIVED: &str = "ai_runtime.derived";
 
 fn set_string(slot: &mut String, value: &str) {
     slot.clear();
@@ -187,6 +233,7 @@ fn any(value: Val<'_>) -> AnyValue {
 
 /// Adds the GenAI attributes the event's own fields did not give.
 fn gen_ai(event: &Captured, attributes: &mut Attributes<'_>) {
+    let first_derived = attributes.len;
     let operation = match (event.operation, event.layer) {
         (Operation::Call, EventLayer::ProviderRuntime | EventLayer::ModelAdapter) => Some("chat"),
         (Operation::ToolCall, _) => Some("execute_tool"),
@@ -203,7 +250,7 @@ fn gen_ai(event: &Captured, attributes: &mut Attributes<'_>) {
         }
         let found = aliases
             .iter()
-            .find_map(|alias| event.fields.iter().find(|(name, _)| name == alias));
+            .find_map(|alias| event.all_fields().find(|(name, _)| name == alias));
         if let Some((_, value)) = found {
             attributes.push(convention, field_value(value));
         } else if *convention == "gen_ai.tool.name" && event.operation == Operation::ToolCall {
@@ -216,14 +263,15 @@ fn gen_ai(event: &Captured, attributes: &mut Attributes<'_>) {
     if failed && !attributes.has("error.type") {
         attributes.push("error.type", Val::Str(error_type(event)));
     }
+    attributes.mark_derived(first_derived);
 }
 
 /// A failure's class: an `error_type` field, else a short `error` token
 /// (`timeout`), else the reason code: low-cardinality, as the convention asks.
 fn error_type(event: &Captured) -> &str {
     let field = |wanted: &str| {
-        event.fields.iter().find_map(|(name, value)| match value {
-            FieldValue::Str(t) if *name == wanted => Some(t.as_str()),
+        event.all_fields().find_map(|(name, value)| match value {
+            FieldValue::Str(t) if name == wanted => Some(t.as_str()),
             _ => None,
         })
     };
@@ -417,6 +465,11 @@ mod tests {
         assert_eq!(a["latency_ms"], any_value::Value::IntValue(41));
         assert_eq!(a["api_key"], s(REDACTED));
         assert!(!a.contains_key("error.type") && !a.contains_key("trace_id"));
+        // The GenAI attributes the event did not carry are named as added.
+        assert_eq!(
+            a[DERIVED],
+            s("gen_ai.operation.name,gen_ai.provider.name,gen_ai.request.model,gen_ai.usage.input_tokens")
+        );
         // Each convention attribute once, even when given under its own name.
         let output = record
             .attributes
@@ -462,6 +515,7 @@ mod tests {
         let a = attributes(&record);
         assert!(!a.contains_key("gen_ai.operation.name"));
         assert_eq!(a["error.type"], s("TASK_FAILED"));
+        assert_eq!(a[DERIVED], s("error.type"));
         assert_eq!(a["trace_id"], s("not-a-trace"));
         assert!(record.trace_id.is_empty() && record.body.is_none());
         assert_eq!(record.severity_number, 17);

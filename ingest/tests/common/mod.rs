@@ -1,0 +1,125 @@
+//! The receiver under test: the real router on a free port of 127.0.0.1
+//! (its own runtime and thread, so a test may block on a sink meanwhile),
+//! writing through a real sink into the test's database.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ai_runtime_ingest::{router, IngestToken, Receiver, ReceiverSettings};
+use observability_layer::{RuntimeLayer, RuntimeLayerBuilder, SinkGuard, SinkHandle, SinkStats};
+use sqlx::PgPool;
+
+pub const TOKEN: &str = "test-ingest-token-0123456789";
+
+pub fn sink_builder(pool: &PgPool) -> RuntimeLayerBuilder {
+    RuntimeLayer::builder()
+        .pool(pool.clone())
+        .agent_type("otlp_ingest")
+        .flush_interval(Duration::from_millis(20))
+        .shutdown_deadline(Duration::from_secs(2))
+}
+
+pub struct TestReceiver {
+    pub base: String,
+    pub receiver: Arc<Receiver>,
+    pub handle: SinkHandle,
+    guard: Option<SinkGuard>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl TestReceiver {
+    pub fn start(pool: &PgPool) -> TestReceiver {
+        TestReceiver::start_with(sink_builder(pool), ReceiverSettings::default())
+    }
+
+    pub fn start_with(builder: RuntimeLayerBuilder, settings: ReceiverSettings) -> TestReceiver {
+        let sink = builder.build().expect("sink");
+        let receiver = Receiver::new(
+            sink.handle.clone(),
+            IngestToken::new(TOKEN).unwrap(),
+            settings,
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = router(Arc::clone(&receiver));
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+        TestReceiver {
+            base: format!("http://{address}"),
+            receiver,
+            handle: sink.handle,
+            guard: Some(sink.guard),
+            runtime: Some(runtime),
+        }
+    }
+
+    pub fn traces(&self) -> String {
+        format!("{}/v1/traces", self.base)
+    }
+
+    pub fn logs(&self) -> String {
+        format!("{}/v1/logs", self.base)
+    }
+
+    /// Everything accepted so far is settled by the sink.
+    pub fn flush(&self) {
+        assert!(self.handle.flush(Duration::from_secs(10)), "sink flushed");
+    }
+
+    /// Stops serving, then the sink; its final statistics.
+    pub fn shutdown(mut self) -> SinkStats {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+        self.guard.take().unwrap().shutdown()
+    }
+}
+
+impl Drop for TestReceiver {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// An answer: status, headers, body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// POSTs `body` with `content_type` and extra headers.
+pub async fn post(
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(url)
+        .header("content-type", content_type)
+        .body(body);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.expect("request sent");
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.bytes().await.unwrap().to_vec(),
+    }
+}
+
+pub const BEARER: (&str, &str) = ("authorization", "Bearer test-ingest-token-0123456789");

@@ -174,6 +174,8 @@ create table public.ai_runtime_call_rollups (
     latency_counts integer[] not null,
     input_tokens bigint not null,
     output_tokens bigint not null,
+    -- The sum of the calls' metadata.cost_usd (USD).
+    cost_usd double precision not null default 0,
     primary key (grain_seconds, start, route),
     constraint ai_runtime_call_rollups_grain_check check (grain_seconds in (60, 300, 3600))
 );

@@ -174,6 +174,8 @@ create table public.ai_runtime_call_rollups (
     latency_counts integer[] not null,
     input_tokens bigint not null,
     output_tokens bigint not null,
+    -- The sum of the calls' metadata.cost_usd (USD).
+    cost_usd double precision not null default 0,
     primary key (grain_seconds, start, route),
     constraint ai_runtime_call_rollups_grain_check check (grain_seconds in (60, 300, 3600))
 );
@@ -416,6 +418,6 @@ create policy ai_runtime_maintainer_all on public.ai_runtime_rollups
 -- with its own build's. Every later migration replaces this function with
 -- its own version (a test checks that it does).
 create function public.ai_runtime_schema_version() returns bigint
-language sql stable set search_path = '' as $$ select 20261203120000::bigint $$;
+language sql stable set search_path = '' as $$ select 20261204120000::bigint $$;
 grant execute on function public.ai_runtime_schema_version()
     to ai_runtime_writer, ai_runtime_reader, ai_runtime_maintainer;

@@ -28,6 +28,7 @@ mod params;
 #[cfg(test)]
 mod partition_fixtures;
 mod probes;
+mod provider_calls;
 mod status;
 mod status_cache;
 mod stuck;

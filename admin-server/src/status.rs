@@ -93,6 +93,17 @@ pub(crate) async fn compute(
     let last_event_at: Option<DateTime<Utc>> = sqlx::query_scalar(LAST_EVENT_SQL)
         .fetch_one(&mut *tx)
         .await?;
+    // Only looked for when no running worker reports its route itself.
+    let reported = worker_rows
+        .iter()
+        .any(|w| w.status != WorkerState::Stopped.as_str() && route_of(&w.metadata).is_some());
+    let captured_route = match reported {
+        true => None,
+        false => sqlx::query_as::<_, (String, String)>(CAPTURED_ROUTE_SQL)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|(provider, model)| ProviderRoute { provider, model }),
+    };
     let alerts: Vec<AlertRow> = sqlx::query_as(FIRING_ALERTS_SQL)
         .fetch_all(&mut *tx)
         .await?;
@@ -109,6 +120,7 @@ pub(crate) async fn compute(
         stuck_pending: stuck.1,
     };
     let mut status = assemble(now, workers, queue, last_event_at);
+    status.active_route = status.active_route.or(captured_route);
     status.alerts = alerts.into_iter().map(to_alert).collect::<Result<_, _>>()?;
     Ok(status)
 }
@@ -160,6 +172,19 @@ const COUNTS_SQL: &str = "select s.status, \
      from unnest($1::text[]) as s(status)";
 
 const LAST_EVENT_SQL: &str = "select max(occurred_at) from public.ai_runtime_events";
+
+/// The route of the newest successful provider call captured from a GenAI
+/// span in the last 15 minutes: the provider and the model that answered
+/// (else the one asked for). The active route when no worker reports one.
+const CAPTURED_ROUTE_SQL: &str = "\
+select metadata->>'gen_ai.provider.name', \
+       coalesce(metadata->>'gen_ai.response.model', metadata->>'gen_ai.request.model') \
+from public.ai_runtime_events \
+where layer = 'provider_runtime' and operation = 'CALL' and reason_code = 'PROVIDER_CALL_OK' \
+  and occurred_at > now() - interval '15 minutes' \
+  and metadata ? 'gen_ai.provider.name' \
+  and coalesce(metadata->>'gen_ai.response.model', metadata->>'gen_ai.request.model') is not null \
+order by occurred_at desc limit 1";
 
 /// Transitions within the window `(start, now]`, counted per `(from_status,
 /// to_status)` pair (at most a few dozen rows); `trend_deltas` turns them

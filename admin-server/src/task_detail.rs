@@ -8,7 +8,7 @@
 //! day the retention keeps. At most [`MAX_TASK_EVENTS`] events and
 //! transitions are sent, the newest when there are more.
 
-use ai_runtime_api::{TaskStatus, MAX_TASK_EVENTS};
+use ai_runtime_api::{ProviderCall, TaskStatus, MAX_TASK_EVENTS};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -23,6 +23,7 @@ use crate::error::ApiFailure;
 use crate::event_window::EventWindow;
 use crate::events::{self, EventJson};
 use crate::params::TaskFilter;
+use crate::provider_calls;
 use crate::tasks::{self, TaskJson};
 
 /// The path's task id, or a 400 naming `id`.
@@ -58,6 +59,7 @@ struct TaskDetailJson<'r> {
     transitions: Vec<TransitionJson<'r>>,
     events: Vec<EventJson<'r>>,
     events_truncated: bool,
+    calls: Vec<ProviderCall>,
 }
 
 /// The newest `MAX_TASK_EVENTS + 1` events of the task within `window`,
@@ -141,11 +143,13 @@ async fn story(
     events.truncate(MAX_TASK_EVENTS as usize);
     events.reverse();
 
+    let calls = provider_calls::of(&events);
     Ok(Json(TaskDetailJson {
         task,
         transitions,
         events,
         events_truncated,
+        calls,
     })
     .into_response())
 }
@@ -262,6 +266,7 @@ mod tests {
                 created_at: at,
             }],
             events_truncated: true,
+            calls: Vec::new(),
         };
         let owned = TaskDetail {
             task: TaskSummary {
@@ -304,6 +309,7 @@ mod tests {
                 created_at: at,
             }],
             events_truncated: true,
+            calls: Vec::new(),
         };
         let sent = serde_json::to_string(&borrowed).unwrap();
         assert_eq!(sent, serde_json::to_string(&owned).unwrap());

@@ -1,5 +1,5 @@
 //! `GET /trends`: events per bucket and layer with the failures set apart,
-//! provider call latency percentiles and token usage per route, and the
+//! provider call latency percentiles, token usage and cost per route, and the
 //! circuit breakers' open intervals, over a time range.
 //!
 //! Its cost does not follow the events of the range: the time before the
@@ -45,10 +45,10 @@ group by 1, 2";
 /// The rolled-up provider calls, as [`ROLLED_EVENTS_SQL`] splits them, row by
 /// row (the histograms are merged here).
 const ROLLED_CALLS_SQL: &str = "\
-select start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens \
+select start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens, cost_usd \
 from public.ai_runtime_call_rollups where grain_seconds = $1 and start >= $2 and start < $3 \
 union all \
-select start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens \
+select start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens, cost_usd \
 from public.ai_runtime_call_rollups where grain_seconds = 60 and start >= $3 and start < $4";
 
 /// The breaker reports: copied by the roll-up before the mark `$2`
@@ -92,6 +92,7 @@ struct CallMinute {
     latency_counts: Vec<i32>,
     input_tokens: i64,
     output_tokens: i64,
+    cost_usd: f64,
 }
 /// `(worker, opened, at, reason)`.
 type BreakerRow = (String, bool, DateTime<Utc>, Option<String>);
@@ -265,9 +266,10 @@ struct PointSum {
     histogram: Vec<i64>,
     input_tokens: i64,
     output_tokens: i64,
+    cost_usd: f64,
 }
 
-/// Per route (sorted), the buckets with calls: counts and tokens summed,
+/// Per route (sorted), the buckets with calls: counts, tokens and cost summed,
 /// histograms merged, percentiles read off the merged histogram.
 fn routes(calls: Vec<CallMinute>, width: i64) -> Vec<RouteTrend> {
     let mut sums: BTreeMap<String, BTreeMap<DateTime<Utc>, PointSum>> = BTreeMap::new();
@@ -281,8 +283,10 @@ fn routes(calls: Vec<CallMinute>, width: i64) -> Vec<RouteTrend> {
                 histogram: vec![0; LATENCY_BINS],
                 input_tokens: 0,
                 output_tokens: 0,
+                cost_usd: 0.0,
             });
         point.calls += row.calls;
+        point.cost_usd += row.cost_usd;
         point.input_tokens += row.input_tokens;
         point.output_tokens += row.output_tokens;
         for (bin, count) in row.latency_bins.iter().zip(&row.latency_counts) {
@@ -306,6 +310,7 @@ fn routes(calls: Vec<CallMinute>, width: i64) -> Vec<RouteTrend> {
                     p95_ms: percentile(&p.histogram, 0.95),
                     input_tokens: p.input_tokens,
                     output_tokens: p.output_tokens,
+                    cost_usd: p.cost_usd,
                 })
                 .collect(),
         })

@@ -392,6 +392,9 @@ pub struct RoutePoint {
     /// Token usage of the calls that reported it.
     pub input_tokens: i64,
     pub output_tokens: i64,
+    /// What the calls that were priced cost, in USD (`cost_usd`).
+    #[serde(default)]
+    pub cost_usd: f64,
 }
 
 /// A stretch of time a worker's circuit breaker was open.
@@ -421,6 +424,33 @@ pub struct TaskDetail {
     pub events: Vec<RuntimeEvent>,
     /// The task had more events than the page holds ([`MAX_TASK_EVENTS`]); the newest are shown.
     pub events_truncated: bool,
+    /// Its provider calls (of `events`), oldest first, with what each cost.
+    #[serde(default)]
+    pub calls: Vec<ProviderCall>,
+}
+
+/// One provider call of a task (a `provider_runtime` CALL event): captured
+/// from a GenAI span or written by hand. Absent values were not reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderCall {
+    /// The event's id.
+    pub event_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    /// `provider/model` (the event's `entity_id`).
+    pub route: String,
+    /// The model that answered, else the one asked for.
+    pub model: Option<String>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    /// Its price in USD, when the model's price is known.
+    pub cost_usd: Option<f64>,
+    /// How long it took.
+    pub duration_ms: Option<f64>,
+    pub reason_code: String,
+    /// Its reason code is of the failure class.
+    pub failed: bool,
 }
 
 /// The most runtime events `/tasks/{id}` returns.

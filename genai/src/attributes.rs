@@ -159,15 +159,29 @@ const TABLE: &[(&str, &str, Role)] = &[
         Usage(Usage::Reasoning),
     ),
     (TOTAL_TOKENS, TOTAL_TOKENS, Usage(Usage::Total)),
+    // rig: prompt tokens spent on tool use (part of the input already).
+    (
+        "gen_ai.usage.tool_use_prompt_tokens",
+        "gen_ai.usage.tool_use_prompt_tokens",
+        Plain,
+    ),
     (TOOL_NAME, TOOL_NAME, ToolName),
     ("gen_ai.tool.call.id", "gen_ai.tool.call.id", Plain),
     ("gen_ai.tool.type", "gen_ai.tool.type", Plain),
+    ("gen_ai.tool.description", "gen_ai.tool.description", Plain),
+    // rig: the tool call's outcome, and its error's kind when it failed.
+    (
+        "gen_ai.tool.call.outcome",
+        "gen_ai.tool.call.outcome",
+        Plain,
+    ),
     ("gen_ai.agent.id", "gen_ai.agent.id", Plain),
     (AGENT_NAME, AGENT_NAME, AgentName),
     // Totals an agent span may carry (turns asked for and made).
     ("gen_ai.agent.max_turns", "gen_ai.agent.max_turns", Plain),
     ("gen_ai.agent.turns", "gen_ai.agent.turns", Plain),
     (ERROR_TYPE, ERROR_TYPE, ErrorType),
+    ("gen_ai.tool.error.type", ERROR_TYPE, ErrorType),
     (STATUS_CODE, STATUS_CODE, StatusCode),
     // Content: never stored unless asked for.
     ("gen_ai.input.messages", "gen_ai.input.messages", Content),

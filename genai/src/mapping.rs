@@ -40,6 +40,11 @@ impl Kind {
 /// the span itself named no `error.type`.
 pub const ERROR_EVENT: &str = "error_event";
 
+/// Marker of an inference that closed without any sign of a response (no
+/// response model, no token count): rig's chat spans carry no error status,
+/// so a failed rig call is known only this way.
+pub const NO_RESPONSE: &str = "no_response";
+
 /// What the mapping reads of a span. Fill it with [`SpanFacts::note`] for
 /// each attribute (text values; numbers matter only as metadata and for
 /// prices), and [`SpanFacts::error_event`] when an ERROR event was seen.
@@ -55,6 +60,8 @@ pub struct SpanFacts<'a> {
     pub error_type: Option<&'a str>,
     pub status_error: bool,
     pub error_event: bool,
+    /// The span recorded a response model or a token count.
+    pub responded: bool,
 }
 
 impl<'a> SpanFacts<'a> {
@@ -75,6 +82,9 @@ impl<'a> SpanFacts<'a> {
             }
             Role::Usage(_) | Role::Plain | Role::Content => {}
         }
+        if matches!(role, Role::ResponseModel | Role::Usage(_)) {
+            self.responded = true;
+        }
     }
 
     /// The provider: `gen_ai.provider.name`, else the legacy `gen_ai.system`.
@@ -87,19 +97,25 @@ impl<'a> SpanFacts<'a> {
         self.response_model.or(self.request_model)
     }
 
-    pub fn failed(&self) -> bool {
-        self.error_type.is_some() || self.status_error || self.error_event
+    /// Whether the span failed; `kind` says whether it is an inference
+    /// (which fails too when it closed without a response).
+    pub fn failed(&self, kind: Kind) -> bool {
+        self.error_type(kind).is_some()
     }
 
-    /// The error type to store: the span's, else [`ERROR_EVENT`] or
-    /// `ERROR` (the status) when that is all that said so.
-    pub fn error_type(&self) -> Option<&'a str> {
-        match (self.error_type, self.status_error, self.error_event) {
-            (Some(kind), _, _) => Some(kind),
-            (None, true, _) => Some("ERROR"),
-            (None, false, true) => Some(ERROR_EVENT),
-            (None, false, false) => None,
+    /// The error type to store: the span's, else `ERROR` (the status),
+    /// [`ERROR_EVENT`] or [`NO_RESPONSE`], whichever said so first.
+    pub fn error_type(&self, kind: Kind) -> Option<&'a str> {
+        if let Some(kind) = self.error_type {
+            return Some(kind);
         }
+        if self.status_error {
+            return Some("ERROR");
+        }
+        if self.error_event {
+            return Some(ERROR_EVENT);
+        }
+        (kind == Kind::Inference && !self.responded).then_some(NO_RESPONSE)
     }
 }
 
@@ -139,7 +155,7 @@ pub struct Mapped<'a> {
 /// one the mapping writes (no operation, or `create_agent`).
 pub fn map<'a>(facts: &SpanFacts<'a>) -> Option<Mapped<'a>> {
     let kind = Kind::of(facts.operation?)?;
-    let failed = facts.failed();
+    let failed = facts.failed(kind);
     let (layer, operation, ok, failure) = match kind {
         Kind::Inference => (
             EventLayer::ProviderRuntime,
@@ -254,6 +270,7 @@ mod tests {
             ("gen_ai.operation.name", "text_completion"),
             ("gen_ai.system", "anthropic"),
             ("gen_ai.request.model", "claude-3-5-haiku"),
+            ("gen_ai.response.model", "claude-3-5-haiku"),
         ]);
         assert_eq!(
             map(&f).unwrap().entity.to_string(),
@@ -266,6 +283,7 @@ mod tests {
             ("gen_ai.request.model", "m"),
         ]);
         assert_eq!(map(&f).unwrap().entity.to_string(), "openai/m");
+        assert!(map(&f).unwrap().failed, "no response: failed");
     }
 
     #[test]
@@ -274,19 +292,23 @@ mod tests {
             ("gen_ai.operation.name", "chat"),
             ("gen_ai.provider.name", "openai"),
             ("gen_ai.request.model", "m"),
+            ("gen_ai.response.model", "m"),
         ];
         let ok = facts(&base);
         assert!(!map(&ok).unwrap().failed);
+        let silent = facts(&base[..3]);
+        assert_eq!(map(&silent).unwrap().reason_code, "PROVIDER_CALL_FAILED");
+        assert_eq!(silent.error_type(Kind::Inference), Some(NO_RESPONSE));
 
         let mut typed = facts(&base);
         typed.note(Role::ErrorType, "rate_limited");
         assert_eq!(map(&typed).unwrap().reason_code, "PROVIDER_CALL_FAILED");
-        assert_eq!(typed.error_type(), Some("rate_limited"));
+        assert_eq!(typed.error_type(Kind::Inference), Some("rate_limited"));
 
         let mut status = facts(&base);
         status.note(Role::StatusCode, "error");
         assert_eq!(map(&status).unwrap().reason_code, "PROVIDER_CALL_FAILED");
-        assert_eq!(status.error_type(), Some("ERROR"));
+        assert_eq!(status.error_type(Kind::Inference), Some("ERROR"));
         let mut status_ok = facts(&base);
         status_ok.note(Role::StatusCode, "OK");
         assert!(!map(&status_ok).unwrap().failed);
@@ -294,7 +316,7 @@ mod tests {
         let mut event = facts(&base);
         event.error_event = true;
         assert_eq!(map(&event).unwrap().reason_code, "PROVIDER_CALL_FAILED");
-        assert_eq!(event.error_type(), Some(ERROR_EVENT));
+        assert_eq!(event.error_type(Kind::Inference), Some(ERROR_EVENT));
     }
 
     #[test]

@@ -78,13 +78,14 @@ from public.ai_runtime_events where occurred_at >= $1 and occurred_at < $2 \
 group by 1, 2";
 
 /// The roll-up of the provider calls in `[$1, $2)` per minute: `(start, route, calls,
-/// latency_bins, latency_counts, input_tokens, output_tokens)`. A call is a
+/// latency_bins, latency_counts, input_tokens, output_tokens, cost_usd)`. A call is a
 /// `provider_runtime` CALL event but the routes-exhausted summary; its route
 /// is `entity_id`; its latency `metadata.latency_ms` and its tokens
 /// `metadata."gen_ai.usage.input_tokens"` / `"…output_tokens"`, or the short
 /// names the OTLP exporter also maps to them (`input_tokens`/`prompt_tokens`,
 /// `output_tokens`/`completion_tokens`; the first present name decides),
-/// when they are JSON numbers (absent or otherwise: no latency, 0 tokens).
+/// when they are JSON numbers (absent or otherwise: no latency, 0 tokens);
+/// its cost `metadata.cost_usd` when a non-negative number (else 0).
 pub const CALL_MINUTES_SQL: &str = "\
 with calls as ( \
     select date_trunc('minute', occurred_at, 'UTC') as start, entity_id as route, \
@@ -98,7 +99,10 @@ with calls as ( \
             else 0 end as input_tokens, \
         case when jsonb_typeof(usage.output) = 'number' then \
             least(greatest(usage.output::numeric, 0), 1e12)::bigint \
-            else 0 end as output_tokens \
+            else 0 end as output_tokens, \
+        case when jsonb_typeof(metadata->'cost_usd') = 'number' then \
+            least(greatest((metadata->'cost_usd')::numeric, 0), 1e9)::float8 \
+            else 0 end as cost_usd \
     from public.ai_runtime_events \
     cross join lateral (select \
         coalesce(metadata->'gen_ai.usage.input_tokens', metadata->'input_tokens', \
@@ -110,12 +114,13 @@ with calls as ( \
       and occurred_at >= $1 and occurred_at < $2), \
 per_bin as ( \
     select start, route, bin, count(*) as calls, sum(input_tokens) as input_tokens, \
-        sum(output_tokens) as output_tokens \
+        sum(output_tokens) as output_tokens, sum(cost_usd) as cost_usd \
     from calls group by start, route, bin) \
 select start, route, sum(calls)::bigint as calls, \
     coalesce(array_agg(bin order by bin) filter (where bin is not null), '{}') as latency_bins, \
     coalesce(array_agg(calls::int order by bin) filter (where bin is not null), '{}') as latency_counts, \
-    sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens \
+    sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens, \
+    sum(cost_usd)::float8 as cost_usd \
 from per_bin group by start, route";
 
 /// The circuit-breaker reports in `[$1, $2)`: `(worker_id, occurred_at,
@@ -141,15 +146,15 @@ group by 2, 3";
 /// minute rows: the histograms merged bin by bin.
 const CALL_COARSER_SQL: &str = "\
 insert into public.ai_runtime_call_rollups \
-    (grain_seconds, start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens) \
+    (grain_seconds, start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens, cost_usd) \
 with m as ( \
     select date_bin(make_interval(secs => $3::int), start, timestamptz '1970-01-01 00:00:00+00') as period, \
-        route, calls, latency_bins, latency_counts, input_tokens, output_tokens \
+        route, calls, latency_bins, latency_counts, input_tokens, output_tokens, cost_usd \
     from public.ai_runtime_call_rollups \
     where grain_seconds = 60 and start >= $1 and start < $2), \
 totals as ( \
     select period, route, sum(calls)::bigint as calls, sum(input_tokens)::bigint as input_tokens, \
-        sum(output_tokens)::bigint as output_tokens \
+        sum(output_tokens)::bigint as output_tokens, sum(cost_usd)::float8 as cost_usd \
     from m group by 1, 2), \
 bins as ( \
     select period, route, b.bin, sum(b.n)::int as n \
@@ -159,7 +164,7 @@ hists as ( \
     select period, route, array_agg(bin order by bin) as bins, array_agg(n order by bin) as counts \
     from bins group by 1, 2) \
 select $3::int, t.period, t.route, t.calls, coalesce(h.bins, '{}'), coalesce(h.counts, '{}'), \
-    t.input_tokens, t.output_tokens \
+    t.input_tokens, t.output_tokens, t.cost_usd \
 from totals t left join hists h using (period, route)";
 
 /// The roll-up of `task_transition_events` in `[$1, $2)`: `(minute,
@@ -360,7 +365,7 @@ async fn roll_chunk(
                 ),
                 (
                     "public.ai_runtime_call_rollups",
-                    "start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens",
+                    "start, route, calls, latency_bins, latency_counts, input_tokens, output_tokens, cost_usd",
                     CALL_MINUTES_SQL,
                 ),
             ] {

@@ -109,6 +109,9 @@ impl GenAiSpan {
             }
         }
         facts.error_event = self.error_event;
+        facts.responded |= usage_slots()
+            .iter()
+            .any(|&slot| self.positions[slot as usize] != NONE);
         let mapped = map(&facts)?;
         let entity = match mapped.entity {
             Entity::Unnamed => None,
@@ -116,7 +119,9 @@ impl GenAiSpan {
         };
         // A failed span that named no error type: say what told it failed.
         let error_type = match facts.error_type {
-            None if mapped.failed => facts.error_type().map(|kind| Text::bounded(kind, 64)),
+            None if mapped.failed => facts
+                .error_type(mapped.kind)
+                .map(|kind| Text::bounded(kind, 64)),
             _ => None,
         };
         let (layer, operation, reason_code) = (mapped.layer, mapped.operation, mapped.reason_code);
@@ -158,6 +163,19 @@ fn fact_attributes() -> &'static [Attribute] {
         .collect()
     });
     &FACTS
+}
+
+/// The slots of the token counts (any of them shows a response came).
+fn usage_slots() -> &'static [u8] {
+    static SLOTS_OF_USAGE: LazyLock<Vec<u8>> = LazyLock::new(|| {
+        let mut slots: Vec<u8> = ai_runtime_genai::attributes::table()
+            .filter(|(_, a)| matches!(a.role, Role::Usage(_)))
+            .map(|(_, a)| a.slot)
+            .collect();
+        slots.dedup();
+        slots
+    });
+    &SLOTS_OF_USAGE
 }
 
 /// The ids of the span's scope, and the entity's fallback (the task id,

@@ -525,3 +525,87 @@ async fn concurrent_callers_share_one_computation(pool: PgPool) {
     assert!(!computed_at.contains(&hour["generatedAt"].to_string()));
     std::sync::Arc::into_inner(server).unwrap().stop().await;
 }
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn the_active_route_comes_from_captured_calls_when_no_worker_reports_one(pool: PgPool) {
+    // A running worker that reports no route, and a stopped one that does
+    // (not active).
+    upsert_worker(
+        &pool,
+        Worker {
+            worker_id: "rig-1",
+            metadata: json!({}),
+            ..Worker::default()
+        },
+    )
+    .await;
+    upsert_worker(
+        &pool,
+        Worker {
+            worker_id: "old",
+            status: "STOPPED",
+            ..Worker::default()
+        },
+    )
+    .await;
+    let captured = |model: &str, code: &'static str, seconds: i64| Event {
+        reason_code: code,
+        entity_id: format!("openai/{model}"),
+        occurred_at: ago(seconds),
+        metadata: json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+                         "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": model}),
+        ..Event::default()
+    };
+    // Older successful call, the newest successful one, a newer failure and a
+    // newer hand-written call: the newest successful captured call wins.
+    insert_event(
+        &pool,
+        captured("gpt-4o-mini-2024-07-18", "PROVIDER_CALL_OK", 120),
+    )
+    .await;
+    insert_event(&pool, captured("gpt-4.1-nano", "PROVIDER_CALL_OK", 60)).await;
+    insert_event(&pool, captured("gpt-4o", "PROVIDER_CALL_FAILED", 30)).await;
+    insert_event(
+        &pool,
+        Event {
+            entity_id: "sim/hand".into(),
+            occurred_at: ago(10),
+            metadata: json!({"provider": "sim", "model": "hand"}),
+            ..Event::default()
+        },
+    )
+    .await;
+    // Too old to say what is active now.
+    insert_event(&pool, captured("ancient", "PROVIDER_CALL_OK", 3600)).await;
+    let server = server::start(pool.clone()).await;
+    let body = server.ok("status").await;
+    assert_eq!(
+        body["activeRoute"],
+        json!({"provider": "openai", "model": "gpt-4.1-nano"})
+    );
+    server.stop().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn without_a_reported_or_captured_route_there_is_no_active_route(pool: PgPool) {
+    upsert_worker(
+        &pool,
+        Worker {
+            worker_id: "rig-1",
+            metadata: json!({}),
+            ..Worker::default()
+        },
+    )
+    .await;
+    insert_event(
+        &pool,
+        Event {
+            metadata: json!({"provider": "sim", "model": "fast"}),
+            ..Event::default()
+        },
+    )
+    .await;
+    let server = server::start(pool.clone()).await;
+    assert_eq!(server.ok("status").await["activeRoute"], Value::Null);
+    server.stop().await;
+}

@@ -213,3 +213,106 @@ async fn unknown_is_404_and_malformed_is_a_400_naming_id(pool: PgPool) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     server.stop().await;
 }
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn each_provider_call_with_its_model_tokens_cost_and_duration(pool: PgPool) {
+    let task = insert_task(
+        &pool,
+        Task {
+            status: "RUNNING",
+            created_at: ago(300),
+            ..Task::default()
+        },
+    )
+    .await;
+    let event = |code: &'static str, entity: &str, seconds: i64, metadata: Value| Event {
+        reason_code: code,
+        entity_id: entity.into(),
+        task_id: Some(task),
+        occurred_at: ago(seconds),
+        metadata,
+        ..Event::default()
+    };
+    // A call captured from a GenAI span, priced.
+    let captured = insert_event(
+        &pool,
+        event(
+            "PROVIDER_CALL_OK",
+            "openai/gpt-4o-mini",
+            60,
+            json!({
+        "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18", "gen_ai.usage.input_tokens": 42,
+        "gen_ai.usage.output_tokens": 9, "cost_usd": 0.0000117, "latency_ms": 812.5}),
+        ),
+    )
+    .await;
+    // A hand-written call, short names, unpriced; a failed captured one.
+    let hand = insert_event(
+        &pool,
+        event(
+            "PROVIDER_CALL_OK",
+            "sim/fast",
+            50,
+            json!({
+        "model": "fast", "input_tokens": 7, "output_tokens": 3, "latency_ms": 12}),
+        ),
+    )
+    .await;
+    let failed = insert_event(
+        &pool,
+        event(
+            "PROVIDER_CALL_FAILED",
+            "openai/gpt-4o-mini",
+            40,
+            json!({
+        "gen_ai.request.model": "gpt-4o-mini", "error.type": "429", "latency_ms": 3.25}),
+        ),
+    )
+    .await;
+    // Not calls: a tool call and the routes-exhausted summary.
+    insert_event(
+        &pool,
+        Event {
+            layer: "tool_runtime",
+            operation: "TOOL_CALL",
+            reason_code: "TOOL_CALL_OK",
+            ..event("TOOL_CALL_OK", "lookup_order", 45, json!({"latency_ms": 1}))
+        },
+    )
+    .await;
+    insert_event(
+        &pool,
+        event("PROVIDER_ROUTES_EXHAUSTED", "sim", 30, json!({})),
+    )
+    .await;
+
+    let server = server::start(pool.clone()).await;
+    let body = server.ok(&format!("tasks/{task}")).await;
+    let calls = body["calls"].as_array().unwrap();
+    let summary: Vec<Value> = calls
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            c.as_object_mut().unwrap().remove("occurredAt");
+            c
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            json!({"eventId": captured, "route": "openai/gpt-4o-mini", "model": "gpt-4o-mini-2024-07-18",
+                   "inputTokens": 42, "outputTokens": 9, "costUsd": 0.0000117, "durationMs": 812.5,
+                   "reasonCode": "PROVIDER_CALL_OK", "failed": false}),
+            json!({"eventId": hand, "route": "sim/fast", "model": "fast", "inputTokens": 7,
+                   "outputTokens": 3, "costUsd": null, "durationMs": 12.0,
+                   "reasonCode": "PROVIDER_CALL_OK", "failed": false}),
+            json!({"eventId": failed, "route": "openai/gpt-4o-mini", "model": "gpt-4o-mini",
+                   "inputTokens": null, "outputTokens": null, "costUsd": null, "durationMs": 3.25,
+                   "reasonCode": "PROVIDER_CALL_FAILED", "failed": true}),
+        ]
+    );
+    // Each call is one of the task's events.
+    assert_eq!(body["events"].as_array().unwrap().len(), 5);
+    server.stop().await;
+}

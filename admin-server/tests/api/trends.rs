@@ -481,3 +481,65 @@ async fn bad_parameters_are_named(pool: PgPool) {
         .await;
     server.stop().await;
 }
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn cost_per_route_beside_tokens_raw_and_rolled_up(pool: PgPool) {
+    let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let at = now - Duration::minutes(40);
+    let priced = |cost: Value| {
+        let mut e = call("openai/gpt-4o-mini", at, 100.0, Some((1000, 100)));
+        e.metadata["cost_usd"] = cost;
+        e
+    };
+    // Binary fractions: their sums are exact.
+    insert_event(&pool, priced(json!(0.25))).await;
+    insert_event(&pool, priced(json!(0.5))).await;
+    // Not a number, negative: no cost.
+    insert_event(&pool, priced(json!("a lot"))).await;
+    insert_event(&pool, priced(json!(-3.0))).await;
+    // A route whose calls are never priced.
+    insert_event(&pool, call("sim/fast", at, 10.0, Some((5, 5)))).await;
+    let server = server::start(pool.clone()).await;
+    let query = range_query(now);
+    let cost_of = |body: &Value, route: &str| -> Vec<(i64, f64)> {
+        body["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["route"] == route)
+            .flat_map(|r| r["points"].as_array().unwrap().clone())
+            .map(|p| {
+                (
+                    p["inputTokens"].as_i64().unwrap(),
+                    p["costUsd"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let raw = server.ok(&query).await;
+    assert_eq!(cost_of(&raw, "openai/gpt-4o-mini"), [(4000, 0.75)]);
+    assert_eq!(cost_of(&raw, "sim/fast"), [(5, 0.0)]);
+    pass(&pool).await;
+    let rolled = server.ok(&query).await;
+    assert_eq!(rolled["routes"], raw["routes"]);
+    // The hourly grain sums the minutes' costs too.
+    let hourly = server
+        .ok(&format!(
+            "trends?from={}&to={}&bucket=1h",
+            (now - Duration::hours(3))
+                .duration_trunc(Duration::hours(1))
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%SZ"),
+            (now + Duration::hours(1))
+                .duration_trunc(Duration::hours(1))
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%SZ"),
+        ))
+        .await;
+    let total: f64 = cost_of(&hourly, "openai/gpt-4o-mini")
+        .iter()
+        .map(|p| p.1)
+        .sum();
+    assert_eq!(total, 0.75);
+    server.stop().await;
+}

@@ -25,6 +25,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer as _};
 
+mod rig_worker;
+
 #[derive(Parser)]
 #[command(
     version,
@@ -235,9 +237,18 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("Press Ctrl-C to stop.\n");
 
+    // The rig worker: captured GenAI spans beside the hand-written events.
+    let rig = tokio::spawn(rig_worker::run(stopped(stop_rx.clone())));
+    println!(
+        "Worker {} answers through a rig agent (one tool) against a provider simulated on loopback.\n",
+        rig_worker::WORKER_ID
+    );
     let runner = Runner::new(runner_config, pool.clone())
         .with_status(Arc::new(LayerStatus::new(handle.clone())));
     let summary = runner.run(stopped(stop_rx)).await;
+    if let Ok(Err(e)) = rig.await {
+        eprintln!("the rig worker stopped: {e:#}");
+    }
     // Flush the last events and the STOPPED statuses.
     let stats = tokio::task::spawn_blocking(move || guard.shutdown()).await?;
     let _ = server.await;

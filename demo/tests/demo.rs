@@ -145,5 +145,27 @@ async fn demo_serves_a_tokenized_url_and_stops_cleanly(
         receiver.requests()[0].resource["service.name"],
         "phase1_reply_runner"
     );
+    // The rig worker's agent turns, captured from rig's spans: its provider
+    // calls (priced) and its tool call.
+    let rig_rows: Vec<(String, String, Option<f64>)> = sqlx::query_as(
+        "select reason_code, entity_id, (metadata->>'cost_usd')::float8 from ai_runtime_events \
+         where worker_id = 'rig-agent-1' order by occurred_at limit 3",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rig_rows.len(), 3, "{rig_rows:?}");
+    assert_eq!(
+        rig_rows
+            .iter()
+            .map(|r| (r.0.as_str(), r.1.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("PROVIDER_CALL_OK", "openai/gpt-4o-mini"),
+            ("TOOL_CALL_OK", "lookup_order"),
+            ("PROVIDER_CALL_OK", "openai/gpt-4o-mini"),
+        ]
+    );
+    assert!(rig_rows[0].2.is_some_and(|usd| usd > 0.0), "{rig_rows:?}");
     pool.close().await;
 }

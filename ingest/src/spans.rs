@@ -167,7 +167,7 @@ fn event(
         fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
     // A failed span that named no error type: say what told it failed.
     if facts.error_type.is_none() {
-        if let Some(kind) = facts.error_type().filter(|_| mapped.failed) {
+        if let Some(kind) = facts.error_type(mapped.kind).filter(|_| mapped.failed) {
             fields.push((keys::ERROR_TYPE.into(), Value::from(kind)));
         }
     }

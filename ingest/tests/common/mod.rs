@@ -72,7 +72,7 @@ impl TestReceiver {
 
     /// Everything accepted so far is settled by the sink.
     pub fn flush(&self) {
-        assert!(self.handle.flush(Duration::from_secs(10)), "sink flushed");
+        assert!(self.handle.flush(Duration::from_secs(60)), "sink flushed");
     }
 
     /// Stops serving, then the sink; its final statistics.

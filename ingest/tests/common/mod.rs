@@ -7,14 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ai_runtime_ingest::{router, IngestToken, Receiver, ReceiverSettings};
+use ai_runtime_migrations::roles::ComponentRole;
 use observability_layer::{RuntimeLayer, RuntimeLayerBuilder, SinkGuard, SinkHandle, SinkStats};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 pub const TOKEN: &str = "test-ingest-token-0123456789";
 
+/// The receiver's sink writes as `ai_runtime_writer` (taken at connection
+/// start), as in production: its grants and policies alone must do.
 pub fn sink_builder(pool: &PgPool) -> RuntimeLayerBuilder {
+    let writer = ComponentRole::Writer.connect_options(&pool.connect_options());
     RuntimeLayer::builder()
-        .pool(pool.clone())
+        .pool(PgPoolOptions::new().connect_lazy_with(writer))
         .agent_type("otlp_ingest")
         .flush_interval(Duration::from_millis(20))
         .shutdown_deadline(Duration::from_secs(2))

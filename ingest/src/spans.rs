@@ -91,6 +91,8 @@ fn event(
     // The table's attributes, one value per key, in the order first seen.
     let mut fields: Vec<(&'static str, Value)> = Vec::new();
     let mut facts_text: Vec<(Role, String)> = Vec::new();
+    // A token count is a number: it says the call was answered too.
+    let mut responded = false;
     for kv in &span.attributes {
         let Some(attribute) = attribute(&kv.key) else {
             continue;
@@ -99,6 +101,7 @@ fn event(
             continue;
         }
         let value = attributes::to_json(kv.value.as_ref());
+        responded |= matches!(attribute.role, Role::Usage(_) | Role::ResponseModel);
         if let Value::String(text) = &value {
             facts_text.push((attribute.role, text.clone()));
         }
@@ -128,6 +131,7 @@ fn event(
         }
     }
     facts.error_event = span.events.iter().any(|e| e.name == "exception");
+    facts.responded |= responded;
     let Some(mapped) = map(&facts) else {
         // create_agent: the mapping writes nothing for it.
         return Outcome::Ignored;

@@ -33,8 +33,13 @@ struct Seeded {
     failed_task: Uuid,
     /// Every event written.
     total_events: usize,
-    /// Events that occurred within the last 15 minutes.
-    last_15_min: usize,
+    /// Each event's age when seeded (s).
+    ages: Vec<f64>,
+    /// When the seeding ended, on the test's clock.
+    seeded_at: Instant,
+    /// The database's clock when the seeding ended (ms since the epoch): the
+    /// ages above count back from it, however long the test runs after.
+    seeded_at_ms: f64,
 }
 
 /// A task to write: status, lease owner, lease expiry from now (s), reason code, reason.
@@ -294,12 +299,30 @@ async fn seed(pool: &PgPool) -> Seeded {
         .await
         .expect("insert event");
     }
-    let last_15_min = events.iter().filter(|e| e.6 < 900.0).count();
+    let ages = events.iter().map(|e| e.6).collect();
+    let seeded_at_ms: f64 = sqlx::query_scalar("select (extract(epoch from now()) * 1000)::float8")
+        .fetch_one(pool)
+        .await
+        .expect("read the database's clock");
     Seeded {
         stuck_task: stuck,
         failed_task: failed,
         total_events: events.len(),
-        last_15_min,
+        ages,
+        seeded_at: Instant::now(),
+        seeded_at_ms,
+    }
+}
+
+impl Seeded {
+    /// How many events the last 15 minutes hold: an event seeded 14 minutes
+    /// ago leaves that window while a slow run goes on, so any count between
+    /// the window's now (with a second's slack) and at seeding is right.
+    fn last_15_min(&self) -> std::ops::RangeInclusive<usize> {
+        let aged = self.seeded_at.elapsed().as_secs_f64() + 1.0;
+        let now = self.ages.iter().filter(|age| *age + aged < 900.0).count();
+        let at_seeding = self.ages.iter().filter(|age| **age < 900.0).count();
+        now..=at_seeding
     }
 }
 
@@ -691,11 +714,13 @@ const EVENT_ROWS: &str =
 }))";
 
 /// Types 10 and 2 minutes ago (local time) into the custom range inputs.
+/// Types a custom range of 10 to 2 minutes before `arguments[0]` (ms since
+/// the epoch) into the form, in local time at minute precision as a person would.
 const SET_CUSTOM_RANGE: &str = "const pad = n => String(n).padStart(2, '0');
 const local = d => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 for (const [id, minutes] of [['#f-from', 10], ['#f-to', 2]]) {
     const input = document.querySelector(id);
-    input.value = local(new Date(Date.now() - minutes * 60000));
+    input.value = local(new Date(arguments[0] - minutes * 60000));
     input.dispatchEvent(new Event('change', { bubbles: true }));
 }
 return null";
@@ -807,7 +832,7 @@ async fn cards_show_workers_breakers_and_the_queue(pool: PgPool) {
     // The README's screenshot: the last 15 minutes of events.
     b.goto("?range=15m").await;
     b.wait_rows("the last 15 minutes", |rows| {
-        rows.len() == seeded.last_15_min
+        seeded.last_15_min().contains(&rows.len())
     })
     .await;
     b.wait_for(
@@ -945,13 +970,13 @@ async fn each_filter_narrows_the_stream_and_lives_in_the_url(pool: PgPool) {
     b.select("#f-range", "15m").await;
     b.click("#apply-filters").await;
     b.wait_rows("the last 15 minutes", |rows| {
-        rows.len() == seeded.last_15_min
+        seeded.last_15_min().contains(&rows.len())
     })
     .await;
     assert!(b.query().await.contains("range=15m"));
     b.client.refresh().await.expect("reload");
     b.wait_rows("a reload to restore the preset", |rows| {
-        rows.len() == seeded.last_15_min
+        seeded.last_15_min().contains(&rows.len())
     })
     .await;
     assert_eq!(b.value("#f-range").await, "15m");
@@ -969,7 +994,9 @@ async fn each_filter_narrows_the_stream_and_lives_in_the_url(pool: PgPool) {
         "the custom bounds are shown"
     );
 
-    // A custom range typed into the form (minute precision): 10 to 2 minutes ago.
+    // A custom range typed into the form (minute precision): 10 to 2 minutes
+    // before the seeding, so a slow run does not move the seeded events
+    // across its bounds.
     b.goto("?").await;
     let newest = b.wait_rows("no filters", |rows| rows.len() == PAGE).await[0]["id"].clone();
     b.select("#f-range", "custom").await;
@@ -978,7 +1005,10 @@ async fn each_filter_narrows_the_stream_and_lives_in_the_url(pool: PgPool) {
         "return !!document.querySelector('#f-to')",
     )
     .await;
-    b.js(SET_CUSTOM_RANGE).await;
+    b.client
+        .execute(SET_CUSTOM_RANGE, vec![json!(seeded.seeded_at_ms)])
+        .await
+        .expect("type the custom range");
     b.click("#apply-filters").await;
     let in_range = |rows: &[Value]| {
         rows.len() < 20

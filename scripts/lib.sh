@@ -56,6 +56,10 @@ ensure_wasm_tools() {
         say "Installing Node.js and npm from Debian"
         apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
     fi
+    if ! command -v brotli >/dev/null; then
+        say "Installing brotli from Debian (the dashboard's precompressed files)"
+        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y brotli
+    fi
     if [ "$("$WASM_OPT" --version 2>/dev/null)" != "wasm-opt version ${BINARYEN_VERSION%%.*} (version_${BINARYEN_VERSION%%.*})" ]; then
         say "Installing wasm-opt (npm binaryen@$BINARYEN_VERSION) into $WASM_TOOLS"
         mkdir -p "$WASM_TOOLS"
@@ -64,16 +68,19 @@ ensure_wasm_tools() {
 }
 
 # Builds the shipped dashboard into admin-ui/dist: size-tuned release
-# profile, wasm-bindgen without the name section, wasm-opt -Oz, short
-# import names (scripts/short-imports.mjs, Node.js), then the static page.
-# Prints the WASM's size, raw and gzipped.
+# profile, wasm-bindgen without the name section, wasm-opt -Oz, then the
+# static page. The WASM, its JS glue, the loader and the style sheet get
+# content-hashed names under assets/ (served as immutable); index.html
+# names them and is served no-cache. Every file is precompressed (brotli
+# and gzip, best levels) so the server sends what the browser accepts.
+# Prints the WASM's size raw, gzipped and brotli-compressed.
 build_ui() {
     ensure_wasm_tools
     say "Building the dashboard into admin-ui/dist"
     cargo build --locked -p admin-ui --target wasm32-unknown-unknown --profile wasm-release
     local staging="$ROOT/target/admin-ui-dist.tmp" dist="$ROOT/admin-ui/dist"
     rm -rf "$staging"
-    mkdir -p "$staging"
+    mkdir -p "$staging/assets"
     wasm-bindgen --target web --no-typescript --remove-name-section \
         --out-name admin-ui --out-dir "$staging" \
         "$ROOT/target/wasm32-unknown-unknown/wasm-release/admin_ui.wasm"
@@ -82,12 +89,32 @@ build_ui() {
         --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
         --enable-mutable-globals --enable-reference-types --enable-multivalue \
         "$staging/admin-ui_bg.wasm" -o "$staging/admin-ui_bg.wasm"
-    # Short import names in the WASM and its JS glue (the script says why).
-    node "$ROOT/scripts/short-imports.mjs" "$staging/admin-ui_bg.wasm" "$staging/admin-ui.js"
-    cp "$ROOT"/admin-ui/static/* "$staging/"
+    local wasm js css boot
+    wasm="$(hashed "$staging/admin-ui_bg.wasm" admin-ui .wasm)"
+    js="$(hashed "$staging/admin-ui.js" admin-ui .js)"
+    css="$(hashed "$ROOT/admin-ui/static/style.css" style .css)"
+    sed -e "s|@WASM@|$wasm|g" -e "s|@JS@|$js|g" "$ROOT/admin-ui/static/boot.js" >"$staging/boot.js"
+    boot="$(hashed "$staging/boot.js" boot .js)"
+    mv "$staging/admin-ui_bg.wasm" "$staging/assets/$wasm"
+    mv "$staging/admin-ui.js" "$staging/assets/$js"
+    mv "$staging/boot.js" "$staging/assets/$boot"
+    cp "$ROOT/admin-ui/static/style.css" "$staging/assets/$css"
+    sed -e "s|@WASM@|$wasm|g" -e "s|@JS@|$js|g" -e "s|@CSS@|$css|g" -e "s|@BOOT@|$boot|g" \
+        "$ROOT/admin-ui/static/index.html" >"$staging/index.html"
+    local file
+    for file in "$staging/index.html" "$staging"/assets/*; do
+        gzip -9 -k -n "$file"
+        brotli -q 11 -k "$file"
+    done
     rm -rf "$dist"
     mv "$staging" "$dist"
-    say "admin-ui_bg.wasm: $(wc -c <"$dist/admin-ui_bg.wasm") bytes, $(gzip -9 -c "$dist/admin-ui_bg.wasm" | wc -c) gzipped"
+    say "WASM (assets/$wasm): $(wc -c <"$dist/assets/$wasm") bytes raw, $(wc -c <"$dist/assets/$wasm.gz") gzip, $(wc -c <"$dist/assets/$wasm.br") brotli"
+}
+
+# `name-<16 hex digits of the SHA-256 of file>ext`: a name that changes
+# whenever the content does.
+hashed() {
+    echo "$2-$(sha256sum "$1" | cut -c1-16)$3"
 }
 
 # Headless Chromium and ChromeDriver from Debian, for the dashboard's browser tests.

@@ -9,8 +9,6 @@ use ai_runtime_api::{ApiError, API_BASE};
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
 
-use crate::maps_only::MapsOnly;
-
 /// Why a request gave no data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FetchError {
@@ -44,18 +42,23 @@ impl std::error::Error for FetchError {}
 pub type Query = Vec<(&'static str, String)>;
 
 /// An answer's body as the shared type it holds.
-/// Read through [`MapsOnly`]: structs as objects only (its module says why).
 pub fn decode<T: DeserializeOwned>(body: &str) -> Result<T, FetchError> {
-    let mut json = serde_json::Deserializer::from_str(body);
-    T::deserialize(MapsOnly(&mut json))
-        .and_then(|value| json.end().map(|()| value))
-        .map_err(|e| FetchError::Decode(e.to_string()))
+    serde_json::from_str(body).map_err(|e| FetchError::Decode(e.to_string()))
+}
+
+/// `GET {API_BASE}/{path}?{query}` with `Authorization: Bearer {token}`,
+/// decoded as `T`.
+pub async fn get<T: DeserializeOwned>(
+    token: &str,
+    path: &str,
+    query: &Query,
+) -> Result<T, FetchError> {
+    decode(&get_text(token, path, query).await?)
 }
 
 /// `GET {API_BASE}/{path}?{query}` with `Authorization: Bearer {token}`: the
-/// body of a 2xx answer. Not generic, so the request code exists once in the
-/// WASM rather than once per response type ([`decode`] reads it).
-pub async fn get_text(token: &str, path: &str, query: &Query) -> Result<String, FetchError> {
+/// body of a 2xx answer.
+async fn get_text(token: &str, path: &str, query: &Query) -> Result<String, FetchError> {
     let params = query
         .iter()
         .filter(|(_, value)| !value.is_empty())

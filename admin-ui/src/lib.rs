@@ -5,21 +5,17 @@
 //! Modules, one concept each (no module imports another in a circle, and
 //! none imports its parent):
 //! - [`api`]: GET an admin API path with the bearer token, decode the shared types;
-//! - [`maps_only`]: the deserializer wrapper the decoding goes through (structs as objects only);
 //! - [`auth`]: where the token comes from (`#token=` or the form) and where it is kept;
 //! - [`session`]: the signed-in state and the refresh tick every panel follows;
 //! - [`pages`]: the dashboard's pages and their paths;
 //! - [`view_state`]: the filters and the time range in the URL query, through `leptos_router`;
 //! - [`poll`]: the polling timer, paused while the tab is hidden;
 //! - [`time`]: timestamps and ages as people read them;
-//! - [`markup`]: escaping for the panels written as markup;
 //! - [`components`]: the shell, one component per page and per panel.
 
 mod api;
 mod auth;
 mod components;
-mod maps_only;
-mod markup;
 mod pages;
 mod poll;
 mod session;
@@ -27,12 +23,6 @@ mod time;
 mod view_state;
 
 use wasm_bindgen::prelude::wasm_bindgen;
-
-/// talc rather than the standard library's dlmalloc: the same job in less
-/// WASM (README, "Size"). The page is single-threaded (no `atomics`).
-#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
-#[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 /// Runs once the WASM module is instantiated (by `boot.js`).
 #[wasm_bindgen(start)]

@@ -1,35 +1,23 @@
-//! Timestamps and ages as people read them, and the browser's clock.
+//! Timestamps and ages as people read them, through `chrono`; the browser's
+//! clock and time zone only where the page needs them (now, and the local
+//! time of the custom range's inputs).
 
 use ai_runtime_api::{DateTime, Utc};
-use wasm_bindgen::JsValue;
+use chrono::SecondsFormat;
 
+/// Now, by the browser's clock (ms since the epoch).
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
 /// `2026-11-25 08:13:18 UTC`: one zone for everyone reading the same link.
 pub fn format_utc(at: &DateTime<Utc>) -> String {
-    let date = js_sys::Date::new(&JsValue::from_f64(at.timestamp_millis() as f64));
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        date.get_utc_full_year(),
-        date.get_utc_month() + 1,
-        date.get_utc_date(),
-        date.get_utc_hours(),
-        date.get_utc_minutes(),
-        date.get_utc_seconds()
-    )
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// The time of day of a browser timestamp, in UTC.
+/// The time of day of `ms` (since the epoch), in UTC: `08:13:18 UTC`.
 pub fn format_clock(ms: f64) -> String {
-    let date = js_sys::Date::new(&JsValue::from_f64(ms));
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        date.get_utc_hours(),
-        date.get_utc_minutes(),
-        date.get_utc_seconds()
-    )
+    at_ms(ms).format("%H:%M:%S UTC").to_string()
 }
 
 /// `45 s`, `12 min`, `3 h`, `2 d`.
@@ -43,33 +31,49 @@ pub fn format_age(seconds: f64) -> String {
     }
 }
 
+/// Seconds from `at` to `now_ms`.
+pub fn seconds_between(at: &DateTime<Utc>, now_ms: f64) -> f64 {
+    (now_ms - at.timestamp_millis() as f64) / 1_000.0
+}
+
 /// Seconds from `at` to now, by the browser's clock.
 pub fn seconds_since(at: &DateTime<Utc>) -> f64 {
-    (now_ms() - at.timestamp_millis() as f64) / 1_000.0
+    seconds_between(at, now_ms())
+}
+
+/// `ms` since the epoch as a timestamp (clamped to chrono's range).
+pub fn at_ms(ms: f64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms as i64).unwrap_or_default()
 }
 
 /// RFC 3339 in UTC with milliseconds (what the API's `from`/`to` take).
 pub fn iso_from_ms(ms: f64) -> String {
-    js_sys::Date::new(&JsValue::from_f64(ms))
-        .to_iso_string()
-        .into()
+    at_ms(ms).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// An `<input type="datetime-local">` value (local time) as RFC 3339 UTC.
+/// RFC 3339 as ms since the epoch, `None` when it is not RFC 3339.
+pub fn ms_from_iso(iso: &str) -> Option<f64> {
+    DateTime::parse_from_rfc3339(iso)
+        .ok()
+        .map(|at| at.timestamp_millis() as f64)
+}
+
+/// An `<input type="datetime-local">` value (the browser's local time) as
+/// RFC 3339 UTC.
 pub fn local_input_to_iso(value: &str) -> Option<String> {
     if value.is_empty() {
         return None;
     }
-    let date = js_sys::Date::new(&JsValue::from_str(value));
-    (!date.get_time().is_nan()).then(|| date.to_iso_string().into())
+    let ms = js_sys::Date::new(&value.into()).get_time();
+    ms.is_finite().then(|| iso_from_ms(ms))
 }
 
-/// RFC 3339 as an `<input type="datetime-local">` value (local time).
+/// RFC 3339 as an `<input type="datetime-local">` value (the browser's local time).
 pub fn iso_to_local_input(iso: &str) -> String {
-    let date = js_sys::Date::new(&JsValue::from_str(iso));
-    if iso.is_empty() || date.get_time().is_nan() {
+    let Some(ms) = ms_from_iso(iso) else {
         return String::new();
-    }
+    };
+    let date = js_sys::Date::new(&ms.into());
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}",
         date.get_full_year(),
@@ -78,4 +82,40 @@ pub fn iso_to_local_input(iso: &str) -> String {
         date.get_hours(),
         date.get_minutes()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_in_utc_to_the_second() {
+        let at = ms_from_iso("2026-11-25T08:13:18.250+01:00").unwrap();
+        assert_eq!(format_utc(&at_ms(at)), "2026-11-25 07:13:18 UTC");
+        assert_eq!(format_clock(at), "07:13:18 UTC");
+        assert_eq!(iso_from_ms(at), "2026-11-25T07:13:18.250Z");
+    }
+
+    #[test]
+    fn what_is_no_rfc_3339_is_no_instant() {
+        assert_eq!(ms_from_iso(""), None);
+        assert_eq!(ms_from_iso("yesterday"), None);
+        assert_eq!(ms_from_iso("2026-11-25 08:13"), None);
+    }
+
+    #[test]
+    fn ages_switch_unit_where_people_do() {
+        assert_eq!(format_age(-3.0), "0 s");
+        assert_eq!(format_age(119.4), "119 s");
+        assert_eq!(format_age(120.0), "2 min");
+        assert_eq!(format_age(7_199.0), "119 min");
+        assert_eq!(format_age(7_200.0), "2 h");
+        assert_eq!(format_age(172_800.0), "2 d");
+    }
+
+    #[test]
+    fn seconds_between_counts_from_the_timestamp() {
+        let at = at_ms(1_000_000.0);
+        assert_eq!(seconds_between(&at, 1_045_000.0), 45.0);
+    }
 }

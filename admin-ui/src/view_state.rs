@@ -105,7 +105,7 @@ impl TimeRange {
     /// Bounds in ms since the epoch, an open end being `now_ms` (the start of
     /// "any time" is a day before its end: the trends' widest default).
     pub fn bounds_ms(&self, now_ms: f64) -> (f64, f64) {
-        let parse = |iso: &str| Some(js_sys::Date::parse(iso)).filter(|ms| ms.is_finite());
+        let parse = time::ms_from_iso;
         let day = 86_400_000.0;
         match self {
             TimeRange::Any => (now_ms - day, now_ms),
@@ -129,10 +129,8 @@ pub struct Bucket {
 impl Bucket {
     /// Its bounds in ms since the epoch (`None` for an unreadable start).
     pub fn bounds_ms(&self) -> Option<(f64, f64)> {
-        let start = js_sys::Date::parse(&self.start);
-        start
-            .is_finite()
-            .then_some((start, start + self.seconds as f64 * 1_000.0))
+        let start = time::ms_from_iso(&self.start)?;
+        Some((start, start + self.seconds as f64 * 1_000.0))
     }
 
     /// The API's `from`/`to` (`to` is inclusive: the last millisecond).
@@ -386,4 +384,163 @@ fn url(path: &str, current: &ParamsMap, view: &ViewState) -> String {
 
 pub fn use_view() -> UrlView {
     expect_context::<UrlView>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&'static str, &str)]) -> ParamsMap {
+        let mut map = ParamsMap::new();
+        for (key, value) in pairs {
+            map.insert(*key, (*value).to_owned());
+        }
+        map
+    }
+
+    /// The view written into an empty query and read back.
+    fn round_trip(view: &ViewState) -> ViewState {
+        let mut map = ParamsMap::new();
+        view.write_into(&mut map);
+        ViewState::from_query(&map)
+    }
+
+    #[test]
+    fn no_query_is_the_last_24_hours_unfiltered() {
+        assert_eq!(
+            ViewState::from_query(&ParamsMap::new()),
+            ViewState {
+                range: TimeRange::Last(Preset::Hours24),
+                ..ViewState::default()
+            }
+        );
+    }
+
+    #[test]
+    fn every_key_reads_into_the_view_and_writes_back() {
+        let view = ViewState {
+            range: TimeRange::Custom {
+                from: "2026-12-01T10:00:00.000Z".into(),
+                to: "2026-12-01T11:00:00.000Z".into(),
+            },
+            bucket: Some(Bucket {
+                start: "2026-12-01T10:10:00.000Z".into(),
+                seconds: 60,
+            }),
+            events: EventFilters {
+                layer: Some(EventLayer::ProviderRuntime),
+                operation: Some(Operation::Call),
+                reason_code: "PROVIDER_CALL_FAILED".into(),
+                entity_id: "openai/gpt-4o".into(),
+                task_id: "6f1c".into(),
+                worker_id: "worker-a".into(),
+            },
+            tasks: TaskFilters {
+                status: Some(TaskStatus::Failed),
+                stuck_only: true,
+            },
+        };
+        assert_eq!(round_trip(&view), view);
+        for preset in Preset::ALL {
+            let view = ViewState {
+                range: TimeRange::Last(preset),
+                ..ViewState::default()
+            };
+            assert_eq!(round_trip(&view), view);
+        }
+        let any = ViewState {
+            range: TimeRange::Any,
+            ..ViewState::default()
+        };
+        assert_eq!(round_trip(&any), any);
+    }
+
+    #[test]
+    fn other_keys_are_kept_and_empty_filters_left_out() {
+        let mut map = query(&[("poll", "1000"), ("layer", "worker"), ("workerId", "w")]);
+        let view = ViewState {
+            events: EventFilters {
+                worker_id: "  ".into(),
+                ..EventFilters::default()
+            },
+            ..ViewState::default()
+        };
+        view.write_into(&mut map);
+        assert_eq!(map.get("poll").as_deref(), Some("1000"));
+        assert_eq!(map.get("layer"), None);
+        assert_eq!(map.get("workerId"), None, "a blank filter is no filter");
+        assert_eq!(map.get("range").as_deref(), Some("24h"));
+    }
+
+    #[test]
+    fn unknown_values_read_as_no_filter() {
+        let view = ViewState::from_query(&query(&[
+            ("layer", "nonsense"),
+            ("taskStatus", "LOST"),
+            ("range", "forever"),
+            ("bucket", "2026-12-01T10:00:00Z"),
+            ("bucketSeconds", "-5"),
+            ("stuck", "yes"),
+        ]));
+        assert_eq!(
+            view,
+            ViewState {
+                range: TimeRange::Last(Preset::Hours24),
+                ..ViewState::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_bound_alone_is_a_custom_range() {
+        let view =
+            ViewState::from_query(&query(&[("from", "2026-12-01T10:00:00Z"), ("range", "1h")]));
+        assert_eq!(
+            view.range,
+            TimeRange::Custom {
+                from: "2026-12-01T10:00:00Z".into(),
+                to: String::new()
+            }
+        );
+    }
+
+    #[test]
+    fn ranges_resolve_against_now() {
+        let now = time::ms_from_iso("2026-12-01T12:00:00Z").unwrap();
+        let hour = TimeRange::Last(Preset::Hour1);
+        assert_eq!(hour.bounds_ms(now), (now - 3_600_000.0, now));
+        assert_eq!(
+            hour.api_query(now),
+            vec![
+                ("from", "2026-12-01T11:00:00.000Z".to_owned()),
+                ("to", String::new())
+            ]
+        );
+        // A custom range open at its end ends now; without a start it is a day.
+        let open = TimeRange::Custom {
+            from: String::new(),
+            to: String::new(),
+        };
+        assert_eq!(open.bounds_ms(now), (now - 86_400_000.0, now));
+    }
+
+    #[test]
+    fn a_bucket_asks_for_its_own_milliseconds() {
+        let bucket = Bucket {
+            start: "2026-12-01T10:00:00Z".into(),
+            seconds: 60,
+        };
+        assert_eq!(
+            bucket.api_query(),
+            Some(vec![
+                ("from", "2026-12-01T10:00:00.000Z".to_owned()),
+                ("to", "2026-12-01T10:00:59.999Z".to_owned()),
+            ])
+        );
+        let unreadable = Bucket {
+            start: "soon".into(),
+            seconds: 60,
+        };
+        assert_eq!(unreadable.api_query(), None);
+    }
 }

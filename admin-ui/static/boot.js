@@ -1,3 +1,4 @@
-// Loads the dashboard's WASM; its start function mounts the page.
-import init from "/admin/ai/runtime/admin-ui.js";
-init({ module_or_path: "/admin/ai/runtime/admin-ui_bg.wasm" });
+// Loads the dashboard's WASM; its start function mounts the page. build_ui
+// writes the hashed names of the files in place of the @…@ marks.
+import init from "/admin/ai/runtime/assets/@JS@";
+init({ module_or_path: "/admin/ai/runtime/assets/@WASM@" });

@@ -2,26 +2,13 @@
 //! documents them in its OpenAPI document) and `admin-ui` (which deserializes
 //! them in the browser). JSON is camelCase. Compiles for native and wasm32.
 
-// The timestamps of the fields: chrono's for the server, the lighter
-// `instant` ones (same names, same JSON) for the dashboard (wasm32).
-#[cfg(not(target_arch = "wasm32"))]
+// The timestamps of the fields, on every target (the dashboard too).
 pub use chrono::{DateTime, Utc};
-#[cfg(target_arch = "wasm32")]
-pub use instant::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub mod instant;
-pub mod raw_json;
-pub use raw_json::JsonText;
-
-/// The `metadata` of workers, events and transitions (a JSON object):
-/// `serde_json::Value` for the server, the JSON text ([`raw_json::RawJson`])
-/// for the dashboard (wasm32), which only shows it. Same JSON.
-#[cfg(not(target_arch = "wasm32"))]
+/// The `metadata` of workers, events and transitions (a JSON object).
 pub type Metadata = serde_json::Value;
-#[cfg(target_arch = "wasm32")]
-pub type Metadata = raw_json::RawJson;
 
 pub use ai_runtime_vocab::{EventLayer, Operation, TaskStatus, UnknownValue, WorkerState};
 

@@ -1,5 +1,6 @@
 //! The dashboard's static files: public, index.html for unknown paths,
-//! proper content types, and a 503 page while it is not built.
+//! proper content types, precompressed copies by `Accept-Encoding`, cache
+//! headers, and a 503 page while it is not built.
 
 use std::path::PathBuf;
 
@@ -15,8 +16,14 @@ fn temp_ui_dir() -> PathBuf {
         "<!doctype html><title>dashboard</title>",
     )
     .unwrap();
-    std::fs::write(dir.join("admin-ui.js"), "export default 1;").unwrap();
-    std::fs::write(dir.join("admin-ui_bg.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let assets = dir.join("assets");
+    std::fs::create_dir_all(&assets).unwrap();
+    std::fs::write(assets.join("admin-ui-0123.js"), "export default 1;").unwrap();
+    std::fs::write(assets.join("admin-ui-0123.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    // What build_ui writes beside each file (the bytes only tell them apart).
+    std::fs::write(assets.join("admin-ui-0123.wasm.br"), b"brotli bytes").unwrap();
+    std::fs::write(assets.join("admin-ui-0123.wasm.gz"), b"gzip bytes").unwrap();
+    std::fs::write(dir.join("index.html.br"), b"brotli page").unwrap();
     dir
 }
 
@@ -42,9 +49,13 @@ async fn serves_the_dashboard_without_a_token(pool: PgPool) {
             "text/html",
             "<!doctype html>",
         ),
-        ("/admin/ai/runtime/admin-ui.js", "text/javascript", "export"),
         (
-            "/admin/ai/runtime/admin-ui_bg.wasm",
+            "/admin/ai/runtime/assets/admin-ui-0123.js",
+            "text/javascript",
+            "export",
+        ),
+        (
+            "/admin/ai/runtime/assets/admin-ui-0123.wasm",
             "application/wasm",
             "\0asm",
         ),
@@ -59,6 +70,55 @@ async fn serves_the_dashboard_without_a_token(pool: PgPool) {
         let body = response.bytes().await.unwrap();
         assert!(body.starts_with(body_start.as_bytes()), "{path}");
     }
+    // Compressed as the browser accepts, with the file's own type.
+    for (accept, encoding, body) in [
+        ("br, gzip", Some("br"), &b"brotli bytes"[..]),
+        ("gzip, deflate", Some("gzip"), b"gzip bytes"),
+        ("identity", None, b"\0asm\x01\0\0\0"),
+    ] {
+        let response = server
+            .client
+            .get(format!(
+                "{}/admin/ai/runtime/assets/admin-ui-0123.wasm",
+                server.base
+            ))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{accept}");
+        let headers = response.headers().clone();
+        assert_eq!(
+            headers.get("content-encoding").map(|v| v.to_str().unwrap()),
+            encoding,
+            "{accept}"
+        );
+        assert_eq!(headers["content-type"], "application/wasm", "{accept}");
+        assert_eq!(
+            headers["cache-control"], "public, max-age=31536000, immutable",
+            "a hashed asset is kept"
+        );
+        assert_eq!(&response.bytes().await.unwrap()[..], body, "{accept}");
+    }
+    // The page names the hashed files, so it is asked for again each time;
+    // a deep link gets it compressed too.
+    let page = server
+        .client
+        .get(format!("{}/admin/ai/runtime/tasks/abc", server.base))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    assert_eq!(page.headers()["content-encoding"], "br");
+    assert_eq!(&page.bytes().await.unwrap()[..], b"brotli page");
+    // A missing asset is a 404, not the page, and not kept.
+    let missing = get("/admin/ai/runtime/assets/gone-0000.wasm")
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["cache-control"], "no-cache");
+
     // No escaping the directory.
     let response = get("/admin/ai/runtime/..%2F..%2Fetc%2Fpasswd")
         .await

@@ -1,42 +1,40 @@
 //! The event stream's filter form: the event filters and the page's time
-//! range, written to the URL on "Apply", reset by "Clear".
+//! range, written to the URL on "Apply" (or Enter), reset by "Clear".
 //!
-//! A plain HTML form written as markup (`markup`): the browser keeps what is
-//! being typed, "Apply" reads the form's fields (`FormData`), and the form
-//! is written again from the URL whenever the URL's filters change (a link,
-//! back/forward, "Clear"). As typed views with a draft signal it was 12 KB
-//! of the gzipped WASM (README, "Size").
-
-use std::fmt::Write;
+//! The fields show the URL's view and follow it (a link, back/forward,
+//! "Clear"); what is typed stays in the fields until it is applied, when
+//! the form's fields are read (`FormData`) into the next view.
 
 use ai_runtime_api::{EventLayer, Operation};
-use leptos::ev::{Event, MouseEvent, SubmitEvent};
+use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Element, FormData, HtmlFormElement};
+use web_sys::{FormData, HtmlFormElement};
 
-use crate::markup::esc;
 use crate::time;
 use crate::view_state::{use_view, Bucket, EventFilters, Preset, TimeRange, ViewState};
 
 /// What the event stream is filtered by: the event filters, the page's
-/// range and the trends' bucket that narrows it. The form shows the first
-/// two (a new bucket writes it again, unchanged).
+/// range and the trends' bucket that narrows it. The form shows the first two.
 pub type Selection = (EventFilters, TimeRange, Option<Bucket>);
 
 #[component]
 pub fn FilterForm(filters: Memo<Selection>) -> impl IntoView {
     let view_state = use_view();
+    let events = Memo::new(move |_| filters.with(|f| f.0.clone()));
+    let range = Memo::new(move |_| filters.with(|f| f.1.clone()));
+    // The range chosen in the form, applied or not: the custom bounds are
+    // shown only for a custom range.
+    let range_key = RwSignal::new(String::new());
+    Effect::new(move |_| range_key.set(range_key_of(&range.get()).to_owned()));
 
     let apply = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let Some(form) = ev
+        let Some(fields) = ev
             .target()
             .and_then(|t| t.dyn_into::<HtmlFormElement>().ok())
+            .and_then(|form| FormData::new_with_form(&form).ok())
         else {
-            return;
-        };
-        let Ok(fields) = FormData::new_with_form(&form) else {
             return;
         };
         let (range, events) = read(&fields);
@@ -50,43 +48,133 @@ pub fn FilterForm(filters: Memo<Selection>) -> impl IntoView {
             ..current
         });
     };
-
-    let clear = move |ev: MouseEvent| {
-        if target(&ev).is_some_and(|t| t.id() == "clear-filters") {
-            view_state.navigate(ViewState {
-                range: TimeRange::default(),
-                bucket: None,
-                events: EventFilters::default(),
-                ..view_state.state.get_untracked()
-            });
-        }
+    let clear = move |_| {
+        view_state.navigate(ViewState {
+            range: TimeRange::default(),
+            bucket: None,
+            events: EventFilters::default(),
+            ..view_state.state.get_untracked()
+        });
     };
 
-    // The custom bounds are shown only for a custom range.
-    let range_changed = move |ev: Event| {
-        if target(&ev).is_some_and(|t| t.id() == "f-range") {
-            if let Some(bounds) = document().get_element_by_id("f-custom") {
-                let _ = bounds
-                    .toggle_attribute_with_force("hidden", event_target_value(&ev) != "custom");
-            }
+    let layers = EventLayer::ALL
+        .iter()
+        .map(|l| (l.as_str(), l.as_str()))
+        .collect();
+    let operations = Operation::ALL
+        .iter()
+        .map(|o| (o.as_str(), o.as_str()))
+        .collect();
+    let mut ranges = vec![("any", "Any time")];
+    ranges.extend(Preset::ALL.map(|p| (p.key(), p.label())));
+    ranges.push(("custom", "Custom…"));
+    let bound = move |pick: fn(&TimeRange) -> Option<&String>| {
+        move || {
+            range.with(|r| {
+                pick(r)
+                    .map(|iso| time::iso_to_local_input(iso))
+                    .unwrap_or_default()
+            })
         }
     };
 
     view! {
-        <form
-            id="event-filters"
-            class="filters"
-            aria-label="Event filters"
-            on:submit=apply
-            on:click=clear
-            on:change=range_changed
-            inner_html=move || filters.with(|(events, range, _)| markup(events, range))
-        ></form>
+        <form id="event-filters" class="filters" aria-label="Event filters" on:submit=apply>
+            <Choice id="f-layer" name="layer" label="Layer" options=layers first=("", "Any layer")
+                chosen=Signal::derive(move || events.with(|e| e.layer.map_or("", EventLayer::as_str).to_owned())) />
+            <Choice id="f-operation" name="operation" label="Operation" options=operations first=("", "Any operation")
+                chosen=Signal::derive(move || events.with(|e| e.operation.map_or("", Operation::as_str).to_owned())) />
+            <TextField id="f-reason" name="reasonCode" label="Reason code" value=Signal::derive(move || events.with(|e| e.reason_code.clone())) />
+            <TextField id="f-entity" name="entityId" label="Entity" value=Signal::derive(move || events.with(|e| e.entity_id.clone())) />
+            <TextField id="f-task" name="taskId" label="Task id" value=Signal::derive(move || events.with(|e| e.task_id.clone())) />
+            <TextField id="f-worker" name="workerId" label="Worker" value=Signal::derive(move || events.with(|e| e.worker_id.clone())) />
+            <div class="field">
+                <label for="f-range">"Time"</label>
+                <select id="f-range" name="range"
+                    prop:value=move || range_key.get()
+                    on:change=move |ev| range_key.set(event_target_value(&ev))>
+                    {ranges.into_iter().map(|(value, text)| view! {
+                        <option value=value selected=move || range_key.get() == value>{text}</option>
+                    }).collect_view()}
+                </select>
+            </div>
+            <div id="f-custom" class="field-group" hidden=move || range_key.get() != "custom">
+                <div class="field">
+                    <label for="f-from">"From"</label>
+                    <input id="f-from" name="from" type="datetime-local" prop:value=bound(custom_from) />
+                </div>
+                <div class="field">
+                    <label for="f-to">"To"</label>
+                    <input id="f-to" name="to" type="datetime-local" prop:value=bound(custom_to) />
+                </div>
+            </div>
+            <div class="actions">
+                <button id="apply-filters" type="submit">"Apply filters"</button>
+                <button id="clear-filters" type="button" on:click=clear>"Clear"</button>
+            </div>
+        </form>
     }
 }
 
-fn target(ev: &Event) -> Option<Element> {
-    ev.target().and_then(|t| t.dyn_into::<Element>().ok())
+/// A labelled select of `(value, text)` options after `first`, `chosen` selected.
+#[component]
+fn Choice(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    options: Vec<(&'static str, &'static str)>,
+    first: (&'static str, &'static str),
+    chosen: Signal<String>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <select id=id name=name prop:value=move || chosen.get()>
+                {std::iter::once(first).chain(options).map(|(value, text)| view! {
+                    <option value=value selected=move || chosen.with(|c| c == value)>{text}</option>
+                }).collect_view()}
+            </select>
+        </div>
+    }
+}
+
+/// A labelled text field showing `value`.
+#[component]
+fn TextField(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    value: Signal<String>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <input id=id name=name type="text" prop:value=move || value.get() />
+        </div>
+    }
+}
+
+fn custom_from(range: &TimeRange) -> Option<&String> {
+    match range {
+        TimeRange::Custom { from, .. } => Some(from),
+        _ => None,
+    }
+}
+
+fn custom_to(range: &TimeRange) -> Option<&String> {
+    match range {
+        TimeRange::Custom { to, .. } => Some(to),
+        _ => None,
+    }
+}
+
+/// The range select's value for `range`.
+fn range_key_of(range: &TimeRange) -> &'static str {
+    match range {
+        TimeRange::Any => "any",
+        TimeRange::Last(p) => p.key(),
+        TimeRange::Custom { .. } => "custom",
+    }
 }
 
 /// The range and the filters the form's fields say.
@@ -109,96 +197,4 @@ fn read(fields: &FormData) -> (TimeRange, EventFilters) {
         worker_id: text("workerId"),
     };
     (range, events)
-}
-
-/// The form's fields showing `events` and `range` (every value escaped).
-fn markup(events: &EventFilters, range: &TimeRange) -> String {
-    let mut html = String::new();
-    let layers: Vec<_> = EventLayer::ALL
-        .iter()
-        .map(|l| (l.as_str(), l.as_str()))
-        .collect();
-    let chosen = events.layer.map_or("", EventLayer::as_str);
-    select(
-        &mut html,
-        "f-layer",
-        "layer",
-        "Layer",
-        &layers,
-        ("", "Any layer"),
-        chosen,
-    );
-    let operations: Vec<_> = Operation::ALL
-        .iter()
-        .map(|o| (o.as_str(), o.as_str()))
-        .collect();
-    let chosen = events.operation.map_or("", Operation::as_str);
-    select(
-        &mut html,
-        "f-operation",
-        "operation",
-        "Operation",
-        &operations,
-        ("", "Any operation"),
-        chosen,
-    );
-    for (id, name, label, value) in [
-        ("f-reason", "reasonCode", "Reason code", &events.reason_code),
-        ("f-entity", "entityId", "Entity", &events.entity_id),
-        ("f-task", "taskId", "Task id", &events.task_id),
-        ("f-worker", "workerId", "Worker", &events.worker_id),
-    ] {
-        let _ = write!(
-            html,
-            r#"<div class="field"><label for="{id}">{label}</label><input id="{id}" name="{name}" type="text" value="{}"></div>"#,
-            esc(value)
-        );
-    }
-    let mut ranges = vec![("any", "Any time")];
-    ranges.extend(Preset::ALL.map(|p| (p.key(), p.label())));
-    ranges.push(("custom", "Custom…"));
-    let (key, from, to) = match range {
-        TimeRange::Any => ("any", "", ""),
-        TimeRange::Last(p) => (p.key(), "", ""),
-        TimeRange::Custom { from, to } => ("custom", from.as_str(), to.as_str()),
-    };
-    select(
-        &mut html,
-        "f-range",
-        "range",
-        "Time",
-        &ranges[1..],
-        ranges[0],
-        key,
-    );
-    let _ = write!(
-        html,
-        r#"<div id="f-custom" class="field-group"{}><div class="field"><label for="f-from">From</label><input id="f-from" name="from" type="datetime-local" value="{}"></div><div class="field"><label for="f-to">To</label><input id="f-to" name="to" type="datetime-local" value="{}"></div></div>"#,
-        if key == "custom" { "" } else { " hidden" },
-        esc(&time::iso_to_local_input(from)),
-        esc(&time::iso_to_local_input(to))
-    );
-    html.push_str(r#"<div class="actions"><button id="apply-filters" type="submit">Apply filters</button><button id="clear-filters" type="button">Clear</button></div>"#);
-    html
-}
-
-/// A labelled select of `(value, text)` options after `first`, `chosen` selected.
-fn select(
-    html: &mut String,
-    id: &str,
-    name: &str,
-    label: &str,
-    options: &[(&str, &str)],
-    first: (&str, &str),
-    chosen: &str,
-) {
-    let _ = write!(
-        html,
-        r#"<div class="field"><label for="{id}">{label}</label><select id="{id}" name="{name}">"#
-    );
-    for (value, text) in std::iter::once(&first).chain(options) {
-        let selected = if *value == chosen { " selected" } else { "" };
-        let _ = write!(html, r#"<option value="{value}"{selected}>{text}</option>"#);
-    }
-    html.push_str("</select></div>");
 }

@@ -1,73 +1,48 @@
 //! The runtime event stream: filters (kept in the URL), a table newest
 //! first, "load older events" by cursor, and a row that opens its metadata.
-//! The rows are markup (`markup`), one click handler on the table body:
-//! keyed typed rows (`<For>`) were 10 KB of the gzipped WASM.
+//!
+//! The first page is polled (`polled`); older pages, once loaded, stay
+//! below it, and each poll's first page goes on top of them. The rows are
+//! keyed by the event's id, so a poll that brings nothing new leaves them
+//! (and the focus on a row's button) as they are.
 
-use std::fmt::Write;
-
-use ai_runtime_api::{EventsResponse, JsonText, RuntimeEvent};
-use leptos::ev::MouseEvent;
+use ai_runtime_api::{EventsResponse, RuntimeEvent};
 use leptos::prelude::*;
 use uuid::Uuid;
-use wasm_bindgen::{JsCast, JsValue};
 
-use crate::api::Query;
+use crate::api::{self, FetchError, Query};
 use crate::components::event_filters::{FilterForm, Selection};
-use crate::components::loader::{ErrorBanner, Loader};
-use crate::markup::esc;
+use crate::components::page_link::PageLink;
+use crate::components::polled::{poll, Polled};
 use crate::pages::Page;
 use crate::session::use_session;
 use crate::time;
-use crate::view_state::{use_view, Bucket, UrlView};
+use crate::view_state::{use_view, Bucket};
 
 /// Events per request.
 const PAGE_SIZE: u32 = 50;
 
-/// What the table shows.
-#[derive(Clone, Default)]
-struct Shown {
+/// The older pages loaded by "Load older events", for one selection.
+#[derive(Clone, Default, PartialEq)]
+struct Older {
+    /// Every event shown when the last older page came, and that page.
     events: Vec<RuntimeEvent>,
+    /// Where the next older page starts (`None`: none left).
     next_cursor: Option<String>,
-    /// Older pages were loaded: a poll then adds new events on top instead
-    /// of replacing the list.
-    extended: bool,
 }
 
-impl Shown {
-    fn first_page(page: EventsResponse) -> Self {
-        Shown {
-            events: page.events,
-            next_cursor: page.next_cursor,
-            extended: false,
-        }
-    }
-
-    /// A poll's first page on top of what is shown, keeping the older pages.
-    fn refreshed(self, page: EventsResponse) -> Self {
-        if !self.extended {
-            return Shown::first_page(page);
-        }
-        let oldest_fresh = page.events.last().map(|e| e.occurred_at);
-        let older = self.events.into_iter().filter(|old| {
-            !page.events.iter().any(|e| e.id == old.id)
-                && oldest_fresh.is_none_or(|t| old.occurred_at <= t)
-        });
-        let events = page.events.iter().cloned().chain(older).collect();
-        Shown {
-            events,
-            next_cursor: self.next_cursor,
-            extended: true,
-        }
-    }
-
-    fn with_older(mut self, page: EventsResponse) -> Self {
-        let known: Vec<Uuid> = self.events.iter().map(|e| e.id).collect();
-        self.events
-            .extend(page.events.into_iter().filter(|e| !known.contains(&e.id)));
-        self.next_cursor = page.next_cursor;
-        self.extended = true;
-        self
-    }
+/// What the table shows: a poll's first page on top of the older pages.
+fn shown(page: &EventsResponse, older: Option<&Older>) -> (Vec<RuntimeEvent>, Option<String>) {
+    let Some(older) = older else {
+        return (page.events.clone(), page.next_cursor.clone());
+    };
+    let oldest_fresh = page.events.last().map(|e| e.occurred_at);
+    let below = older.events.iter().filter(|old| {
+        !page.events.iter().any(|e| e.id == old.id)
+            && oldest_fresh.is_none_or(|t| old.occurred_at <= t)
+    });
+    let events = page.events.iter().chain(below).cloned().collect();
+    (events, older.next_cursor.clone())
 }
 
 fn query((filters, range, bucket): &Selection, cursor: Option<String>) -> Query {
@@ -90,117 +65,69 @@ pub fn EventsPanel() -> impl IntoView {
             .state
             .with(|v| (v.events.clone(), v.range.clone(), v.bucket.clone()))
     });
-    let shown = RwSignal::new(None::<Shown>);
-    let error = RwSignal::new(None);
-    let loader = Loader::new(session, error);
-    let more_loader = Loader::new(session, error);
-    // The filters the table shows, to tell a poll from a change of filters.
-    let shown_filters = StoredValue::new(None::<Selection>);
-
-    Effect::new(move |_| {
-        session.tick.track();
-        let f = filters.get();
-        let same_filters = shown_filters.get_value().as_ref() == Some(&f);
-        if !same_filters {
-            shown_filters.set_value(Some(f.clone()));
-            shown.set(None);
-        }
-        loader.load("events", query(&f, None), move |page: EventsResponse| {
-            shown.update(|s| {
-                *s = Some(match s.take() {
-                    Some(old) if same_filters => old.refreshed(page),
-                    _ => Shown::first_page(page),
-                })
-            })
-        });
-    });
-
-    let load_more = move |_| {
-        let f = filters.get_untracked();
-        let Some(cursor) = shown.with_untracked(|s| s.as_ref().and_then(|s| s.next_cursor.clone()))
-        else {
-            return;
-        };
-        more_loader.load(
-            "events",
-            query(&f, Some(cursor)),
-            move |page: EventsResponse| {
-                // Drop a page of filters that are no longer shown.
-                if shown_filters.try_get_value().flatten().as_ref() == Some(&f) {
-                    shown.update(|s| *s = s.take().map(|s| s.with_older(page)));
-                }
-            },
-        );
-    };
-
-    // The row whose metadata is open; a click on a row (or Enter on its
-    // button) toggles it, a click on its task link opens the task's page.
-    let expanded = RwSignal::new(None::<Uuid>);
-    let on_click = move |ev: MouseEvent| {
-        let Some(target) = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-        else {
-            return;
-        };
-        if let Some(link) = target.closest("a").ok().flatten() {
-            // A plain click on a task link opens its page in place; a new
-            // tab or window is the browser's business.
-            let plain = ev.button() == 0
-                && !(ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.alt_key());
-            if let Some(id) = link
-                .get_attribute("data-page")
-                .and_then(|id| Uuid::try_parse(&id).ok())
-                .filter(|_| plain)
-            {
-                ev.prevent_default();
-                view_state.go(Page::Task(id), view_state.state.get_untracked());
-            }
-            return;
-        }
-        let Some(id) = target
-            .closest("tr.event")
-            .ok()
-            .flatten()
-            .and_then(|row| row.get_attribute("data-id"))
-            .and_then(|id| Uuid::try_parse(&id).ok())
-        else {
-            return;
-        };
-        expanded.update(|e| *e = if *e == Some(id) { None } else { Some(id) });
-        // The rows are written anew: the row's button keeps the focus.
-        request_animation_frame(move || {
-            let button = document()
-                .query_selector(&format!("#events-table tr[data-id='{id}'] .row-toggle"))
-                .ok()
-                .flatten()
-                .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok());
-            if let Some(button) = button {
-                let _ = button.focus();
-            }
-        });
-    };
-    let rows = move || {
-        let open = expanded.get();
-        shown.with(|s| {
-            s.as_ref()
-                .map(|s| rows(&s.events, open, &view_state))
-                .unwrap_or_default()
+    let first = poll::<EventsResponse>(|| "events".to_owned(), move || query(&filters.get(), None));
+    // Older pages belong to the selection they were loaded for.
+    let older = RwSignal::new(None::<(Selection, Older)>);
+    let older_here = Memo::new(move |_| {
+        older.with(|o| {
+            o.as_ref()
+                .filter(|(s, _)| filters.with(|f| f == s))
+                .map(|(_, o)| o.clone())
         })
+    });
+    let load_older = Action::new_local(
+        move |(selection, cursor, shown): &(Selection, String, Vec<RuntimeEvent>)| {
+            let (selection, cursor, shown) = (selection.clone(), cursor.clone(), shown.clone());
+            async move {
+                let token = session
+                    .token
+                    .get_untracked()
+                    .ok_or(FetchError::Unauthorized)?;
+                let page: EventsResponse =
+                    api::get(&token, "events", &query(&selection, Some(cursor)))
+                        .await
+                        .inspect_err(|e| {
+                            session.handle_error(e);
+                        })?;
+                let fresh: Vec<_> = page
+                    .events
+                    .into_iter()
+                    .filter(|e| !events_contain(&shown, e.id))
+                    .collect();
+                let mut events = shown;
+                events.extend(fresh);
+                older.set(Some((
+                    selection,
+                    Older {
+                        events,
+                        next_cursor: page.next_cursor,
+                    },
+                )));
+                Ok::<_, FetchError>(())
+            }
+        },
+    );
+    let older_error = move || match load_older.value().get() {
+        Some(Err(e)) => Some(view! {
+            <p class="error" role="alert"><strong>"Error: "</strong>{format!("could not load older events: {e}.")}</p>
+        }),
+        _ => None,
     };
+    // The row whose metadata is open.
+    let expanded = RwSignal::new(None::<Uuid>);
 
-    view! {
-        <section id="events" aria-labelledby="events-title">
-            <h2 id="events-title">"Runtime events"</h2>
-            <FilterForm filters=filters />
-            <BucketNotice />
-            <ErrorBanner error=error what="the events" />
+    let table = move |page: EventsResponse| {
+        let shown = Memo::new(move |_| older_here.with(|o| shown(&page, o.as_ref())));
+        let more = move |_| {
+            let (events, cursor) = shown.get_untracked();
+            if let Some(cursor) = cursor {
+                load_older.dispatch((filters.get_untracked(), cursor, events));
+            }
+        };
+        view! {
             <table id="events-table">
                 <caption>
-                    {move || match shown.get() {
-                        None => "Loading events…".to_owned(),
-                        Some(s) => format!("{} events, newest first. Select a row to see its metadata.", s.events.len()),
-                    }}
+                    {move || format!("{} events, newest first. Select a row to see its metadata.", shown.with(|s| s.0.len()))}
                 </caption>
                 <thead>
                     <tr>
@@ -213,109 +140,121 @@ pub fn EventsPanel() -> impl IntoView {
                         <th scope="col">"Worker"</th>
                     </tr>
                 </thead>
-                <tbody on:click=on_click inner_html=rows></tbody>
+                <tbody>
+                    <Show when=move || shown.with(|s| s.0.is_empty())>
+                        <tr><td colspan="7" class="empty">"No events match these filters."</td></tr>
+                    </Show>
+                    <For each=move || shown.get().0 key=|e| e.id let(event)>
+                        <EventRow event=event expanded=expanded />
+                    </For>
+                </tbody>
             </table>
-            <Show when=move || shown.with(|s| s.as_ref().is_some_and(|s| s.next_cursor.is_some()))>
-                <button id="load-more" type="button" on:click=load_more>"Load older events"</button>
+            <Show when=move || shown.with(|s| s.1.is_some())>
+                <button id="load-more" type="button" on:click=more disabled=move || load_older.pending().get()>
+                    "Load older events"
+                </button>
             </Show>
+        }
+    };
+
+    view! {
+        <section id="events" aria-labelledby="events-title">
+            <h2 id="events-title">"Runtime events"</h2>
+            <FilterForm filters=filters />
+            <BucketNotice />
+            {older_error}
+            <Polled data=first what="the events" loading="Loading events…" render=table />
         </section>
     }
 }
 
-/// The rows as markup (escaped), the open one followed by its metadata.
-/// Task links are real links, followed in place by the body's click handler.
-fn rows(events: &[RuntimeEvent], open: Option<Uuid>, view: &UrlView) -> String {
-    if events.is_empty() {
-        return r#"<tr><td colspan="7" class="empty">No events match these filters.</td></tr>"#
-            .to_owned();
-    }
-    let mut html = String::new();
-    for e in events {
-        let is_open = open == Some(e.id);
-        let task = e.task_id.map_or(String::new(), |id| {
-            let href = view.href(Page::Task(id), &view.state.get());
-            format!(
-                r#"<a href="{}" class="task-link" data-page="{id}" aria-label="Task {id}">{}</a>"#,
-                href.replace('&', "&amp;"),
-                short_id(&id.to_string())
-            )
-        });
-        let _ = write!(
-            html,
-            r#"<tr class="event" data-id="{id}"><td><button type="button" class="row-toggle" aria-expanded="{is_open}" aria-controls="meta-{id}">{} {}</button></td><td class="layer">{}</td><td class="operation">{}</td><td class="reason">{}</td><td class="entity">{}</td><td class="task" title="{}">{task}</td><td class="worker">{}</td></tr>"#,
-            if is_open { "▾" } else { "▸" },
-            time::format_utc(&e.occurred_at),
-            e.layer.as_str(),
-            e.operation.as_str(),
-            esc(&e.reason_code),
-            esc(&e.entity_id),
-            e.task_id.map(|t| t.to_string()).unwrap_or_default(),
-            esc(e.worker_id.as_deref().unwrap_or_default()),
-            id = e.id,
-        );
-        if is_open {
-            let _ = write!(
-                html,
-                r#"<tr class="metadata" id="meta-{}"><td colspan="7"><p>Event {}, recorded {}</p><pre>{}</pre></td></tr>"#,
-                e.id,
-                e.id,
-                time::format_utc(&e.created_at),
-                esc(&pretty_json(&e.metadata.json_text()))
-            );
-        }
-    }
-    html
+fn events_contain(events: &[RuntimeEvent], id: Uuid) -> bool {
+    events.iter().any(|e| e.id == id)
 }
 
-/// JSON text indented by two spaces, by the browser's `JSON`: the metadata
-/// comes as text (`ai_runtime_api::Metadata`), so the WASM holds no JSON
-/// printer of its own. The text as it came if the browser cannot read it.
-fn pretty_json(text: &str) -> String {
-    js_sys::JSON::parse(text)
-        .and_then(|value| {
-            js_sys::JSON::stringify_with_replacer_and_space(
-                &value,
-                &JsValue::NULL,
-                &JsValue::from(2),
-            )
-        })
-        .ok()
-        .and_then(|pretty| pretty.as_string())
-        .unwrap_or_else(|| text.to_owned())
+/// One event, and its metadata below it while it is open. A click on the
+/// row (or Enter on its button) opens and closes it.
+#[component]
+fn EventRow(event: RuntimeEvent, expanded: RwSignal<Option<Uuid>>) -> impl IntoView {
+    let id = event.id;
+    let open = move || expanded.get() == Some(id);
+    let toggle = move |_| expanded.update(|e| *e = if *e == Some(id) { None } else { Some(id) });
+    let task = event.task_id.map(|task| {
+        view! {
+            <PageLink page=Page::Task(task) attr:class="task-link" attr:aria-label=format!("Task {task}")>
+                {short_id(task)}
+            </PageLink>
+        }
+    });
+    let metadata = serde_json::to_string_pretty(&event.metadata).unwrap_or_default();
+    let recorded = format!(
+        "Event {id}, recorded {}",
+        time::format_utc(&event.created_at)
+    );
+    view! {
+        <tr class="event" data-id=id.to_string() on:click=toggle>
+            <td>
+                <button type="button" class="row-toggle"
+                    aria-expanded=move || open().to_string()
+                    aria-controls=format!("meta-{id}")>
+                    {move || if open() { "▾ " } else { "▸ " }}
+                    {time::format_utc(&event.occurred_at)}
+                </button>
+            </td>
+            <td class="layer">{event.layer.as_str()}</td>
+            <td class="operation">{event.operation.as_str()}</td>
+            <td class="reason">{event.reason_code.clone()}</td>
+            <td class="entity">{event.entity_id.clone()}</td>
+            <td class="task" title=event.task_id.map(|t| t.to_string()).unwrap_or_default()>{task}</td>
+            <td class="worker">{event.worker_id.clone().unwrap_or_default()}</td>
+        </tr>
+        <Show when=open>
+            <tr class="metadata" id=format!("meta-{id}")>
+                <td colspan="7">
+                    <p>{recorded.clone()}</p>
+                    <pre>{metadata.clone()}</pre>
+                </td>
+            </tr>
+        </Show>
+    }
 }
 
 /// Says which trends bucket narrows the stream, with a way back to the
-/// whole range (markup; its button handled by the one click handler).
+/// whole range.
 #[component]
 fn BucketNotice() -> impl IntoView {
     let view_state = use_view();
-    let bucket = Memo::new(move |_| view_state.state.with(|v| v.bucket.clone()));
-    let show_all = move |ev: MouseEvent| {
-        let on_button = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .is_some_and(|t| t.id() == "clear-bucket");
-        if on_button {
-            let mut next = view_state.state.get_untracked();
-            next.bucket = None;
-            view_state.navigate(next);
-        }
+    let bounds = Memo::new(move |_| {
+        view_state
+            .state
+            .with(|v| v.bucket.as_ref().and_then(Bucket::bounds_ms))
+    });
+    let show_all = move |_| {
+        let mut next = view_state.state.get_untracked();
+        next.bucket = None;
+        view_state.navigate(next);
     };
-    let notice = move || {
-        bucket.with(|b| {
-            b.as_ref().and_then(Bucket::bounds_ms).map_or(String::new(), |(start, end)| {
-                format!(
-                    r#"<p id="bucket-notice" class="notice">Showing the events from {} to {} (a bucket of the trends). <button id="clear-bucket" type="button">Show the whole range</button></p>"#,
-                    time::format_clock(start),
-                    time::format_clock(end)
-                )
-            })
+    move || {
+        bounds.get().map(|(start, end)| {
+            view! {
+                <p id="bucket-notice" class="notice">
+                    {format!(
+                        "Showing the events from {} to {} (a bucket of the trends). ",
+                        time::format_clock(start),
+                        time::format_clock(end)
+                    )}
+                    <button id="clear-bucket" type="button" on:click=show_all>"Show the whole range"</button>
+                </p>
+            }
         })
-    };
-    view! { <div on:click=show_all inner_html=notice></div> }
+    }
 }
 
 /// The first block of a UUID; the full id is in the cell's title.
-fn short_id(id: &str) -> String {
-    id.split('-').next().unwrap_or_default().to_owned()
+fn short_id(id: Uuid) -> String {
+    id.to_string()
+        .split('-')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -1,16 +1,15 @@
 //! The shell, one component per page and one per panel. Each panel owns its
-//! data and error signals and reloads on the session's tick. This module
-//! only declares them: components import each other, never this module.
+//! data (`polled`) and reloads on the session's tick. This module only
+//! declares them: components import each other, never this module.
 
 pub mod app;
 mod event_filters;
 mod events;
 mod health;
-mod loader;
 mod overview;
 mod page_link;
+mod polled;
 mod queue;
-mod resource;
 mod signin;
 mod status;
 mod task_page;

@@ -4,24 +4,22 @@ use ai_runtime_api::StatusResponse;
 use leptos::prelude::*;
 
 use crate::components::health::HealthCards;
-use crate::components::loader::{ErrorBanner, Loader};
-use crate::components::queue::QueuePanel;
-use crate::session::use_session;
+use crate::components::polled::{poll, Polled};
+use crate::components::queue::QueueTable;
 
 #[component]
 pub fn StatusPanel() -> impl IntoView {
-    let session = use_session();
-    let status = RwSignal::new(None::<StatusResponse>);
-    let loader = Loader::new(session, RwSignal::new(None));
-    Effect::new(move |_| {
-        session.tick.track();
-        loader.load("status", Vec::new(), move |s: StatusResponse| {
-            status.set(Some(s))
-        });
-    });
+    let status = poll::<StatusResponse>(|| "status".to_owned(), Vec::new);
     view! {
-        <ErrorBanner error=loader.error what="the runtime status" />
-        <HealthCards status=status.into() />
-        <QueuePanel status=status.into() />
+        <section id="health" aria-labelledby="health-title">
+            <h2 id="health-title">"Runtime health"</h2>
+            <Polled data=status what="the runtime status" loading="Loading…"
+                render=|s: StatusResponse| view! { <HealthCards status=s /> } />
+        </section>
+        <section id="queue" aria-labelledby="queue-title">
+            <h2 id="queue-title">"Task queue"</h2>
+            <Polled data=status what="the task queue" loading="Loading…"
+                render=|s: StatusResponse| view! { <QueueTable queue=s.queue /> } />
+        </section>
     }
 }

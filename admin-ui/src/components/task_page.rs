@@ -1,44 +1,29 @@
 //! A task's page (`pages::Page::Task`, at `{BASE}/tasks/{id}`): the task
-//! (status, reason, attempts, lease), its transitions with their times and
-//! who made them, and its transitions and runtime events on one timeline,
-//! oldest first.
+//! (status, reason, attempts, lease), its provider calls with their tokens
+//! and cost, its transitions with their times and who made them, and its
+//! transitions and runtime events on one timeline, oldest first.
 //!
-//! A `LocalResource` loads it, again on every tick of the session (polling,
-//! the refresh button); `<Transition>` keeps the story on screen while the
-//! next one loads (the first load says "Loading the task…"), and
-//! `<ErrorBoundary>` shows a failure (an unknown task, the server down) in
-//! its place until a load succeeds again. Superseded loads are the
-//! resource's business: it keeps the newest.
+//! Polled like every panel (`polled`): the story stays on screen while the
+//! next one loads, and a failure (an unknown task, the server down) is
+//! said in its place until a load succeeds again.
 
-use std::fmt::Write;
-
-use ai_runtime_api::{JsonText, RuntimeEvent, TaskDetail, TaskSummary, TaskTransition};
+use ai_runtime_api::{ProviderCall, RuntimeEvent, TaskDetail, TaskSummary, TaskTransition};
 use leptos::prelude::*;
 use uuid::Uuid;
 
 use crate::components::page_link::PageLink;
-use crate::components::resource;
+use crate::components::polled::{poll, Polled};
+use crate::components::tasks::{events_of, reason_text};
 use crate::components::view_link::ViewLink;
-use crate::markup::esc;
 use crate::pages::Page;
-use crate::session::use_session;
 use crate::time;
-use crate::view_state::{use_view, EventFilters, TimeRange, ViewState};
+use crate::view_state::use_view;
 
 #[component]
 pub fn TaskPage(id: Uuid) -> impl IntoView {
-    let session = use_session();
-    let detail = LocalResource::new(move || {
-        session.tick.track();
-        resource::get::<TaskDetail>(session, format!("tasks/{id}"))
-    });
+    let detail = poll::<TaskDetail>(move || format!("tasks/{id}"), Vec::new);
     let view_state = use_view();
-    let events_of_task = Signal::derive(move || ViewState {
-        range: TimeRange::Any,
-        bucket: None,
-        events: EventFilters::for_task(id.to_string()),
-        ..view_state.state.get()
-    });
+    let events_of_task = Signal::derive(move || events_of(id, view_state.state.get()));
 
     view! {
         <main id="task-page">
@@ -50,54 +35,72 @@ pub fn TaskPage(id: Uuid) -> impl IntoView {
                 </ViewLink>
             </nav>
             <h2 id="task-title">"Task " <code>{id.to_string()}</code></h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading the task…"</p> }>
-                <ErrorBoundary fallback=|errors| view! { <resource::ErrorNotice errors=errors what="the task" /> }>
-                    {move || detail.get().map(|d| d.map(|d| view! { <div id="task-story" inner_html=story(&d)></div> }))}
-                </ErrorBoundary>
-            </Transition>
+            <Polled data=detail what="the task" loading="Loading the task…"
+                render=|d: TaskDetail| view! { <Story detail=d /> } />
         </main>
     }
 }
 
-fn story(detail: &TaskDetail) -> String {
-    let mut html = facts(&detail.task);
-    html.push_str(
-        r#"<section id="transitions" aria-labelledby="transitions-title"><h3 class="sub" id="transitions-title">Transitions</h3><table id="transitions-table"><caption>Status changes in order, with who made them</caption><thead><tr><th scope="col">Time</th><th scope="col">Change</th><th scope="col">Reason code</th><th scope="col">By</th></tr></thead><tbody>"#,
-    );
-    for t in &detail.transitions {
-        let _ = write!(
-            html,
-            r#"<tr class="transition"><td>{}</td><td class="change">{}</td><td class="reason">{}</td><td class="by">{}</td></tr>"#,
-            time::format_utc(&t.occurred_at),
-            change(t),
-            esc(&t.reason_code),
-            esc(&by(t))
-        );
-    }
-    if detail.transitions.is_empty() {
-        html.push_str(r#"<tr><td colspan="4" class="empty">No transitions recorded.</td></tr>"#);
-    }
-    let _ = write!(
-        html,
-        r#"</tbody></table></section><section id="timeline" aria-labelledby="timeline-title"><h3 class="sub" id="timeline-title">Timeline</h3><p class="hint">{} transitions and {} runtime events, oldest first.</p>"#,
+#[component]
+fn Story(detail: TaskDetail) -> impl IntoView {
+    let counts = format!(
+        "{} transitions and {} runtime events, oldest first.",
         detail.transitions.len(),
         detail.events.len()
     );
-    if detail.events_truncated {
-        html.push_str(r#"<p class="notice" id="events-truncated">This task has more runtime events than a page holds: the newest are shown.</p>"#);
+    let truncated = detail.events_truncated.then(|| {
+        view! {
+            <p class="notice" id="events-truncated">
+                "This task has more runtime events than a page holds: the newest are shown."
+            </p>
+        }
+    });
+    let no_transitions = detail
+        .transitions
+        .is_empty()
+        .then(|| view! { <tr><td colspan="4" class="empty">"No transitions recorded."</td></tr> });
+    let timeline = timeline(&detail.transitions, &detail.events);
+    view! {
+        <div id="task-story">
+            <Facts task=detail.task />
+            <Calls calls=detail.calls />
+            <section id="transitions" aria-labelledby="transitions-title">
+                <h3 class="sub" id="transitions-title">"Transitions"</h3>
+                <table id="transitions-table">
+                    <caption>"Status changes in order, with who made them"</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Time"</th>
+                            <th scope="col">"Change"</th>
+                            <th scope="col">"Reason code"</th>
+                            <th scope="col">"By"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {detail.transitions.iter().map(|t| view! {
+                            <tr class="transition">
+                                <td>{time::format_utc(&t.occurred_at)}</td>
+                                <td class="change">{change(t)}</td>
+                                <td class="reason">{t.reason_code.clone()}</td>
+                                <td class="by">{by(t)}</td>
+                            </tr>
+                        }).collect_view()}
+                        {no_transitions}
+                    </tbody>
+                </table>
+            </section>
+            <section id="timeline" aria-labelledby="timeline-title">
+                <h3 class="sub" id="timeline-title">"Timeline"</h3>
+                <p class="hint">{counts}</p>
+                {truncated}
+                <ol class="timeline">{timeline}</ol>
+            </section>
+        </div>
     }
-    html.push_str(r#"<ol class="timeline">"#);
-    timeline(&mut html, &detail.transitions, &detail.events);
-    html + "</ol></section>"
 }
 
-fn facts(task: &TaskSummary) -> String {
-    let reason = match (&task.reason_code, &task.reason) {
-        (Some(code), Some(text)) => format!("{code}: {text}"),
-        (Some(code), None) => code.clone(),
-        (None, Some(text)) => text.clone(),
-        (None, None) => "—".to_owned(),
-    };
+#[component]
+fn Facts(task: TaskSummary) -> impl IntoView {
     let lease = match (&task.lease_owner, &task.lease_expires_at) {
         (Some(owner), Some(at)) => format!("{owner}, until {}", time::format_utc(at)),
         (Some(owner), None) => owner.clone(),
@@ -113,43 +116,121 @@ fn facts(task: &TaskSummary) -> String {
             time::format_utc(&e.occurred_at)
         )
     });
+    let status = format!(
+        "{}{}",
+        task.status.as_str(),
+        if task.stuck { " ⚠ STUCK" } else { "" }
+    );
     let rows = [
+        ("Status", "status", status),
+        ("Reason", "reason", reason_text(&task)),
         (
-            "status",
-            format!(
-                "{}{}",
-                task.status.as_str(),
-                if task.stuck { " ⚠ STUCK" } else { "" }
-            ),
-        ),
-        ("reason", reason),
-        (
+            "Attempts",
             "attempts",
             format!("{} of {}", task.attempts, task.max_attempts),
         ),
-        ("lease", lease),
-        ("kind", task.kind.clone()),
-        ("persona", task.persona_id.to_string()),
-        ("created", time::format_utc(&task.created_at)),
-        ("scheduled", time::format_utc(&task.scheduled_at)),
-        ("updated", time::format_utc(&task.updated_at)),
-        ("latest event", latest),
+        ("Lease", "lease", lease),
+        ("Kind", "kind", task.kind.clone()),
+        ("Persona", "persona", task.persona_id.to_string()),
+        ("Created", "created", time::format_utc(&task.created_at)),
+        (
+            "Scheduled",
+            "scheduled",
+            time::format_utc(&task.scheduled_at),
+        ),
+        ("Updated", "updated", time::format_utc(&task.updated_at)),
+        ("Latest event", "latest-event", latest),
     ];
-    let mut html = format!(
-        r#"<dl id="task-facts" class="facts{}">"#,
-        if task.stuck { " stuck" } else { "" }
-    );
-    for (name, value) in rows {
-        let mut label = name.to_owned();
-        label[..1].make_ascii_uppercase();
-        let _ = write!(
-            html,
-            r#"<dt>{label}</dt><dd class="{}">{}</dd>"#,
-            name.replace(' ', "-"),
-            esc(&value)
-        );
+    view! {
+        <dl id="task-facts" class="facts" class:stuck=task.stuck>
+            {rows.into_iter().map(|(label, class, value)| view! {
+                <dt>{label}</dt>
+                <dd class=class>{value}</dd>
+            }).collect_view()}
+        </dl>
     }
-    html + "</dl>"
+}
+
+/// The task's provider calls: route, model, tokens, cost and duration, and
+/// what they cost together.
+#[component]
+fn Calls(calls: Vec<ProviderCall>) -> impl IntoView {
+    if calls.is_empty() {
+        return view! {
+            <section id="calls" aria-labelledby="calls-title">
+                <h3 class="sub" id="calls-title">"Provider calls"</h3>
+                <p class="hint">"No provider call recorded for this task."</p>
+            </section>
+        }
+        .into_any();
+    }
+    let summary = calls_summary(&calls);
+    view! {
+        <section id="calls" aria-labelledby="calls-title">
+            <h3 class="sub" id="calls-title">"Provider calls"</h3>
+            <p id="calls-summary">{summary}</p>
+            <table id="calls-table">
+                <caption>"Each provider call of the task, oldest first"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Time"</th>
+                        <th scope="col">"Route"</th>
+                        <th scope="col">"Model"</th>
+                        <th scope="col">"Input tokens"</th>
+                        <th scope="col">"Output tokens"</th>
+                        <th scope="col">"Cost"</th>
+                        <th scope="col">"Duration"</th>
+                        <th scope="col">"Outcome"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {calls.into_iter().map(|c| view! {
+                        <tr class="call" class:bad=c.failed data-id=c.event_id.to_string()>
+                            <td>{time::format_utc(&c.occurred_at)}</td>
+                            <td class="route">{c.route.clone()}</td>
+                            <td class="model">{c.model.clone().unwrap_or_else(|| "—".to_owned())}</td>
+                            <td class="input-tokens">{or_dash(c.input_tokens)}</td>
+                            <td class="output-tokens">{or_dash(c.output_tokens)}</td>
+                            <td class="cost">{c.cost_usd.map_or("unpriced".to_owned(), usd)}</td>
+                            <td class="duration">{c.duration_ms.map_or("—".to_owned(), |ms| format!("{ms:.0} ms"))}</td>
+                            <td class="outcome">{format!("{} {}", if c.failed { "✖" } else { "✔" }, c.reason_code)}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+    }
+    .into_any()
+}
+
+/// `3 calls, 1 failed; 1,200 input and 300 output tokens; $0.0042 (1 call unpriced)`.
+fn calls_summary(calls: &[ProviderCall]) -> String {
+    let failed = calls.iter().filter(|c| c.failed).count();
+    let input: i64 = calls.iter().filter_map(|c| c.input_tokens).sum();
+    let output: i64 = calls.iter().filter_map(|c| c.output_tokens).sum();
+    let cost: f64 = calls.iter().filter_map(|c| c.cost_usd).sum();
+    let unpriced = calls.iter().filter(|c| c.cost_usd.is_none()).count();
+    let mut text = format!(
+        "{} call{}, {failed} failed; {input} input and {output} output tokens; {} in all",
+        calls.len(),
+        if calls.len() == 1 { "" } else { "s" },
+        usd(cost)
+    );
+    if unpriced > 0 {
+        text.push_str(&format!(
+            " ({unpriced} unpriced: the model's price is not known)"
+        ));
+    }
+    text
+}
+
+/// `$0.0042`: four decimals, a provider call's cost is often below a cent.
+pub fn usd(cost: f64) -> String {
+    format!("${cost:.4}")
+}
+
+fn or_dash(n: Option<i64>) -> String {
+    n.map_or("—".to_owned(), |n| n.to_string())
 }
 
 /// `PENDING → RUNNING`, or `created as PENDING`.
@@ -167,42 +248,67 @@ fn by(t: &TaskTransition) -> String {
         .unwrap_or_else(|| "the queue (no worker)".to_owned())
 }
 
+/// One item of the timeline.
+enum Moment<'a> {
+    Transition(&'a TaskTransition),
+    Event(&'a RuntimeEvent),
+}
+
 /// Transitions and events in one list, oldest first (both come oldest
-/// first: merged, not sorted).
-fn timeline(html: &mut String, transitions: &[TaskTransition], events: &[RuntimeEvent]) {
+/// first: merged, not sorted). A transition goes before an event of the
+/// same instant.
+fn merged<'a>(transitions: &'a [TaskTransition], events: &'a [RuntimeEvent]) -> Vec<Moment<'a>> {
     let (mut t, mut e) = (transitions.iter().peekable(), events.iter().peekable());
+    let mut moments = Vec::with_capacity(transitions.len() + events.len());
     loop {
-        // A transition goes before an event of the same instant.
-        let transition_next = match (t.peek(), e.peek()) {
-            (Some(a), Some(b)) => a.occurred_at <= b.occurred_at,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return,
+        let next = match (t.peek(), e.peek()) {
+            (Some(a), Some(b)) if a.occurred_at <= b.occurred_at => {
+                t.next().map(Moment::Transition)
+            }
+            (Some(_), None) => t.next().map(Moment::Transition),
+            (_, Some(_)) => e.next().map(Moment::Event),
+            (None, None) => None,
         };
-        if transition_next {
-            let Some(t) = t.next() else { return };
-            let _ = write!(
-                html,
-                r#"<li class="timeline-item transition"><time>{}</time><span class="kind">Transition</span><span>{}: {} by {}</span></li>"#,
-                time::format_utc(&t.occurred_at),
-                change(t),
-                esc(&t.reason_code),
-                esc(&by(t))
-            );
-        } else {
-            let Some(e) = e.next() else { return };
-            let _ = write!(
-                html,
-                r#"<li class="timeline-item event" data-id="{}"><time>{}</time><span class="kind">{} {}</span><span class="reason">{}</span><span>on {} by {}</span><code class="metadata">{}</code></li>"#,
-                e.id,
-                time::format_utc(&e.occurred_at),
-                e.layer.as_str(),
-                e.operation.as_str(),
-                esc(&e.reason_code),
-                esc(&e.entity_id),
-                esc(e.worker_id.as_deref().unwrap_or("no worker")),
-                esc(&e.metadata.json_text())
-            );
+        match next {
+            Some(moment) => moments.push(moment),
+            None => return moments,
         }
+    }
+}
+
+fn timeline(transitions: &[TaskTransition], events: &[RuntimeEvent]) -> impl IntoView {
+    merged(transitions, events)
+        .into_iter()
+        .map(|moment| match moment {
+            Moment::Transition(t) => view! {
+                <li class="timeline-item transition">
+                    <time>{time::format_utc(&t.occurred_at)}</time>
+                    <span class="kind">"Transition"</span>
+                    <span>{format!("{}: {} by {}", change(t), t.reason_code, by(t))}</span>
+                </li>
+            }
+            .into_any(),
+            Moment::Event(e) => view! {
+                <li class="timeline-item event" data-id=e.id.to_string()>
+                    <time>{time::format_utc(&e.occurred_at)}</time>
+                    <span class="kind">{format!("{} {}", e.layer.as_str(), e.operation.as_str())}</span>
+                    <span class="reason">{e.reason_code.clone()}</span>
+                    <span>{format!("on {} by {}", e.entity_id, e.worker_id.as_deref().unwrap_or("no worker"))}</span>
+                    <code class="metadata">{e.metadata.to_string()}</code>
+                </li>
+            }
+            .into_any(),
+        })
+        .collect_view()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_read_to_a_hundredth_of_a_cent() {
+        assert_eq!(usd(0.004_21), "$0.0042");
+        assert_eq!(usd(12.5), "$12.5000");
     }
 }

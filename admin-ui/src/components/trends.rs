@@ -1,30 +1,22 @@
 //! The trends panel above the event stream, over the page's time range:
 //! events per bucket stacked by layer with the failures set apart, provider
-//! latency p50/p95 and tokens per route, and the circuit breakers' open
-//! intervals per worker, all on one time axis. Each chart has a text
+//! latency p50/p95, tokens and cost per route, and the circuit breakers'
+//! open intervals per worker, all on one time axis. Each chart has a text
 //! alternative (a summary it is described by).
-//!
-//! The charts' SVG is written as markup by the functions below and set as
-//! the inner HTML of the component's element: the typed views Leptos builds
-//! for each element and attribute cost about 45 KB of gzipped WASM for these
-//! few hundred shapes, the markup a few (README, "Dashboard").
 //!
 //! The event chart's buckets are buttons (one tab stop, arrow keys move
 //! between them): hovering or focusing one shows its numbers, clicking it
-//! (or Enter/Space) narrows the event stream and the URL to it. Its events
-//! are delegated to the chart's element.
+//! (or Enter/Space) narrows the event stream and the URL to it.
 
-use std::fmt::Write;
-
-use ai_runtime_api::{BreakerInterval, EventLayer, RouteTrend, TrendBucket, TrendsResponse};
-use leptos::ev::{FocusEvent, KeyboardEvent, MouseEvent};
+use ai_runtime_api::{
+    BreakerInterval, DateTime, EventLayer, RouteTrend, TrendBucket, TrendsResponse, Utc,
+};
+use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::Element;
 
-use crate::components::loader::{ErrorBanner, Loader};
-use crate::markup::esc;
-use crate::session::use_session;
+use crate::components::polled::{poll, Polled};
+use crate::components::task_page::usd;
 use crate::time;
 use crate::view_state::{use_view, Bucket};
 
@@ -43,6 +35,8 @@ const LAYER_COLOURS: [&str; 6] = [
 ];
 const ROUTE_COLOURS: [&str; 4] = ["#1a5fd0", "#b3471d", "#2f7d32", "#7a4fb0"];
 
+const HINT: &str = "Hover over or focus a bucket to see its numbers; click it or press Enter to show its events below (arrow keys move between buckets).";
+
 /// Maps time (ms since the epoch) onto the plot's width.
 #[derive(Clone, Copy)]
 struct Axis {
@@ -51,34 +45,39 @@ struct Axis {
 }
 
 impl Axis {
+    fn of(t: &TrendsResponse) -> Self {
+        Axis {
+            from: ms(&t.from),
+            to: ms(&t.to),
+        }
+    }
+
     fn x(&self, ms: f64) -> f64 {
         let span = (self.to - self.from).max(1.0);
         LEFT + ((ms - self.from) / span).clamp(0.0, 1.0) * (WIDTH - LEFT - RIGHT)
     }
-
-    /// Six time labels along the bottom of a chart, at `y`.
-    fn ticks(&self, svg: &mut String, y: f64) {
-        let with_day = self.to - self.from > 86_400_000.0;
-        for i in 0..=5 {
-            let at = self.from + (self.to - self.from) * i as f64 / 5.0;
-            let anchor = ["start", "middle", "middle", "middle", "middle", "end"][i];
-            let clock = time::format_clock(at);
-            let mut label = clock.get(..5).unwrap_or(&clock).to_owned();
-            if with_day {
-                let iso = time::iso_from_ms(at);
-                label = format!("{} {label}", iso.get(5..10).unwrap_or_default());
-            }
-            let _ = write!(
-                svg,
-                r#"<text class="tick" x="{}" y="{}" text-anchor="{anchor}">{label}</text>"#,
-                num(self.x(at)),
-                num(y)
-            );
-        }
-    }
 }
 
-fn ms(at: &ai_runtime_api::DateTime<ai_runtime_api::Utc>) -> f64 {
+/// Six time labels along the bottom of a chart, at `y`.
+#[component]
+fn Ticks(axis: Axis, y: f64) -> impl IntoView {
+    let with_day = axis.to - axis.from > 86_400_000.0;
+    (0..=5)
+        .map(|i| {
+            let at = axis.from + (axis.to - axis.from) * i as f64 / 5.0;
+            let anchor = ["start", "middle", "middle", "middle", "middle", "end"][i];
+            let moment = time::at_ms(at);
+            let label = if with_day {
+                moment.format("%m-%d %H:%M").to_string()
+            } else {
+                moment.format("%H:%M").to_string()
+            };
+            view! { <text class="tick" x=num(axis.x(at)) y=num(y) text-anchor=anchor>{label}</text> }
+        })
+        .collect_view()
+}
+
+fn ms(at: &DateTime<Utc>) -> f64 {
     at.timestamp_millis() as f64
 }
 
@@ -86,215 +85,81 @@ fn total(bucket: &TrendBucket) -> i64 {
     bucket.layers.iter().map(|l| l.count).sum()
 }
 
-/// A coordinate with one decimal, written without the float formatting of
-/// `core::fmt` (about 20 KB of WASM the dashboard otherwise does without).
+/// A coordinate with one decimal.
 fn num(v: f64) -> String {
-    let tenths = (v * 10.0).round() as i64;
-    let sign = if tenths < 0 { "-" } else { "" };
-    format!("{sign}{}.{}", tenths.abs() / 10, tenths.abs() % 10)
+    format!("{v:.1}")
 }
 
 #[component]
 pub fn TrendsPanel() -> impl IntoView {
-    let session = use_session();
     let view_state = use_view();
     let range = Memo::new(move |_| view_state.state.with(|v| v.range.clone()));
+    let trends = poll::<TrendsResponse>(
+        || "trends".to_owned(),
+        move || {
+            let (from, to) = range.get().bounds_ms(time::now_ms());
+            vec![
+                ("from", time::iso_from_ms(from)),
+                ("to", time::iso_from_ms(to)),
+            ]
+        },
+    );
+    view! {
+        <section id="trends" aria-labelledby="trends-title">
+            <h2 id="trends-title">"Trends"</h2>
+            <Polled data=trends what="the trends" loading="Loading trends…"
+                render=|t: TrendsResponse| view! { <Trends trends=t /> } />
+        </section>
+    }
+}
+
+#[component]
+fn Trends(trends: TrendsResponse) -> impl IntoView {
+    let axis = Axis::of(&trends);
+    let range = format!(
+        "{} to {}, in buckets of {}. All times UTC.",
+        time::format_utc(&trends.from),
+        time::format_utc(&trends.to),
+        time::format_age(trends.bucket_seconds as f64)
+    );
+    let summary = events_summary(&trends);
+    let legend = EventLayer::ALL
+        .iter()
+        .zip(LAYER_COLOURS)
+        .map(|(layer, colour)| {
+            view! { <li><span class="swatch" style:background=colour></span>{layer.as_str()}</li> }
+        })
+        .collect_view()
+        .into_any();
+    view! {
+        <p class="hint">{range}</p>
+        <EventsChart trends=trends.clone() summary=summary legend=legend />
+        <div class="chart-pair">
+            <RouteChart routes=trends.routes.clone() axis=axis measure=Measure::Latency />
+            <RouteChart routes=trends.routes.clone() axis=axis measure=Measure::Tokens />
+        </div>
+        <RouteChart routes=trends.routes axis=axis measure=Measure::Cost />
+        <BreakerChart intervals=trends.breaker_open axis=axis />
+    }
+}
+
+/// The event chart: one button per bucket, its layers stacked, its
+/// failures below the axis; the readout says the numbers of the bucket
+/// under the pointer or the focus.
+#[component]
+fn EventsChart(trends: TrendsResponse, summary: String, legend: AnyView) -> impl IntoView {
+    let view_state = use_view();
     let selected = Memo::new(move |_| {
         view_state
             .state
             .with(|v| v.bucket.as_ref().and_then(Bucket::bounds_ms).map(|b| b.0))
     });
-    let trends = RwSignal::new(None::<TrendsResponse>);
-    let loader = Loader::new(session, RwSignal::new(None));
-    Effect::new(move |_| {
-        session.tick.track();
-        let (from, to) = range.get().bounds_ms(time::now_ms());
-        let query = vec![
-            ("from", time::iso_from_ms(from)),
-            ("to", time::iso_from_ms(to)),
-        ];
-        loader.load("trends", query, move |t: TrendsResponse| {
-            trends.set(Some(t))
-        });
-    });
-    // The one tab stop among the buckets, kept across redraws.
-    let focus_at = StoredValue::new(None::<usize>);
-    let plot = NodeRef::<leptos::html::Div>::new();
-    // Set when a redraw replaces the bucket that had the focus.
-    let refocus = StoredValue::new(false);
-    let markup = move || {
-        if let (Some(plot), Some(active)) = (plot.get_untracked(), document().active_element()) {
-            refocus.set_value(plot.contains(Some(&active)));
-        }
-        let chosen = selected.get();
-        trends.with(|t| match t {
-            None => r#"<p class="loading">Loading trends…</p>"#.to_owned(),
-            Some(t) => panel(t, focus_at.get_value(), chosen),
-        })
-    };
-    let focus_bucket = move |index: usize| {
-        let Some(plot) = plot.get_untracked() else {
-            return;
-        };
-        let Ok(buckets) = plot.query_selector_all(".bucket") else {
-            return;
-        };
-        for n in 0..buckets.length() {
-            if let Some(el) = buckets.item(n).and_then(|b| b.dyn_into::<Element>().ok()) {
-                let _ = el.set_attribute("tabindex", if n as usize == index { "0" } else { "-1" });
-            }
-        }
-        if let Some(el) = buckets.item(index as u32) {
-            let _ = el.unchecked_into::<web_sys::HtmlElement>().focus();
-        }
-    };
-    Effect::new(move |_| {
-        trends.track();
-        selected.track();
-        if refocus.get_value() {
-            refocus.set_value(false);
-            if let Some(i) = focus_at.get_value() {
-                request_animation_frame(move || focus_bucket(i));
-            }
-        }
-    });
-    let choose = move |index: usize| {
-        let Some((start, seconds)) = trends.with_untracked(|t| {
-            let t = t.as_ref()?;
-            Some((ms(&t.buckets.get(index)?.start), t.bucket_seconds))
-        }) else {
-            return;
-        };
-        let mut next = view_state.state.get_untracked();
-        next.bucket = Some(Bucket {
-            start: time::iso_from_ms(start),
-            seconds,
-        });
-        view_state.navigate(next);
-    };
-    // The readout says the numbers of the bucket under the pointer or the focus.
-    let show = move |index: Option<usize>| {
-        let text = trends.with_untracked(|t| {
-            let t = t.as_ref()?;
-            let b = t.buckets.get(index?)?;
-            Some(readout(b, t.bucket_seconds as f64 * 1_000.0))
-        });
-        if let Some(p) = document().get_element_by_id("trend-readout") {
-            p.set_text_content(Some(text.as_deref().unwrap_or(HINT)));
-        }
-    };
-    let on_key = move |ev: KeyboardEvent| {
-        let Some((_, i)) = bucket_of(ev.target()) else {
-            return;
-        };
-        let count = trends.with_untracked(|t| t.as_ref().map_or(0, |t| t.buckets.len()));
-        let to = match ev.key().as_str() {
-            "Enter" | " " => {
-                ev.prevent_default();
-                return choose(i);
-            }
-            "ArrowRight" if i + 1 < count => i + 1,
-            "ArrowLeft" if i > 0 => i - 1,
-            "Home" => 0,
-            "End" => count.saturating_sub(1),
-            _ => return,
-        };
-        ev.prevent_default();
-        focus_bucket(to);
-    };
-    let on_focus = move |ev: FocusEvent| {
-        if let Some((_, i)) = bucket_of(ev.target()) {
-            focus_at.set_value(Some(i));
-            show(Some(i));
-        }
-    };
-    view! {
-        <section id="trends" aria-labelledby="trends-title">
-            <h2 id="trends-title">"Trends"</h2>
-            <ErrorBanner error=loader.error what="the trends" />
-            <div
-                node_ref=plot
-                inner_html=markup
-                on:click=move |ev: MouseEvent| {
-                    if let Some((_, i)) = bucket_of(ev.target()) {
-                        choose(i)
-                    }
-                }
-                on:keydown=on_key
-                on:focusin=on_focus
-                on:focusout=move |_| show(None)
-                on:mouseover=move |ev: MouseEvent| show(bucket_of(ev.target()).map(|(_, i)| i))
-                on:mouseleave=move |_| show(None)
-            ></div>
-        </section>
-    }
-}
-
-const HINT: &str = "Hover over or focus a bucket to see its numbers; click it or press Enter to show its events below (arrow keys move between buckets).";
-
-/// The whole panel: the range, the event chart with its summary, readout
-/// and legend, the route charts and the breaker bands.
-fn panel(t: &TrendsResponse, focus_at: Option<usize>, selected: Option<f64>) -> String {
-    let axis = axis_of(t);
-    format!(
-        r#"<p class="hint">{}</p><figure class="chart"><figcaption id="events-chart-title">Events per bucket by layer; failures below the axis</figcaption><div class="plot">{}</div><p id="events-chart-summary" class="chart-summary">{}</p><p id="trend-readout" class="readout" aria-live="polite">{HINT}</p><ul class="legend" aria-label="Layers">{}</ul></figure><div class="chart-pair">{}{}</div>{}"#,
-        range_text(t),
-        events_chart(t, focus_at, selected),
-        events_summary(t),
-        legend(),
-        route_chart(&t.routes, axis, true),
-        route_chart(&t.routes, axis, false),
-        breaker_chart(&t.breaker_open, axis)
-    )
-}
-
-fn axis_of(t: &TrendsResponse) -> Axis {
-    Axis {
-        from: ms(&t.from),
-        to: ms(&t.to),
-    }
-}
-
-fn range_text(t: &TrendsResponse) -> String {
-    format!(
-        "{} to {}, in buckets of {}. All times UTC.",
-        time::format_utc(&t.from),
-        time::format_utc(&t.to),
-        time::format_age(t.bucket_seconds as f64)
-    )
-}
-
-/// The bucket under an event's target, by its index.
-fn bucket_of(target: Option<web_sys::EventTarget>) -> Option<(Element, usize)> {
-    let element = target?
-        .dyn_into::<Element>()
-        .ok()?
-        .closest(".bucket")
-        .ok()??;
-    let index = element.get_attribute("data-index")?.parse().ok()?;
-    Some((element, index))
-}
-
-fn legend() -> String {
-    let mut html = String::new();
-    for (c, layer) in EventLayer::ALL.iter().enumerate() {
-        let _ = write!(
-            html,
-            r#"<li><span class="swatch" style="background:{}"></span>{}</li>"#,
-            LAYER_COLOURS[c],
-            layer.as_str()
-        );
-    }
-    html + r#"<li><span class="swatch fail"></span>failures (failure-class reason codes)</li>"#
-}
-
-/// The event chart's SVG: one button per bucket (the tab stop at `focus_at`,
-/// else the last), its layers stacked, its failures below the axis.
-fn events_chart(t: &TrendsResponse, focus_at: Option<usize>, selected: Option<f64>) -> String {
-    let axis = axis_of(t);
-    let span_ms = t.bucket_seconds as f64 * 1_000.0;
-    let max_total = t.buckets.iter().map(total).max().unwrap_or(0).max(1) as f64;
-    let max_failures = t
+    let axis = Axis::of(&trends);
+    let span_ms = trends.bucket_seconds as f64 * 1_000.0;
+    let seconds = trends.bucket_seconds;
+    let count = trends.buckets.len();
+    let max_total = trends.buckets.iter().map(total).max().unwrap_or(0).max(1) as f64;
+    let max_failures = trends
         .buckets
         .iter()
         .map(|b| b.failures)
@@ -303,61 +168,122 @@ fn events_chart(t: &TrendsResponse, focus_at: Option<usize>, selected: Option<f6
         .max(1) as f64;
     let width = (axis.x(axis.from + span_ms) - axis.x(axis.from)).max(1.0);
     let bar = (width - 1.0).max(0.5);
-    let tab_stop = focus_at
-        .filter(|i| *i < t.buckets.len())
-        .unwrap_or(t.buckets.len().saturating_sub(1));
-    let mut svg = format!(
-        r#"<svg id="events-chart" viewBox="0 0 1000 206" role="group" aria-labelledby="events-chart-title" aria-describedby="events-chart-summary"><text class="axis-label" x="4" y="22">{} events</text><text class="axis-label" x="4" y="172">failures</text><line class="baseline" x1="120" x2="990" y1="152" y2="152"/>"#,
-        max_total as i64
-    );
-    for (i, b) in t.buckets.iter().enumerate() {
-        let start = ms(&b.start);
-        let x = axis.x(start);
-        let pressed = selected == Some(start);
-        let _ = write!(
-            svg,
-            r#"<g class="bucket{}" role="button" data-index="{i}" data-ms="{}" data-start="{}" data-total="{}" data-failures="{}" tabindex="{}" aria-pressed="{pressed}" aria-label="{}"><rect class="hit" x="{}" y="14" width="{}" height="168"/>"#,
-            if pressed { " selected" } else { "" },
-            start as i64,
-            time::iso_from_ms(start),
-            total(b),
-            b.failures,
-            if i == tab_stop { 0 } else { -1 },
-            esc(&readout(b, span_ms)),
-            num(x),
-            num(width),
-        );
-        let mut y = BASE;
-        for (c, layer) in EventLayer::ALL.iter().enumerate() {
-            let Some(n) = b.layers.iter().find(|l| l.layer == *layer).map(|l| l.count) else {
-                continue;
+    // The one tab stop among the buckets (the last until one is focused),
+    // and the bucket the readout describes.
+    let tab_stop = RwSignal::new(count.saturating_sub(1));
+    let described = RwSignal::new(None::<String>);
+
+    let choose = move |start: f64| {
+        let mut next = view_state.state.get_untracked();
+        next.bucket = Some(Bucket {
+            start: time::iso_from_ms(start),
+            seconds,
+        });
+        view_state.navigate(next);
+    };
+    let focus = move |index: usize| {
+        tab_stop.set(index);
+        let bucket = document()
+            .query_selector(&format!("#events-chart .bucket[data-index='{index}']"))
+            .ok()
+            .flatten()
+            .and_then(|b| b.dyn_into::<web_sys::SvgElement>().ok());
+        if let Some(bucket) = bucket {
+            let _ = bucket.focus();
+        }
+    };
+
+    let buckets = trends
+        .buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let start = ms(&b.start);
+            let x = axis.x(start);
+            let readout = readout(b, span_ms);
+            let mut y = BASE;
+            let segments = EventLayer::ALL
+                .iter()
+                .zip(LAYER_COLOURS)
+                .filter_map(|(layer, colour)| {
+                    let n = b.layers.iter().find(|l| l.layer == *layer)?.count;
+                    let h = n as f64 / max_total * (BASE - TOP);
+                    y -= h;
+                    Some(view! {
+                        <rect class="seg" data-layer=layer.as_str() data-count=n
+                            x=num(x + 0.5) y=num(y) width=num(bar) height=num(h) fill=colour />
+                    })
+                })
+                .collect_view();
+            let failures = (b.failures > 0).then(|| {
+                view! {
+                    <rect class="fail" x=num(x + 0.5) y="154" width=num(bar)
+                        height=num(b.failures as f64 / max_failures * FAIL_DEPTH) />
+                }
+            });
+            let on_key = move |ev: KeyboardEvent| {
+                let to = match ev.key().as_str() {
+                    "Enter" | " " => {
+                        ev.prevent_default();
+                        return choose(start);
+                    }
+                    "ArrowRight" if i + 1 < count => i + 1,
+                    "ArrowLeft" if i > 0 => i - 1,
+                    "Home" => 0,
+                    "End" => count.saturating_sub(1),
+                    _ => return,
+                };
+                ev.prevent_default();
+                focus(to);
             };
-            let h = n as f64 / max_total * (BASE - TOP);
-            y -= h;
-            let _ = write!(
-                svg,
-                r#"<rect class="seg" data-layer="{}" data-count="{n}" x="{}" y="{}" width="{}" height="{}" fill="{}"/>"#,
-                layer.as_str(),
-                num(x + 0.5),
-                num(y),
-                num(bar),
-                num(h),
-                LAYER_COLOURS[c]
-            );
-        }
-        if b.failures > 0 {
-            let _ = write!(
-                svg,
-                r#"<rect class="fail" x="{}" y="154" width="{}" height="{}"/>"#,
-                num(x + 0.5),
-                num(bar),
-                num(b.failures as f64 / max_failures * FAIL_DEPTH)
-            );
-        }
-        svg.push_str("</g>");
+            let (shown_on_focus, shown_on_hover) = (readout.clone(), readout.clone());
+            view! {
+                <g class="bucket" class:selected=move || selected.get() == Some(start)
+                    role="button" data-index=i data-ms=start as i64 data-start=time::iso_from_ms(start)
+                    data-total=total(b) data-failures=b.failures
+                    tabindex=move || if tab_stop.get() == i { 0 } else { -1 }
+                    aria-pressed=move || (selected.get() == Some(start)).to_string()
+                    aria-label=readout
+                    on:click=move |_| choose(start)
+                    on:keydown=on_key
+                    on:focus=move |_| {
+                        tab_stop.set(i);
+                        described.set(Some(shown_on_focus.clone()));
+                    }
+                    on:blur=move |_| described.set(None)
+                    on:mouseenter=move |_| described.set(Some(shown_on_hover.clone()))
+                    on:mouseleave=move |_| described.set(None)>
+                    <rect class="hit" x=num(x) y="14" width=num(width) height="168" />
+                    {segments}
+                    {failures}
+                </g>
+            }
+        })
+        .collect_view();
+
+    view! {
+        <figure class="chart">
+            <figcaption id="events-chart-title">"Events per bucket by layer; failures below the axis"</figcaption>
+            <div class="plot">
+                <svg id="events-chart" viewBox="0 0 1000 206" role="group"
+                    aria-labelledby="events-chart-title" aria-describedby="events-chart-summary">
+                    <text class="axis-label" x="4" y="22">{format!("{} events", max_total as i64)}</text>
+                    <text class="axis-label" x="4" y="172">"failures"</text>
+                    <line class="baseline" x1="120" x2="990" y1="152" y2="152" />
+                    {buckets}
+                    <Ticks axis=axis y=196.0 />
+                </svg>
+            </div>
+            <p id="events-chart-summary" class="chart-summary">{summary}</p>
+            <p id="trend-readout" class="readout" aria-live="polite">
+                {move || described.get().unwrap_or_else(|| HINT.to_owned())}
+            </p>
+            <ul class="legend" aria-label="Layers">
+                {legend}
+                <li><span class="swatch fail"></span>"failures (failure-class reason codes)"</li>
+            </ul>
+        </figure>
     }
-    axis.ticks(&mut svg, 196.0);
-    svg + "</svg>"
 }
 
 fn events_summary(t: &TrendsResponse) -> String {
@@ -401,165 +327,240 @@ fn readout(b: &TrendBucket, span_ms: f64) -> String {
     )
 }
 
-/// Latency p50 (solid) and p95 (dashed) per route, or tokens (input +
-/// output) per route, over the buckets with calls: a figure with its
-/// summary and legend.
-fn route_chart(routes: &[RouteTrend], axis: Axis, latency: bool) -> String {
-    let (id, title, unit) = if latency {
-        (
-            "latency-chart",
-            "Provider call latency per route (solid p50, dashed p95)",
-            "ms",
-        )
-    } else {
-        (
-            "tokens-chart",
-            "Tokens per route (input + output)",
-            "tokens",
-        )
-    };
-    let (top, base) = (10.0, 120.0);
-    let values = |r: &RouteTrend| -> Vec<(f64, f64, f64)> {
-        r.points
+/// What a route chart draws.
+#[derive(Clone, Copy, PartialEq)]
+enum Measure {
+    /// p50 (solid) and p95 (dashed) latency.
+    Latency,
+    /// Input + output tokens.
+    Tokens,
+    /// What the priced calls cost, in USD.
+    Cost,
+}
+
+impl Measure {
+    fn id(self) -> &'static str {
+        match self {
+            Measure::Latency => "latency-chart",
+            Measure::Tokens => "tokens-chart",
+            Measure::Cost => "cost-chart",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Measure::Latency => "Provider call latency per route (solid p50, dashed p95)",
+            Measure::Tokens => "Tokens per route (input + output)",
+            Measure::Cost => "Cost per route (USD, priced calls)",
+        }
+    }
+
+    /// `(ms, low, high)` per bucket with a value: the line's points.
+    fn points(self, route: &RouteTrend) -> Vec<(f64, f64, f64)> {
+        route
+            .points
             .iter()
             .filter_map(|p| {
-                let x = ms(&p.start);
-                if latency {
-                    Some((x, p.p50_ms?, p.p95_ms.or(p.p50_ms)?))
-                } else {
-                    let tokens = (p.input_tokens + p.output_tokens) as f64;
-                    Some((x, tokens, tokens))
+                let at = ms(&p.start);
+                match self {
+                    Measure::Latency => Some((at, p.p50_ms?, p.p95_ms.or(p.p50_ms)?)),
+                    Measure::Tokens => {
+                        let tokens = (p.input_tokens + p.output_tokens) as f64;
+                        Some((at, tokens, tokens))
+                    }
+                    Measure::Cost => Some((at, p.cost_usd, p.cost_usd)),
                 }
             })
             .collect()
-    };
+    }
+
+    /// The top of the axis, as its label says it.
+    fn label(self, max: f64) -> String {
+        match self {
+            Measure::Latency => format!("{} ms", max.round() as i64),
+            Measure::Tokens => format!("{} tokens", max.round() as i64),
+            Measure::Cost => usd(max),
+        }
+    }
+
+    /// One route's sentence of the chart's summary.
+    fn summary(self, route: &RouteTrend, points: &[(f64, f64, f64)]) -> String {
+        let calls: i64 = route.points.iter().map(|p| p.calls).sum();
+        let name = &route.route;
+        match self {
+            Measure::Tokens => {
+                let tokens: i64 = route
+                    .points
+                    .iter()
+                    .map(|p| p.input_tokens + p.output_tokens)
+                    .sum();
+                format!("{name}: {tokens} tokens over {calls} calls")
+            }
+            Measure::Cost => {
+                let cost: f64 = route.points.iter().map(|p| p.cost_usd).sum();
+                format!("{name}: {} over {calls} calls", usd(cost))
+            }
+            Measure::Latency if points.is_empty() => {
+                format!("{name}: {calls} calls, no latency reported")
+            }
+            Measure::Latency => {
+                let p95 = points.iter().map(|p| p.2).fold(0.0, f64::max);
+                let p50 = points.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+                format!(
+                    "{name}: {calls} calls, p50 from {} ms, p95 up to {} ms",
+                    p50.round() as i64,
+                    p95.round() as i64
+                )
+            }
+        }
+    }
+}
+
+/// One measure per route over the buckets with calls: a figure with its
+/// summary and legend.
+#[component]
+fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> impl IntoView {
+    let (id, title) = (measure.id(), measure.title());
+    let (top, base) = (10.0, 120.0);
+    let routes: Vec<_> = routes
+        .into_iter()
+        .take(ROUTE_COLOURS.len())
+        .map(|r| {
+            let points = measure.points(&r);
+            (r, points)
+        })
+        .collect();
     let max = routes
         .iter()
-        .flat_map(|r| values(r).into_iter().map(|v| v.2))
-        .fold(0.0_f64, f64::max)
-        .max(1.0);
-    let y = |v: f64| base - v / max * (base - top);
-    let mut svg = format!(
-        r#"<svg id="{id}" viewBox="0 0 1000 130" role="img" aria-label="{title}" aria-describedby="{id}-desc"><text class="axis-label" x="4" y="18">{} {unit}</text><line class="baseline" x1="120" x2="990" y1="120" y2="120"/>"#,
-        max.round() as i64
-    );
-    let mut summary = Vec::new();
-    let mut legend = String::new();
-    for (c, r) in routes.iter().take(ROUTE_COLOURS.len()).enumerate() {
-        let points = values(r);
-        let path = |pick: fn(&(f64, f64, f64)) -> f64| {
-            points
-                .iter()
-                .map(|p| format!("{},{}", num(axis.x(p.0)), num(y(pick(p)))))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let route = esc(&r.route);
-        let colour = ROUTE_COLOURS[c];
-        let _ = write!(
-            svg,
-            r#"<g class="route" data-route="{route}"><polyline class="p50" points="{}" stroke="{colour}"/>"#,
-            path(|p| p.1)
-        );
-        if latency {
-            let _ = write!(
-                svg,
-                r#"<polyline class="p95" points="{}" stroke="{colour}"/>"#,
-                path(|p| p.2)
-            );
-        }
-        svg.push_str("</g>");
-        let _ = write!(
-            legend,
-            r#"<li><span class="swatch" style="background:{colour}"></span>{route}</li>"#
-        );
-        let calls: i64 = r.points.iter().map(|p| p.calls).sum();
-        summary.push(if !latency {
-            let tokens: i64 = r
-                .points
-                .iter()
-                .map(|p| p.input_tokens + p.output_tokens)
-                .sum();
-            format!("{route}: {tokens} tokens over {calls} calls")
-        } else if points.is_empty() {
-            format!("{route}: {calls} calls, no latency reported")
-        } else {
-            let p95 = points.iter().map(|p| p.2).fold(0.0, f64::max);
-            let p50 = points.iter().map(|p| p.1).fold(f64::MAX, f64::min);
-            format!(
-                "{route}: {calls} calls, p50 from {} ms, p95 up to {} ms",
-                p50.round() as i64,
-                p95.round() as i64
-            )
-        });
-    }
-    let summary = if summary.is_empty() {
+        .flat_map(|(_, points)| points.iter().map(|p| p.2))
+        .fold(0.0_f64, f64::max);
+    let scale = if measure == Measure::Cost {
+        max.max(1e-6)
+    } else {
+        max.max(1.0)
+    };
+    let y = move |v: f64| base - v / scale * (base - top);
+    let line = move |points: &[(f64, f64, f64)], pick: fn(&(f64, f64, f64)) -> f64| {
+        points
+            .iter()
+            .map(|p| format!("{},{}", num(axis.x(p.0)), num(y(pick(p)))))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let summary = if routes.is_empty() {
         "No provider calls in this range.".to_owned()
     } else {
-        summary.join("; ") + "."
+        routes
+            .iter()
+            .map(|(r, points)| measure.summary(r, points))
+            .collect::<Vec<_>>()
+            .join("; ")
+            + "."
     };
-    format!(
-        r#"<figure class="chart"><figcaption>{title}</figcaption>{svg}</svg><p id="{id}-desc" class="chart-summary">{summary}</p><ul class="legend" aria-label="Routes">{legend}</ul></figure>"#
-    )
+    let lines = routes
+        .iter()
+        .zip(ROUTE_COLOURS)
+        .map(|((r, points), colour)| {
+            let p95 = (measure == Measure::Latency).then(
+                || view! { <polyline class="p95" points=line(points, |p| p.2) stroke=colour /> },
+            );
+            view! {
+                <g class="route" data-route=r.route.clone()>
+                    <polyline class="p50" points=line(points, |p| p.1) stroke=colour />
+                    {p95}
+                </g>
+            }
+        })
+        .collect_view();
+    let legend = routes
+        .iter()
+        .zip(ROUTE_COLOURS)
+        .map(|((r, _), colour)| {
+            view! { <li><span class="swatch" style:background=colour></span>{r.route.clone()}</li> }
+        })
+        .collect_view();
+    view! {
+        <figure class="chart">
+            <figcaption>{title}</figcaption>
+            <svg id=id viewBox="0 0 1000 130" role="img" aria-label=title aria-describedby=format!("{id}-desc")>
+                <text class="axis-label" x="4" y="18">{measure.label(max)}</text>
+                <line class="baseline" x1="120" x2="990" y1="120" y2="120" />
+                {lines}
+            </svg>
+            <p id=format!("{id}-desc") class="chart-summary">{summary}</p>
+            <ul class="legend" aria-label="Routes">{legend}</ul>
+        </figure>
+    }
 }
 
 /// One row per worker, a band where its circuit breaker was open.
-fn breaker_chart(intervals: &[BreakerInterval], axis: Axis) -> String {
+#[component]
+fn BreakerChart(intervals: Vec<BreakerInterval>, axis: Axis) -> impl IntoView {
     // In the order they first appear (the API's).
-    let mut workers: Vec<&str> = Vec::new();
-    for i in intervals {
-        if !workers.contains(&i.worker_id.as_str()) {
-            workers.push(&i.worker_id);
+    let mut workers: Vec<String> = Vec::new();
+    for i in &intervals {
+        if !workers.contains(&i.worker_id) {
+            workers.push(i.worker_id.clone());
         }
     }
-    let height = 20 * workers.len().max(1) as i64 + 22;
-    let mut svg = format!(
-        r#"<svg id="breaker-chart" viewBox="0 0 1000 {height}" role="img" aria-label="Circuit breakers open, per worker" aria-describedby="breaker-chart-desc">"#
-    );
-    for (n, w) in workers.iter().enumerate() {
-        let _ = write!(
-            svg,
-            r#"<text class="worker-label" x="4" y="{}">{}</text>"#,
-            20 * n + 14,
-            esc(w)
-        );
-    }
-    let mut summary = Vec::new();
-    for i in intervals {
-        let n = workers.iter().position(|w| *w == i.worker_id).unwrap_or(0);
-        let opened = ms(&i.opened_at);
-        let closed = i.closed_at.as_ref().map_or(axis.to, ms);
-        let (x1, x2) = (axis.x(opened), axis.x(closed));
-        let worker = esc(&i.worker_id);
-        let _ = write!(
-            svg,
-            r#"<rect class="band" data-worker="{worker}" data-open="{}" x="{}" y="{}" width="{}" height="14"/>"#,
-            i.closed_at.is_none(),
-            num(x1),
-            20 * n + 3,
-            num((x2 - x1).max(2.0))
-        );
-        summary.push(format!(
-            "{worker} open from {} {}{}",
-            time::format_clock(opened),
-            i.closed_at
-                .as_ref()
-                .map_or("and still open".to_owned(), |c| format!(
-                    "to {}",
-                    time::format_clock(ms(c))
-                )),
-            i.reason
-                .as_ref()
-                .map_or(String::new(), |r| format!(" ({})", esc(r)))
-        ));
-    }
-    axis.ticks(&mut svg, (height - 4) as f64);
-    let summary = if summary.is_empty() {
+    let row = |worker: &str| workers.iter().position(|w| w == worker).unwrap_or(0);
+    let height = 20 * workers.len().max(1) + 22;
+    let labels = workers
+        .iter()
+        .enumerate()
+        .map(|(n, w)| view! { <text class="worker-label" x="4" y=20 * n + 14>{w.clone()}</text> })
+        .collect_view();
+    let bands = intervals
+        .iter()
+        .map(|i| {
+            let (x1, x2) = (
+                axis.x(ms(&i.opened_at)),
+                axis.x(i.closed_at.as_ref().map_or(axis.to, ms)),
+            );
+            view! {
+                <rect class="band" data-worker=i.worker_id.clone() data-open=i.closed_at.is_none().to_string()
+                    x=num(x1) y=20 * row(&i.worker_id) + 3 width=num((x2 - x1).max(2.0)) height="14" />
+            }
+        })
+        .collect_view();
+    let summary = if intervals.is_empty() {
         "No circuit breaker was open in this range.".to_owned()
     } else {
-        summary.join("; ") + "."
+        intervals
+            .iter()
+            .map(breaker_sentence)
+            .collect::<Vec<_>>()
+            .join("; ")
+            + "."
     };
+    view! {
+        <figure class="chart">
+            <figcaption>"Circuit breakers open, per worker"</figcaption>
+            <svg id="breaker-chart" viewBox=format!("0 0 1000 {height}") role="img"
+                aria-label="Circuit breakers open, per worker" aria-describedby="breaker-chart-desc">
+                {labels}
+                {bands}
+                <Ticks axis=axis y=(height - 4) as f64 />
+            </svg>
+            <p id="breaker-chart-desc" class="chart-summary">{summary}</p>
+        </figure>
+    }
+}
+
+/// `worker-b open from 10:02:40 UTC to 10:06:40 UTC (3 consecutive failures)`.
+fn breaker_sentence(i: &BreakerInterval) -> String {
     format!(
-        r#"<figure class="chart"><figcaption>Circuit breakers open, per worker</figcaption>{svg}</svg><p id="breaker-chart-desc" class="chart-summary">{summary}</p></figure>"#
+        "{} open from {} {}{}",
+        i.worker_id,
+        time::format_clock(ms(&i.opened_at)),
+        i.closed_at
+            .as_ref()
+            .map_or("and still open".to_owned(), |c| format!(
+                "to {}",
+                time::format_clock(ms(c))
+            )),
+        i.reason
+            .as_ref()
+            .map_or(String::new(), |r| format!(" ({r})"))
     )
 }

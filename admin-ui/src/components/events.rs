@@ -116,8 +116,8 @@ pub fn EventsPanel() -> impl IntoView {
     // The row whose metadata is open.
     let expanded = RwSignal::new(None::<Uuid>);
 
-    let table = move |page: EventsResponse| {
-        let shown = Memo::new(move |_| older_here.with(|o| shown(&page, o.as_ref())));
+    let table = move |page: Signal<EventsResponse>| {
+        let shown = Memo::new(move |_| older_here.with(|o| page.with(|p| shown(p, o.as_ref()))));
         let more = move |_| {
             let (events, cursor) = shown.get_untracked();
             if let Some(cursor) = cursor {

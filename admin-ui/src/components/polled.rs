@@ -77,7 +77,9 @@ async fn fetch<T: DeserializeOwned>(
 }
 
 /// Shows a panel's data through `render`: `loading` until the first
-/// answer, the newest answer after, a failure said above the last data.
+/// answer, then the view `render` builds once from a signal of the newest
+/// answer (so a poll updates what changed and leaves the rest, the focus
+/// too), a failure said above the last data.
 #[component]
 pub fn Polled<T, V, F>(
     data: PolledData<T>,
@@ -90,23 +92,35 @@ pub fn Polled<T, V, F>(
 where
     T: Clone + Send + Sync + 'static,
     V: IntoView + 'static,
-    F: Fn(T) -> V + Clone + Send + Sync + 'static,
+    F: Fn(Signal<T>) -> V + Clone + Send + Sync + 'static,
 {
-    let show_last = render.clone();
+    let has_data = Memo::new(move |_| data.last_good.with(Option::is_some));
+    // The newest data as a signal, once there is some.
+    let shown = move |render: F| {
+        move || {
+            let first = has_data
+                .get()
+                .then(|| data.last_good.get_untracked())
+                .flatten()?;
+            let latest =
+                Signal::derive(move || data.last_good.get().unwrap_or_else(|| first.clone()));
+            Some(render(latest))
+        }
+    };
+    let under_error = shown(render.clone());
     view! {
         <Transition fallback=move || view! { <p class="loading">{loading}</p> }>
             <ErrorBoundary fallback=move |errors| {
-                let render = show_last.clone();
                 let stale = data.last_good.with_untracked(Option::is_some);
                 view! {
                     <ErrorNotice errors=errors what=what stale=stale />
-                    {move || data.last_good.get().map(render.clone())}
+                    {under_error.clone()}
                 }
             }>
-                {
-                    let render = render.clone();
-                    move || data.answer.get().map(|answer| answer.map(render.clone()))
-                }
+                // The resource read here is what the transition waits for
+                // and the boundary catches; it shows nothing itself.
+                {move || data.answer.get().map(|answer| answer.map(|_| ()))}
+                {shown(render.clone())}
             </ErrorBoundary>
         </Transition>
     }

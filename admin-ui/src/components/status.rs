@@ -14,12 +14,12 @@ pub fn StatusPanel() -> impl IntoView {
         <section id="health" aria-labelledby="health-title">
             <h2 id="health-title">"Runtime health"</h2>
             <Polled data=status what="the runtime status" loading="Loading…"
-                render=|s: StatusResponse| view! { <HealthCards status=s /> } />
+                render={|s: Signal<StatusResponse>| move || view! { <HealthCards status=s.get() /> }} />
         </section>
         <section id="queue" aria-labelledby="queue-title">
             <h2 id="queue-title">"Task queue"</h2>
             <Polled data=status what="the task queue" loading="Loading…"
-                render=|s: StatusResponse| view! { <QueueTable queue=s.queue /> } />
+                render={|s: Signal<StatusResponse>| move || view! { <QueueTable queue=s.with(|s| s.queue.clone()) /> }} />
         </section>
     }
 }

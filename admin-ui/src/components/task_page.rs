@@ -36,7 +36,7 @@ pub fn TaskPage(id: Uuid) -> impl IntoView {
             </nav>
             <h2 id="task-title">"Task " <code>{id.to_string()}</code></h2>
             <Polled data=detail what="the task" loading="Loading the task…"
-                render=|d: TaskDetail| view! { <Story detail=d /> } />
+                render={|d: Signal<TaskDetail>| move || view! { <Story detail=d.get() /> }} />
         </main>
     }
 }

@@ -64,20 +64,21 @@ pub fn TasksPanel() -> impl IntoView {
                 </div>
             </form>
             <Polled data=tasks what="the tasks" loading="Loading tasks…"
-                render=|r: TasksResponse| view! { <TasksTable tasks=r.tasks /> } />
+                render={|r: Signal<TasksResponse>| view! { <TasksTable tasks=Signal::derive(move || r.with(|r| r.tasks.clone())) /> }} />
         </section>
     }
 }
 
 #[component]
-fn TasksTable(tasks: Vec<TaskSummary>) -> impl IntoView {
-    let count = tasks.len();
-    let empty = tasks
-        .is_empty()
-        .then(|| view! { <tr><td colspan="9" class="empty">"No tasks match."</td></tr> });
+fn TasksTable(tasks: Signal<Vec<TaskSummary>>) -> impl IntoView {
+    let empty = move || {
+        tasks
+            .with(Vec::is_empty)
+            .then(|| view! { <tr><td colspan="9" class="empty">"No tasks match."</td></tr> })
+    };
     view! {
         <table id="tasks-table">
-            <caption>{format!("{count} most recently created tasks")}</caption>
+            <caption>{move || format!("{} most recently created tasks", tasks.with(Vec::len))}</caption>
             <thead>
                 <tr>
                     <th scope="col">"Task"</th>
@@ -93,7 +94,7 @@ fn TasksTable(tasks: Vec<TaskSummary>) -> impl IntoView {
             </thead>
             <tbody>
                 {empty}
-                <For each=move || tasks.clone() key=|t| (t.id, t.updated_at, t.latest_event.as_ref().map(|e| e.id)) let(task)>
+                <For each=move || tasks.get() key=|t| (t.id, t.updated_at, t.latest_event.as_ref().map(|e| e.id)) let(task)>
                     <TaskRow task=task />
                 </For>
             </tbody>

@@ -108,7 +108,7 @@ pub fn TrendsPanel() -> impl IntoView {
         <section id="trends" aria-labelledby="trends-title">
             <h2 id="trends-title">"Trends"</h2>
             <Polled data=trends what="the trends" loading="Loading trends…"
-                render=|t: TrendsResponse| view! { <Trends trends=t /> } />
+                render={|t: Signal<TrendsResponse>| move || view! { <Trends trends=t.get() /> }} />
         </section>
     }
 }

@@ -1,0 +1,60 @@
+//! Sign-in: a missing, bad or non-admin token.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use super::browser::*;
+use super::seed::*;
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn missing_or_bad_token_lands_on_sign_in(pool: PgPool) {
+    seed(&pool).await;
+    let b = Browser::open(pool).await;
+    let signed_out =
+        "return !!document.querySelector('#sign-in') && !document.querySelector('#dashboard')";
+    let stored = "return sessionStorage.getItem('aiRuntimeAdminToken')";
+
+    // No token at all.
+    b.goto("").await;
+    b.wait_for("the sign-in form", signed_out).await;
+
+    // A wrong token: 401, back to sign-in, the token forgotten and never left in the address bar.
+    b.goto("?a=1#token=not-the-admin-token").await;
+    let notice = b.text("#sign-in [role=alert]").await;
+    assert!(notice.contains("401"), "{notice}");
+    assert!(!b.url().await.contains("token"), "the fragment is removed");
+    assert_eq!(b.js(stored).await, Value::Null);
+
+    // A valid JWT of a non-admin: 403, "not an admin".
+    let exp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    let editor = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": "editor-1", "exp": exp, "app_metadata": {"role": "editor"}}),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .expect("an HS256 JWT");
+    b.goto(&format!("?b=1#token={editor}")).await;
+    let notice = b.text("#sign-in [role=alert]").await;
+    assert!(notice.contains("not an admin"), "{notice}");
+
+    // The form signs in; the token survives a reload (sessionStorage).
+    b.type_into("#token-input", ADMIN_TOKEN).await;
+    b.click("#sign-in button[type=submit]").await;
+    b.text("[data-worker='worker-b'] .breaker").await;
+    b.client.refresh().await.expect("reload");
+    b.text("[data-worker='worker-b'] .breaker").await;
+
+    // A stored token the server no longer accepts.
+    b.js("sessionStorage.setItem('aiRuntimeAdminToken', 'revoked-token'); return null")
+        .await;
+    b.client.refresh().await.expect("reload");
+    b.wait_for("sign-in after a 401", signed_out).await;
+    assert!(b.text("#sign-in [role=alert]").await.contains("401"));
+    b.close().await;
+}

@@ -258,3 +258,63 @@ fn short_id(id: Uuid) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use ai_runtime_api::{EventLayer, Operation};
+
+    use super::*;
+
+    /// An event `seconds` after the epoch, its id made of that number.
+    fn event(seconds: u128) -> RuntimeEvent {
+        let at = time::at_ms(seconds as f64 * 1_000.0);
+        RuntimeEvent {
+            id: Uuid::from_u128(seconds),
+            layer: EventLayer::Worker,
+            operation: Operation::Heartbeat,
+            reason_code: "HEARTBEAT".into(),
+            entity_id: "worker-a".into(),
+            task_id: None,
+            persona_id: None,
+            worker_id: None,
+            metadata: serde_json::json!({}),
+            occurred_at: at,
+            created_at: at,
+        }
+    }
+
+    fn page(seconds: &[u128], next_cursor: Option<&str>) -> EventsResponse {
+        EventsResponse {
+            events: seconds.iter().copied().map(event).collect(),
+            next_cursor: next_cursor.map(str::to_owned),
+        }
+    }
+
+    fn ids(events: &[RuntimeEvent]) -> Vec<u128> {
+        events.iter().map(|e| e.id.as_u128()).collect()
+    }
+
+    #[test]
+    fn without_older_pages_the_first_page_is_all() {
+        let (events, cursor) = shown(&page(&[9, 8], Some("c1")), None);
+        assert_eq!(ids(&events), [9, 8]);
+        assert_eq!(cursor.as_deref(), Some("c1"));
+    }
+
+    #[test]
+    fn a_poll_goes_on_top_of_the_older_pages_without_a_gap_or_a_twin() {
+        // Shown before: the first page 8, 7 and an older page 6, 5.
+        let older = Older {
+            events: page(&[8, 7, 6, 5], None).events,
+            next_cursor: Some("c2".into()),
+        };
+        // A poll: two new events pushed 7 off the first page.
+        let (events, cursor) = shown(&page(&[10, 9, 8], Some("c1")), Some(&older));
+        assert_eq!(ids(&events), [10, 9, 8, 7, 6, 5], "7 stays, 8 once");
+        assert_eq!(
+            cursor.as_deref(),
+            Some("c2"),
+            "the next older page is the older pages' one"
+        );
+    }
+}

@@ -105,10 +105,15 @@ pub struct Browser {
 
 impl Browser {
     pub async fn open(pool: PgPool) -> Browser {
+        Browser::open_on(pool, shipped_dist()).await
+    }
+
+    /// As [`Browser::open`], the server serving the build in `ui_dir`.
+    pub async fn open_on(pool: PgPool, ui_dir: PathBuf) -> Browser {
         let config = AppConfig {
             admin_token: Some(ADMIN_TOKEN.into()),
             jwt_secret: Some(JWT_SECRET.into()),
-            ui_dir: shipped_dist(),
+            ui_dir,
             ..AppConfig::default()
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -33,6 +33,15 @@ impl EventWindow {
             to: last.max(created_at) + Duration::days(1),
         }
     }
+
+    /// An external task (one only its events know): the last `days` days,
+    /// to tomorrow.
+    pub(crate) fn external(now: DateTime<Utc>, days: i64) -> Self {
+        EventWindow {
+            from: now - Duration::days(days),
+            to: now + Duration::days(1),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,18 @@
 //! it (stuck flag and latest event included), its queue transitions and its
 //! runtime events, both oldest first.
 //!
+//! A task id this queue does not hold but runtime events carry (an external
+//! worker's, through OTLP) is an external task: its story is its events
+//! over the last [`EXTERNAL_TASK_DAYS`] days, without the queue's facts and
+//! transitions; an id nothing knows is a 404.
+//!
 //! Every query is bounded. The events table is partitioned by day on
 //! `occurred_at`, so the event query is bounded by the task's lifetime
 //! ([`EventWindow`]): Postgres reads only the days the task lived, not every
 //! day the retention keeps. At most [`MAX_TASK_EVENTS`] events and
 //! transitions are sent, the newest when there are more.
 
-use ai_runtime_api::{ProviderCall, TaskStatus, MAX_TASK_EVENTS};
+use ai_runtime_api::{ProviderCall, TaskStatus, EXTERNAL_TASK_DAYS, MAX_TASK_EVENTS};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -55,7 +60,7 @@ struct TransitionJson<'r> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TaskDetailJson<'r> {
-    task: TaskJson<'r>,
+    task: Option<TaskJson<'r>>,
     transitions: Vec<TransitionJson<'r>>,
     events: Vec<EventJson<'r>>,
     events_truncated: bool,
@@ -89,7 +94,8 @@ fn transitions_query(id: Uuid) -> QueryBuilder<'static, Postgres> {
     q
 }
 
-/// The task's story as the response; 404 when there is no such task.
+/// The task's story as the response; 404 when neither the queue nor an
+/// event knows the task.
 pub(crate) async fn get(
     pool: &PgPool,
     id: Uuid,
@@ -116,12 +122,17 @@ async fn story(
         ..TaskFilter::default()
     };
     let task_rows = tasks::PageRows::fetch(&mut *conn, &one, thresholds).await?;
-    let Some(task) = task_rows.tasks()?.into_iter().next() else {
-        return Err(ApiFailure::NotFound(format!("no task {id}")));
+    let task = task_rows.tasks()?.into_iter().next();
+    let now = Utc::now();
+    let window = match &task {
+        Some(task) => EventWindow::of(task.status.0, task.created_at, task.updated_at, now),
+        None => EventWindow::external(now, EXTERNAL_TASK_DAYS),
     };
-    let window = EventWindow::of(task.status.0, task.created_at, task.updated_at, Utc::now());
 
-    let transition_rows = transitions_query(id).build().fetch_all(&mut *conn).await?;
+    let transition_rows = match task {
+        Some(_) => transitions_query(id).build().fetch_all(&mut *conn).await?,
+        None => Vec::new(),
+    };
     let mut transitions = transition_rows
         .iter()
         .map(TransitionJson::from_row)
@@ -139,6 +150,9 @@ async fn story(
         .iter()
         .map(EventJson::from_row)
         .collect::<Result<Vec<_>, _>>()?;
+    if task.is_none() && events.is_empty() {
+        return Err(ApiFailure::NotFound(format!("no task {id}")));
+    }
     let events_truncated = events.len() > MAX_TASK_EVENTS as usize;
     events.truncate(MAX_TASK_EVENTS as usize);
     events.reverse();
@@ -242,7 +256,7 @@ mod tests {
         let event_metadata = RawValue::from_string(r#"{"latency_ms":12}"#.into()).unwrap();
         let text = r#"quote " \ é"#;
         let borrowed = TaskDetailJson {
-            task: TaskJson::for_test(task_id, persona, at),
+            task: Some(TaskJson::for_test(task_id, persona, at)),
             transitions: vec![TransitionJson {
                 id: transition,
                 from_status: None,
@@ -269,7 +283,7 @@ mod tests {
             calls: Vec::new(),
         };
         let owned = TaskDetail {
-            task: TaskSummary {
+            task: Some(TaskSummary {
                 id: task_id,
                 persona_id: persona,
                 kind: "reply".into(),
@@ -285,7 +299,7 @@ mod tests {
                 updated_at: at,
                 stuck: false,
                 latest_event: None,
-            },
+            }),
             transitions: vec![TaskTransition {
                 id: transition,
                 from_status: None,

@@ -404,7 +404,11 @@ pub struct BreakerInterval {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TaskDetail {
-    pub task: TaskSummary,
+    /// The task in this queue; absent (null) for an external task: one only
+    /// its runtime events know, such as a worker outside this queue sending
+    /// through OTLP (its events are looked for over the last
+    /// [`EXTERNAL_TASK_DAYS`] days).
+    pub task: Option<TaskSummary>,
     /// Its queue transitions, oldest first.
     pub transitions: Vec<TaskTransition>,
     /// Its runtime events, oldest first.
@@ -439,6 +443,9 @@ pub struct ProviderCall {
     /// Its reason code is of the failure class.
     pub failed: bool,
 }
+
+/// How far back `/tasks/{id}` looks for the events of an external task (days).
+pub const EXTERNAL_TASK_DAYS: i64 = 7;
 
 /// The most runtime events `/tasks/{id}` returns.
 pub const MAX_TASK_EVENTS: i64 = 1000;

@@ -316,3 +316,60 @@ async fn each_provider_call_with_its_model_tokens_cost_and_duration(pool: PgPool
     assert_eq!(body["events"].as_array().unwrap().len(), 5);
     server.stop().await;
 }
+
+/// A task id the queue does not hold but events carry (an external worker
+/// sending through OTLP): its events and calls over the last week, no facts,
+/// no transitions; events older than that week are not looked for.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn an_external_task_is_its_events_of_the_last_week(pool: PgPool) {
+    let external = Uuid::new_v4();
+    for (code, seconds) in [("PROVIDER_CALL_OK", 120), ("TOOL_CALL_OK", 60)] {
+        insert_event(
+            &pool,
+            Event {
+                reason_code: code,
+                layer: if code == "TOOL_CALL_OK" {
+                    "tool_runtime"
+                } else {
+                    "provider_runtime"
+                },
+                operation: if code == "TOOL_CALL_OK" {
+                    "TOOL_CALL"
+                } else {
+                    "CALL"
+                },
+                entity_id: "openai/gpt-4o-mini".into(),
+                task_id: Some(external),
+                worker_id: Some("py-worker-1".into()),
+                occurred_at: ago(seconds),
+                metadata: json!({"gen_ai.usage.input_tokens": 120, "cost_usd": 0.0002}),
+            },
+        )
+        .await;
+    }
+    let server = server::start(pool.clone()).await;
+    let detail = server.ok(&format!("tasks/{external}")).await;
+    assert_eq!(detail["task"], Value::Null, "{detail}");
+    assert_eq!(detail["transitions"], json!([]));
+    assert_eq!(
+        texts(&detail["events"], "reasonCode"),
+        ["PROVIDER_CALL_OK", "TOOL_CALL_OK"]
+    );
+    assert_eq!(detail["calls"][0]["inputTokens"], 120);
+    assert_eq!(detail["calls"][0]["costUsd"], 0.0002);
+
+    // Only older than the week: nothing knows the task.
+    let old = Uuid::new_v4();
+    insert_event(
+        &pool,
+        Event {
+            task_id: Some(old),
+            occurred_at: ago(8 * 86_400),
+            ..Event::default()
+        },
+    )
+    .await;
+    let (status, body) = server.api(&format!("tasks/{old}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    server.stop().await;
+}

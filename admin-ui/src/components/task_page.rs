@@ -1,5 +1,6 @@
 //! A task's page (`pages::Page::Task`, at `{BASE}/tasks/{id}`): the task
-//! (status, reason, attempts, lease), its provider calls with their tokens
+//! (status, reason, attempts, lease; an external task, one only its events
+//! know, says so instead), its provider calls with their tokens
 //! and cost, its transitions with their times and who made them, and its
 //! transitions and runtime events on one timeline, oldest first.
 //!
@@ -7,7 +8,9 @@
 //! next one loads, and a failure (an unknown task, the server down) is
 //! said in its place until a load succeeds again.
 
-use ai_runtime_api::{ProviderCall, RuntimeEvent, TaskDetail, TaskSummary, TaskTransition};
+use ai_runtime_api::{
+    ProviderCall, RuntimeEvent, TaskDetail, TaskSummary, TaskTransition, EXTERNAL_TASK_DAYS,
+};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -60,9 +63,21 @@ fn Story(detail: TaskDetail) -> impl IntoView {
         .is_empty()
         .then(|| view! { <tr><td colspan="4" class="empty">"No transitions recorded."</td></tr> });
     let timeline = timeline(&detail.transitions, &detail.events);
+    let facts = match detail.task {
+        Some(task) => view! { <Facts task=task /> }.into_any(),
+        None => view! {
+            <p id="external-task" class="notice">
+                "This task is not in this queue: its worker is outside it (sending through OTLP, for instance). \
+                 Its runtime events of the last "
+                {EXTERNAL_TASK_DAYS}
+                " days are shown."
+            </p>
+        }
+        .into_any(),
+    };
     view! {
         <div id="task-story">
-            <Facts task=detail.task />
+            {facts}
             <Calls calls=detail.calls />
             <section id="transitions" aria-labelledby="transitions-title">
                 <h3 class="sub" id="transitions-title">"Transitions"</h3>

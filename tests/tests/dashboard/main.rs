@@ -9,6 +9,7 @@
 
 mod browser;
 mod event_stream;
+mod otlp_ingest;
 mod overview;
 mod screenshots;
 mod seed;

@@ -86,7 +86,7 @@ async fn main() {
     println!("# load average: {}", load_average());
     for (name, build) in [("baseline", &baseline), ("current", &current)] {
         let (raw, gzip, brotli) = wasm_sizes(build);
-        println!("{name}: WASM {raw} B raw, {gzip} B gzip, {brotli} B brotli on disk");
+        println!("{name}: WASM {raw} B raw; precompressed: {gzip} gzip, {brotli} brotli");
     }
     for (profile, conditions) in PROFILES {
         let mut loads: [Vec<Load>; 2] = [Vec::new(), Vec::new()];
@@ -179,7 +179,7 @@ fn wasm_sizes(dist: &Path) -> (u64, String, String) {
     let size = |ext: &str| {
         let mut path = wasm.clone().into_os_string();
         path.push(ext);
-        std::fs::metadata(path).map_or("(not built)".to_owned(), |m| m.len().to_string())
+        std::fs::metadata(path).map_or("no".to_owned(), |m| format!("{} B", m.len()))
     };
     (
         std::fs::metadata(&wasm).map_or(0, |m| m.len()),

@@ -69,6 +69,26 @@ fn main() {
         drop(guard);
         return;
     }
+    // For profilers: `profile-genai <chat|ordinary|event> [bare]` runs
+    // `per_call`'s loop of one GenAI section's shape into a sink whose
+    // database is unreachable (`bare`: the bare registry), nothing else.
+    if let Some(pos) = args.iter().position(|a| a == "profile-genai") {
+        let shape: fn(u64) = match args.get(pos + 1).map(String::as_str) {
+            Some("ordinary") => ordinary_span,
+            Some("event") => emit_realistic_event,
+            _ => rig_shaped_chat_span,
+        };
+        let (dispatch, guard, _handle) = match args.iter().any(|a| a == "bare") {
+            true => (Dispatch::new(tracing_subscriber::registry()), None, None),
+            false => {
+                let (dispatch, guard, handle) = runtime_layer("postgres://postgres@127.0.0.1:1/x");
+                (dispatch, Some(guard), Some(handle))
+            }
+        };
+        println!("{:.1} ns CPU per call", per_call(&dispatch, shape, &|| {}));
+        drop(guard);
+        return;
+    }
     let base_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let rt = tokio::runtime::Builder::new_current_thread()

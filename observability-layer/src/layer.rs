@@ -144,14 +144,35 @@ where
                 .clock
                 .instant()
                 .saturating_duration_since(captured.opened);
-            let mut ids = SpanIds::default();
-            for scope in span.scope() {
-                if let Some(found) = scope.extensions().get::<SpanIds>() {
-                    ids.fill_from(found);
+            // The span's own ids (rig's carry none), then its ancestors'.
+            let own = match plan(span.metadata()).has_ids {
+                true => span.extensions().get::<SpanIds>().cloned(),
+                false => None,
+            };
+            let parent = span.parent();
+            let walk = || {
+                let mut ids = SpanIds::default();
+                for scope in parent.iter().flat_map(|parent| parent.scope()) {
+                    if let Some(found) = scope.extensions().get::<SpanIds>() {
+                        ids.fill_from(found);
+                    }
                 }
-            }
+                ids
+            };
             let latency_ms = latency.as_secs_f64() * 1000.0;
-            match captured.finish(latency_ms, &ids, self.emitter.limits) {
+            let finished =
+                self.scopes
+                    .of_parent(parent.as_ref().map(|p| p.id()), walk, |inherited| {
+                        let limits = self.emitter.limits;
+                        match own {
+                            Some(mut own) => {
+                                own.fill_from(inherited);
+                                captured.finish(latency_ms, &own, limits)
+                            }
+                            None => captured.finish(latency_ms, inherited, limits),
+                        }
+                    });
+            match finished {
                 Some(Ok(event)) => self.emitter.emit(event),
                 Some(Err((event, reason))) => self.emitter.invalid(event, reason),
                 None => {}

@@ -8,14 +8,17 @@
 //! span and its ancestors (innermost wins, as for events); then it is sent
 //! like any event. Prices are added on the writer thread.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use ai_runtime_genai::{keys, map, Attribute, Entity, Kind, Role, SpanFacts, SLOTS};
+use thread_local::ThreadLocal;
 use tracing_core::field::{Field, Visit};
+use tracing_core::span::Id;
 
-use crate::callsite::GenAiPlan;
+use crate::callsite::{GenAiPlan, Plan};
 use crate::capture::{Captured, FieldValue, Limits, SpanIds};
 use crate::stats::InvalidReason;
 use crate::text::Text;
@@ -290,20 +293,86 @@ impl Visit for GenAiVisitor<'_> {
     }
 }
 
-/// GenAI spans open under one layer: while there are none, closing spans
+/// A GenAI span's capture as its extensions keep it: shared with the
+/// thread that opened the span (see [`OpenGenAiSpans`]); `None` once closed.
+#[derive(Clone)]
+pub(crate) struct SharedGenAiSpan(Arc<Mutex<Option<GenAiSpan>>>);
+
+impl SharedGenAiSpan {
+    pub(crate) fn new(span: GenAiSpan) -> Self {
+        SharedGenAiSpan(Arc::new(Mutex::new(Some(span))))
+    }
+
+    /// Calls `f` with the capture, unless the span has closed. (A panic
+    /// while it was held, in a host's `Debug` impl, left it usable.)
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut GenAiSpan) -> R) -> Option<R> {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        held.as_mut().map(f)
+    }
+
+    /// The capture, taken out at close.
+    pub(crate) fn take(&self) -> Option<GenAiSpan> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// The GenAI span a thread opened last: its id, its callsite's plan and
+/// its capture.
+struct Hot {
+    id: u64,
+    plan: &'static Plan,
+    span: SharedGenAiSpan,
+}
+
+/// GenAI spans open under one layer. While there are none, closing spans
 /// and ERROR events skip the GenAI bookkeeping without a registry lookup.
+/// Each thread keeps a handle to the GenAI span it opened last: the
+/// `Span::record`s that follow on that thread (rig records the response's
+/// 8 attributes one by one) reach the capture without a registry lookup
+/// and its locks; any other record finds it in the span's extensions.
 #[derive(Default)]
-pub(crate) struct OpenGenAiSpans(AtomicUsize);
+pub(crate) struct OpenGenAiSpans {
+    count: AtomicUsize,
+    hot: ThreadLocal<RefCell<Option<Hot>>>,
+}
 
 impl OpenGenAiSpans {
-    pub(crate) fn opened(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+    /// Span `id` opened on this thread (`plan`: its callsite's, when cached).
+    pub(crate) fn opened(&self, id: &Id, plan: Option<&'static Plan>, span: SharedGenAiSpan) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut hot) = self.hot.get_or_default().try_borrow_mut() {
+            *hot = plan.map(|plan| Hot {
+                id: id.into_u64(),
+                plan,
+                span,
+            });
+        }
     }
-    pub(crate) fn closed(&self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+
+    pub(crate) fn closed(&self, id: &Id) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        if let Some(Ok(mut hot)) = self.hot.get().map(RefCell::try_borrow_mut) {
+            if hot.as_ref().is_some_and(|hot| hot.id == id.into_u64()) {
+                *hot = None;
+            }
+        }
     }
+
     #[inline]
     pub(crate) fn any(&self) -> bool {
-        self.0.load(Ordering::Relaxed) > 0
+        self.count.load(Ordering::Relaxed) > 0
+    }
+
+    /// Calls `f` with the plan and capture of span `id` when it is the one
+    /// this thread opened last; `None` otherwise.
+    #[inline]
+    pub(crate) fn with_hot<R>(
+        &self,
+        id: &Id,
+        f: impl FnOnce(&'static Plan, &SharedGenAiSpan) -> R,
+    ) -> Option<R> {
+        let hot = self.hot.get()?.try_borrow().ok()?;
+        let hot = hot.as_ref().filter(|hot| hot.id == id.into_u64())?;
+        Some(f(hot.plan, &hot.span))
     }
 }

@@ -12,11 +12,12 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::callsite::plan;
+use crate::callsite::GenAiPlan;
 use crate::capture::{EventVisitor, SpanIds, SpanIdsVisitor};
 use crate::clock::EventClock;
 use crate::config::RuntimeLayerBuilder;
 use crate::emitter::Emitter;
-use crate::genai_span::{GenAiSpan, GenAiVisitor, OpenGenAiSpans};
+use crate::genai_span::{GenAiSpan, GenAiVisitor, OpenGenAiSpans, SharedGenAiSpan};
 use crate::recursion::guarded;
 use crate::scope::ScopeIds;
 
@@ -54,11 +55,10 @@ where
         if let Some(genai) = &plan.genai {
             guarded(|| {
                 let meta = attrs.metadata();
-                let event =
-                    self.emitter
-                        .fresh_event(self.clock.now(), *meta.level(), meta.target());
+                let (now, opened) = self.clock.now_and_instant();
+                let event = self.emitter.fresh_event(now, *meta.level(), meta.target());
                 let limits = self.emitter.limits;
-                let mut span = GenAiSpan::new(event, self.clock.instant(), limits);
+                let mut span = GenAiSpan::new(event, opened, limits);
                 attrs.record(&mut GenAiVisitor {
                     plan: genai,
                     span: &mut span,
@@ -66,8 +66,9 @@ where
                     capture_content: self.capture_content,
                 });
                 if let Some(registered) = ctx.span(id) {
-                    registered.extensions_mut().insert(span);
-                    self.open_genai.opened();
+                    let shared = SharedGenAiSpan::new(span);
+                    registered.extensions_mut().insert(shared.clone());
+                    self.open_genai.opened(id, plan.cached(), shared);
                 }
             });
         }
@@ -88,19 +89,22 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        // The GenAI span this thread opened last, without the registry
+        // (unless it carries ids too: those are the registry's).
+        let recorded = self.open_genai.with_hot(id, |plan, captured| {
+            let genai = plan.genai.as_ref().filter(|_| !plan.has_ids)?;
+            self.record_genai(genai, captured, values);
+            Some(())
+        });
+        if recorded.flatten().is_some() {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let plan = plan(span.metadata());
         if let Some(genai) = &plan.genai {
-            guarded(|| {
-                if let Some(captured) = span.extensions_mut().get_mut::<GenAiSpan>() {
-                    values.record(&mut GenAiVisitor {
-                        plan: genai,
-                        span: captured,
-                        limits: self.emitter.limits,
-                        capture_content: self.capture_content,
-                    });
-                }
-            });
+            if let Some(captured) = span.extensions().get::<SharedGenAiSpan>() {
+                self.record_genai(genai, captured, values);
+            }
         }
         if !plan.has_ids {
             return;
@@ -135,10 +139,13 @@ where
             return;
         }
         let Some(span) = ctx.span(&id) else { return };
-        let Some(captured) = span.extensions_mut().remove::<GenAiSpan>() else {
+        let Some(shared) = span.extensions_mut().remove::<SharedGenAiSpan>() else {
             return;
         };
-        self.open_genai.closed();
+        self.open_genai.closed(&id);
+        let Some(captured) = shared.take() else {
+            return;
+        };
         guarded(|| {
             let latency = self
                 .clock
@@ -186,8 +193,8 @@ where
             // An ERROR inside a GenAI span fails it (rig's chat spans carry no error status).
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {
-                    if let Some(genai) = span.extensions_mut().get_mut::<GenAiSpan>() {
-                        genai.error_event = true;
+                    if let Some(genai) = span.extensions().get::<SharedGenAiSpan>() {
+                        genai.with(|genai| genai.error_event = true);
                         break;
                     }
                 }
@@ -208,6 +215,22 @@ where
                 Ok(()) => self.emitter.emit(captured),
                 Err(reason) => self.emitter.invalid(captured, reason),
             }
+        });
+    }
+}
+
+impl RuntimeLayer {
+    /// Records `values` into a GenAI span's capture.
+    fn record_genai(&self, plan: &GenAiPlan, captured: &SharedGenAiSpan, values: &Record<'_>) {
+        guarded(|| {
+            captured.with(|span| {
+                values.record(&mut GenAiVisitor {
+                    plan,
+                    span,
+                    limits: self.emitter.limits,
+                    capture_content: self.capture_content,
+                })
+            });
         });
     }
 }

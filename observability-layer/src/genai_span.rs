@@ -3,15 +3,16 @@
 //! OpenTelemetry GenAI conventions) gets an event box at creation, kept in
 //! the span's extensions: the attributes given then and recorded later
 //! (`Span::record`) are copied into it under the mapping's keys, one value
-//! per key. When the span closes, `ai_runtime_genai::map` gives its
-//! columns, its duration becomes `latency_ms`, and the ids come from the
-//! span and its ancestors (innermost wins, as for events); then it is sent
-//! like any event. Prices are added on the writer thread.
+//! per key. When the span closes, its duration becomes `latency_ms`, the
+//! ids come from the span and its ancestors (innermost wins, as for
+//! events), and it is sent like any event. The writer thread then maps it
+//! (`ai_runtime_genai::map` gives its columns) and prices it: the host's
+//! thread pays for capturing only.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use ai_runtime_genai::{keys, map, Attribute, Entity, Kind, Role, SpanFacts, SLOTS};
 use thread_local::ThreadLocal;
@@ -97,106 +98,92 @@ impl GenAiSpan {
         text
     }
 
-    /// Turns the span into its event: `None` when the mapping writes none
-    /// for it (`create_agent`). `latency_ms` is its duration.
-    pub(crate) fn finish(
-        mut self,
-        latency_ms: f64,
-        ids: &SpanIds,
-        limits: Limits,
-    ) -> Option<Finished> {
-        let mut pool = std::mem::take(&mut self.event.texts);
-        let mut facts = SpanFacts::default();
-        for &attribute in fact_attributes() {
-            if let Some(value) = self.text(attribute) {
-                facts.note(attribute.role, value);
-            }
-        }
-        facts.error_event = self.error_event;
-        facts.responded |= usage_slots()
-            .iter()
-            .any(|&slot| self.positions[slot as usize] != NONE);
-        let mapped = map(&facts)?;
-        // Copied, not formatted (`fmt` cost a third of `finish`), into the
-        // box's buffers (taken out above while the facts borrow its fields).
-        let limit = limits.max_value_bytes;
-        let entity = match mapped.entity {
-            Entity::Unnamed => None,
-            Entity::Name(name) => Some(Text::bounded_in(name, limit, &mut pool)),
-            Entity::Route { provider, model } => {
-                Some(Text::joined_in(&[provider, "/", model], limit, &mut pool))
-            }
-        };
-        // A failed span that named no error type: say what told it failed.
-        let error_type = match facts.error_type {
-            None if mapped.failed => facts
-                .error_type(mapped.kind)
-                .map(|kind| Text::bounded(kind, 64)),
-            _ => None,
-        };
-        let (layer, operation, reason_code) = (mapped.layer, mapped.operation, mapped.reason_code);
-        let (priced, failed) = (mapped.kind == Kind::Inference, mapped.failed);
-        let event = &mut *self.event;
-        event.texts = pool;
-        event.layer = layer;
-        event.operation = operation;
-        event.reason_code = Text::bounded(reason_code, 128);
-        event.priced = priced;
-        if failed {
-            event.level = tracing_core::Level::ERROR;
-        }
-        if let Some(kind) = error_type {
-            event.fields.push(keys::ERROR_TYPE, FieldValue::Str(kind));
-        }
+    /// Turns the span into its event, still to be mapped (on the writer
+    /// thread, [`map_on_writer`]): `None` when the mapping writes none for
+    /// it (`create_agent`, no operation). `latency_ms` is its duration.
+    pub(crate) fn finish(mut self, latency_ms: f64, ids: &SpanIds) -> Option<Finished> {
+        static OPERATION: OnceLock<Option<Attribute>> = OnceLock::new();
+        let operation = OPERATION.get_or_init(|| ai_runtime_genai::attribute(keys::OPERATION));
+        Kind::of(self.text((*operation)?)?)?;
         let latency_ms = (latency_ms * 1000.0).round() / 1000.0;
+        let event = &mut *self.event;
         event
             .fields
             .push(keys::LATENCY_MS, FieldValue::F64(latency_ms));
-        Some(inherit(self.event, entity, ids, limits))
+        event.genai = Some(Unmapped {
+            error_event: self.error_event,
+        });
+        Some(inherit(self.event, ids))
     }
 }
 
-/// The attributes the mapping reads, looked up once.
-fn fact_attributes() -> &'static [Attribute] {
-    static FACTS: LazyLock<Vec<Attribute>> = LazyLock::new(|| {
-        [
-            keys::OPERATION,
-            keys::PROVIDER,
-            keys::REQUEST_MODEL,
-            keys::RESPONSE_MODEL,
-            keys::TOOL_NAME,
-            keys::AGENT_NAME,
-            keys::ERROR_TYPE,
-            keys::STATUS_CODE,
-        ]
-        .into_iter()
-        .filter_map(ai_runtime_genai::attribute)
-        .collect()
-    });
-    &FACTS
+/// What the writer needs, beyond the event's fields, to map a GenAI span
+/// (one byte: the event box keeps its size).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unmapped {
+    /// An ERROR event was emitted inside the span.
+    pub error_event: bool,
 }
 
-/// The slots of the token counts (any of them shows a response came).
-fn usage_slots() -> &'static [u8] {
-    static SLOTS_OF_USAGE: LazyLock<Vec<u8>> = LazyLock::new(|| {
-        let mut slots: Vec<u8> = ai_runtime_genai::attributes::table()
-            .filter(|(_, a)| matches!(a.role, Role::Usage(_)))
-            .map(|(_, a)| a.slot)
-            .collect();
-        slots.dedup();
-        slots
-    });
-    &SLOTS_OF_USAGE
+/// Maps a captured GenAI span (on the writer thread, off the host's):
+/// `ai_runtime_genai::map` gives its columns from the attributes it holds
+/// (stored under the table's keys), and `error.type` joins its metadata
+/// when it failed without naming one.
+pub(crate) fn map_on_writer(event: &mut Captured, unmapped: Unmapped, limits: Limits) {
+    let Captured { fields, texts, .. } = event;
+    let mut facts = SpanFacts::default();
+    for (name, value) in fields.iter() {
+        let Some(attribute) = ai_runtime_genai::attribute(name) else {
+            continue;
+        };
+        match value {
+            FieldValue::Str(text) => facts.note(attribute.role, text.as_str()),
+            // A token count of any type shows a response came.
+            _ if matches!(attribute.role, Role::Usage(_)) => facts.responded = true,
+            _ => {}
+        }
+    }
+    facts.error_event = unmapped.error_event;
+    let Some(mapped) = map(&facts) else {
+        return;
+    };
+    let limit = limits.max_value_bytes;
+    // Copied, not formatted (`fmt` cost a third of the mapping).
+    let entity = match mapped.entity {
+        Entity::Unnamed => None,
+        Entity::Name(name) => Some(Text::bounded_in(name, limit, texts)),
+        Entity::Route { provider, model } => {
+            Some(Text::joined_in(&[provider, "/", model], limit, texts))
+        }
+    };
+    // A failed span that named no error type: say what told it failed.
+    let error_type = match facts.error_type {
+        None if mapped.failed => facts
+            .error_type(mapped.kind)
+            .map(|kind| Text::bounded(kind, 64)),
+        _ => None,
+    };
+    event.layer = mapped.layer;
+    event.operation = mapped.operation;
+    event.reason_code = Text::bounded(mapped.reason_code, 128);
+    event.priced = mapped.kind == Kind::Inference;
+    if mapped.failed {
+        event.level = tracing_core::Level::ERROR;
+    }
+    if let Some(kind) = error_type {
+        event.fields.push(keys::ERROR_TYPE, FieldValue::Str(kind));
+    }
+    // Unnamed: the task id, then the worker id, then the target, as for events.
+    event.entity_id = match (entity, event.task_id, &event.worker_id) {
+        (Some(entity), _, _) => entity,
+        (None, Some(task), _) => Text::display(&task.hyphenated(), 64),
+        (None, None, Some(worker)) => worker.clone(),
+        (None, None, None) => Text::bounded(event.target, limit),
+    };
 }
 
-/// The ids of the span's scope, and the entity's fallback (the task id,
-/// then the worker id, then the target), as for events.
-fn inherit(
-    mut event: Box<Captured>,
-    entity: Option<Text>,
-    ids: &SpanIds,
-    limits: Limits,
-) -> Finished {
+/// The ids of the span's scope, as for events.
+fn inherit(mut event: Box<Captured>, ids: &SpanIds) -> Finished {
     match ids.task_id {
         Some(Ok(task)) => event.task_id = Some(task),
         Some(Err(())) => return Err((event, InvalidReason::InvalidTaskId)),
@@ -217,12 +204,6 @@ fn inherit(
             }
         }
     }
-    event.entity_id = match (entity, event.task_id, &event.worker_id) {
-        (Some(entity), _, _) => entity,
-        (None, Some(task), _) => Text::display(&task.hyphenated(), 64),
-        (None, None, Some(worker)) => worker.clone(),
-        (None, None, None) => Text::bounded(event.target, limits.max_value_bytes),
-    };
     Ok(event)
 }
 

@@ -167,18 +167,17 @@ where
                 ids
             };
             let latency_ms = latency.as_secs_f64() * 1000.0;
-            let finished =
-                self.scopes
-                    .of_parent(parent.as_ref().map(|p| p.id()), walk, |inherited| {
-                        let limits = self.emitter.limits;
-                        match own {
-                            Some(mut own) => {
-                                own.fill_from(inherited);
-                                captured.finish(latency_ms, &own, limits)
-                            }
-                            None => captured.finish(latency_ms, inherited, limits),
-                        }
-                    });
+            let finished = self.scopes.of_parent(
+                parent.as_ref().map(|p| p.id()),
+                walk,
+                |inherited| match own {
+                    Some(mut own) => {
+                        own.fill_from(inherited);
+                        captured.finish(latency_ms, &own)
+                    }
+                    None => captured.finish(latency_ms, inherited),
+                },
+            );
             match finished {
                 Some(Ok(event)) => self.emitter.emit(event),
                 Some(Err((event, reason))) => self.emitter.invalid(event, reason),

@@ -34,6 +34,8 @@ pub(crate) type Finished = Result<Box<Captured>, (Box<Captured>, InvalidReason)>
 pub(crate) struct GenAiSpan {
     pub event: Box<Captured>,
     pub opened: quanta::Instant,
+    /// The span's parent (as the layer sees it), whose ids it inherits.
+    pub parent: Option<Id>,
     /// An ERROR event was emitted inside the span.
     pub error_event: bool,
     /// Where each key's value is in `event.fields` (by the key's slot).
@@ -46,6 +48,7 @@ impl GenAiSpan {
         GenAiSpan {
             event,
             opened,
+            parent: None,
             error_event: false,
             positions: [NONE; SLOTS],
             budget_left: limits.max_metadata_bytes,
@@ -330,6 +333,17 @@ impl OpenGenAiSpans {
         }
     }
 
+    /// Span `id` closed: its capture, when it is the one this thread opened last.
+    pub(crate) fn take_hot(&self, id: &Id) -> Option<SharedGenAiSpan> {
+        let mut hot = self.hot.get()?.try_borrow_mut().ok()?;
+        if hot.as_ref()?.id != id.into_u64() {
+            return None;
+        }
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        hot.take().map(|hot| hot.span)
+    }
+
+    /// Span `id` closed, found in its extensions.
     pub(crate) fn closed(&self, id: &Id) {
         self.count.fetch_sub(1, Ordering::Relaxed);
         if let Some(Ok(mut hot)) = self.hot.get().map(RefCell::try_borrow_mut) {

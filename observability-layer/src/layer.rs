@@ -66,9 +66,12 @@ where
                     capture_content: self.capture_content,
                 });
                 if let Some(registered) = ctx.span(id) {
+                    span.parent = registered.parent().map(|parent| parent.id());
                     let shared = SharedGenAiSpan::new(span);
                     registered.extensions_mut().insert(shared.clone());
-                    self.open_genai.opened(id, plan.cached(), shared);
+                    // Spans carrying ids too are left to the registry (their ids live there).
+                    let hot = plan.cached().filter(|plan| !plan.has_ids);
+                    self.open_genai.opened(id, hot, shared);
                 }
             });
         }
@@ -89,14 +92,13 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        // The GenAI span this thread opened last, without the registry
-        // (unless it carries ids too: those are the registry's).
+        // The GenAI span this thread opened last, without the registry.
         let recorded = self.open_genai.with_hot(id, |plan, captured| {
-            let genai = plan.genai.as_ref().filter(|_| !plan.has_ids)?;
-            self.record_genai(genai, captured, values);
-            Some(())
+            if let Some(genai) = &plan.genai {
+                self.record_genai(genai, captured, values);
+            }
         });
-        if recorded.flatten().is_some() {
+        if recorded.is_some() {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -138,11 +140,24 @@ where
         if !self.open_genai.any() {
             return;
         }
-        let Some(span) = ctx.span(&id) else { return };
-        let Some(shared) = span.extensions_mut().remove::<SharedGenAiSpan>() else {
-            return;
+        // The GenAI span this thread opened last is closed without the
+        // registry (its extensions are cleared with the span); any other
+        // is looked up, with its own ids if it carries some.
+        let (shared, own) = match self.open_genai.take_hot(&id) {
+            Some(shared) => (shared, None),
+            None => {
+                let Some(span) = ctx.span(&id) else { return };
+                let Some(shared) = span.extensions_mut().remove::<SharedGenAiSpan>() else {
+                    return;
+                };
+                self.open_genai.closed(&id);
+                let own = match plan(span.metadata()).has_ids {
+                    true => span.extensions().get::<SpanIds>().cloned(),
+                    false => None,
+                };
+                (shared, own)
+            }
         };
-        self.open_genai.closed(&id);
         let Some(captured) = shared.take() else {
             return;
         };
@@ -152,14 +167,11 @@ where
                 .instant()
                 .saturating_duration_since(captured.opened);
             // The span's own ids (rig's carry none), then its ancestors'.
-            let own = match plan(span.metadata()).has_ids {
-                true => span.extensions().get::<SpanIds>().cloned(),
-                false => None,
-            };
-            let parent = span.parent();
+            let parent = captured.parent.clone();
             let walk = || {
                 let mut ids = SpanIds::default();
-                for scope in parent.iter().flat_map(|parent| parent.scope()) {
+                let scope = parent.as_ref().and_then(|parent| ctx.span(parent));
+                for scope in scope.iter().flat_map(|parent| parent.scope()) {
                     if let Some(found) = scope.extensions().get::<SpanIds>() {
                         ids.fill_from(found);
                     }
@@ -167,17 +179,15 @@ where
                 ids
             };
             let latency_ms = latency.as_secs_f64() * 1000.0;
-            let finished = self.scopes.of_parent(
-                parent.as_ref().map(|p| p.id()),
-                walk,
-                |inherited| match own {
+            let finished = self
+                .scopes
+                .of_parent(parent.clone(), walk, |inherited| match own {
                     Some(mut own) => {
                         own.fill_from(inherited);
                         captured.finish(latency_ms, &own)
                     }
                     None => captured.finish(latency_ms, inherited),
-                },
-            );
+                });
             match finished {
                 Some(Ok(event)) => self.emitter.emit(event),
                 Some(Err((event, reason))) => self.emitter.invalid(event, reason),

@@ -73,6 +73,7 @@ impl GenAiSpan {
 
     /// Stores `value` under the attribute's key, replacing an earlier one
     /// (the legacy provider name never replaces the current one).
+    #[inline]
     fn store(&mut self, attribute: Attribute, value: FieldValue) {
         let at = &mut self.positions[attribute.slot as usize];
         if *at == NONE {

@@ -137,6 +137,8 @@ pub(crate) struct Captured {
     pub truncated: bool,
     /// A captured GenAI inference: the writer prices it (`cost_usd`).
     pub priced: bool,
+    /// A captured GenAI span, still to be mapped by the writer.
+    pub genai: Option<crate::genai_span::Unmapped>,
     /// The channel shard of the thread that filled it: the event travels
     /// through that shard and its box goes back to that shard's spares, so
     /// a thread reuses memory it wrote itself (still in its core's cache).
@@ -180,6 +182,7 @@ impl Captured {
         self.fields.clear(pool);
         self.truncated = false;
         self.priced = false;
+        self.genai = None;
         self.foreign = None;
     }
 
@@ -227,6 +230,7 @@ impl Captured {
             fields: FieldList::default(),
             truncated: false,
             priced: false,
+            genai: None,
             home: 0,
             texts: TextPool::default(),
             foreign: None,

@@ -43,9 +43,19 @@ impl EventClock {
     /// Wall-clock time now.
     #[inline]
     pub(crate) fn now(&self) -> SystemTime {
-        let since_origin = self.since_origin_ns();
+        self.now_and_instant().0
+    }
+
+    /// Wall-clock time now and a monotonic reading of the same instant
+    /// (one read of the counter for both).
+    #[inline]
+    pub(crate) fn now_and_instant(&self) -> (SystemTime, quanta::Instant) {
+        let instant = self.clock.now();
+        let since_origin = instant.saturating_duration_since(self.origin).as_nanos() as u64;
         let unix_ns = self.unix_ns_at_origin.load(Ordering::Relaxed);
-        SystemTime::UNIX_EPOCH + Duration::from_nanos(unix_ns.wrapping_add(since_origin))
+        let wall =
+            SystemTime::UNIX_EPOCH + Duration::from_nanos(unix_ns.wrapping_add(since_origin));
+        (wall, instant)
     }
 
     /// A monotonic reading, for durations.

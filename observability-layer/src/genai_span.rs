@@ -3,19 +3,23 @@
 //! OpenTelemetry GenAI conventions) gets an event box at creation, kept in
 //! the span's extensions: the attributes given then and recorded later
 //! (`Span::record`) are copied into it under the mapping's keys, one value
-//! per key. When the span closes, `ai_runtime_genai::map` gives its
-//! columns, its duration becomes `latency_ms`, and the ids come from the
-//! span and its ancestors (innermost wins, as for events); then it is sent
-//! like any event. Prices are added on the writer thread.
+//! per key. When the span closes, its duration becomes `latency_ms`, the
+//! ids come from the span and its ancestors (innermost wins, as for
+//! events), and it is sent like any event. The writer thread then maps it
+//! (`ai_runtime_genai::map` gives its columns) and prices it: the host's
+//! thread pays for capturing only.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::LazyLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use ai_runtime_genai::{keys, map, Attribute, Entity, Kind, Role, SpanFacts, SLOTS};
+use thread_local::ThreadLocal;
 use tracing_core::field::{Field, Visit};
+use tracing_core::span::Id;
 
-use crate::callsite::GenAiPlan;
+use crate::callsite::{GenAiPlan, Plan};
 use crate::capture::{Captured, FieldValue, Limits, SpanIds};
 use crate::stats::InvalidReason;
 use crate::text::Text;
@@ -30,6 +34,8 @@ pub(crate) type Finished = Result<Box<Captured>, (Box<Captured>, InvalidReason)>
 pub(crate) struct GenAiSpan {
     pub event: Box<Captured>,
     pub opened: quanta::Instant,
+    /// The span's parent (as the layer sees it), whose ids it inherits.
+    pub parent: Option<Id>,
     /// An ERROR event was emitted inside the span.
     pub error_event: bool,
     /// Where each key's value is in `event.fields` (by the key's slot).
@@ -42,6 +48,7 @@ impl GenAiSpan {
         GenAiSpan {
             event,
             opened,
+            parent: None,
             error_event: false,
             positions: [NONE; SLOTS],
             budget_left: limits.max_metadata_bytes,
@@ -66,6 +73,7 @@ impl GenAiSpan {
 
     /// Stores `value` under the attribute's key, replacing an earlier one
     /// (the legacy provider name never replaces the current one).
+    #[inline]
     fn store(&mut self, attribute: Attribute, value: FieldValue) {
         let at = &mut self.positions[attribute.slot as usize];
         if *at == NONE {
@@ -94,98 +102,92 @@ impl GenAiSpan {
         text
     }
 
-    /// Turns the span into its event: `None` when the mapping writes none
-    /// for it (`create_agent`). `latency_ms` is its duration.
-    pub(crate) fn finish(
-        mut self,
-        latency_ms: f64,
-        ids: &SpanIds,
-        limits: Limits,
-    ) -> Option<Finished> {
-        let mut facts = SpanFacts::default();
-        for &attribute in fact_attributes() {
-            if let Some(value) = self.text(attribute) {
-                facts.note(attribute.role, value);
-            }
-        }
-        facts.error_event = self.error_event;
-        facts.responded |= usage_slots()
-            .iter()
-            .any(|&slot| self.positions[slot as usize] != NONE);
-        let mapped = map(&facts)?;
-        let entity = match mapped.entity {
-            Entity::Unnamed => None,
-            named => Some(Text::display(&named, limits.max_value_bytes)),
-        };
-        // A failed span that named no error type: say what told it failed.
-        let error_type = match facts.error_type {
-            None if mapped.failed => facts
-                .error_type(mapped.kind)
-                .map(|kind| Text::bounded(kind, 64)),
-            _ => None,
-        };
-        let (layer, operation, reason_code) = (mapped.layer, mapped.operation, mapped.reason_code);
-        let (priced, failed) = (mapped.kind == Kind::Inference, mapped.failed);
-        let event = &mut *self.event;
-        event.layer = layer;
-        event.operation = operation;
-        event.reason_code = Text::bounded(reason_code, 128);
-        event.priced = priced;
-        if failed {
-            event.level = tracing_core::Level::ERROR;
-        }
-        if let Some(kind) = error_type {
-            event.fields.push(keys::ERROR_TYPE, FieldValue::Str(kind));
-        }
+    /// Turns the span into its event, still to be mapped (on the writer
+    /// thread, [`map_on_writer`]): `None` when the mapping writes none for
+    /// it (`create_agent`, no operation). `latency_ms` is its duration.
+    pub(crate) fn finish(mut self, latency_ms: f64, ids: &SpanIds) -> Option<Finished> {
+        static OPERATION: OnceLock<Option<Attribute>> = OnceLock::new();
+        let operation = OPERATION.get_or_init(|| ai_runtime_genai::attribute(keys::OPERATION));
+        Kind::of(self.text((*operation)?)?)?;
         let latency_ms = (latency_ms * 1000.0).round() / 1000.0;
+        let event = &mut *self.event;
         event
             .fields
             .push(keys::LATENCY_MS, FieldValue::F64(latency_ms));
-        Some(inherit(self.event, entity, ids, limits))
+        event.genai = Some(Unmapped {
+            error_event: self.error_event,
+        });
+        Some(inherit(self.event, ids))
     }
 }
 
-/// The attributes the mapping reads, looked up once.
-fn fact_attributes() -> &'static [Attribute] {
-    static FACTS: LazyLock<Vec<Attribute>> = LazyLock::new(|| {
-        [
-            keys::OPERATION,
-            keys::PROVIDER,
-            keys::REQUEST_MODEL,
-            keys::RESPONSE_MODEL,
-            keys::TOOL_NAME,
-            keys::AGENT_NAME,
-            keys::ERROR_TYPE,
-            keys::STATUS_CODE,
-        ]
-        .into_iter()
-        .filter_map(ai_runtime_genai::attribute)
-        .collect()
-    });
-    &FACTS
+/// What the writer needs, beyond the event's fields, to map a GenAI span
+/// (one byte: the event box keeps its size).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unmapped {
+    /// An ERROR event was emitted inside the span.
+    pub error_event: bool,
 }
 
-/// The slots of the token counts (any of them shows a response came).
-fn usage_slots() -> &'static [u8] {
-    static SLOTS_OF_USAGE: LazyLock<Vec<u8>> = LazyLock::new(|| {
-        let mut slots: Vec<u8> = ai_runtime_genai::attributes::table()
-            .filter(|(_, a)| matches!(a.role, Role::Usage(_)))
-            .map(|(_, a)| a.slot)
-            .collect();
-        slots.dedup();
-        slots
-    });
-    &SLOTS_OF_USAGE
+/// Maps a captured GenAI span (on the writer thread, off the host's):
+/// `ai_runtime_genai::map` gives its columns from the attributes it holds
+/// (stored under the table's keys), and `error.type` joins its metadata
+/// when it failed without naming one.
+pub(crate) fn map_on_writer(event: &mut Captured, unmapped: Unmapped, limits: Limits) {
+    let Captured { fields, texts, .. } = event;
+    let mut facts = SpanFacts::default();
+    for (name, value) in fields.iter() {
+        let Some(attribute) = ai_runtime_genai::attribute(name) else {
+            continue;
+        };
+        match value {
+            FieldValue::Str(text) => facts.note(attribute.role, text.as_str()),
+            // A token count of any type shows a response came.
+            _ if matches!(attribute.role, Role::Usage(_)) => facts.responded = true,
+            _ => {}
+        }
+    }
+    facts.error_event = unmapped.error_event;
+    let Some(mapped) = map(&facts) else {
+        return;
+    };
+    let limit = limits.max_value_bytes;
+    // Copied, not formatted (`fmt` cost a third of the mapping).
+    let entity = match mapped.entity {
+        Entity::Unnamed => None,
+        Entity::Name(name) => Some(Text::bounded_in(name, limit, texts)),
+        Entity::Route { provider, model } => {
+            Some(Text::joined_in(&[provider, "/", model], limit, texts))
+        }
+    };
+    // A failed span that named no error type: say what told it failed.
+    let error_type = match facts.error_type {
+        None if mapped.failed => facts
+            .error_type(mapped.kind)
+            .map(|kind| Text::bounded(kind, 64)),
+        _ => None,
+    };
+    event.layer = mapped.layer;
+    event.operation = mapped.operation;
+    event.reason_code = Text::bounded(mapped.reason_code, 128);
+    event.priced = mapped.kind == Kind::Inference;
+    if mapped.failed {
+        event.level = tracing_core::Level::ERROR;
+    }
+    if let Some(kind) = error_type {
+        event.fields.push(keys::ERROR_TYPE, FieldValue::Str(kind));
+    }
+    // Unnamed: the task id, then the worker id, then the target, as for events.
+    event.entity_id = match (entity, event.task_id, &event.worker_id) {
+        (Some(entity), _, _) => entity,
+        (None, Some(task), _) => Text::display(&task.hyphenated(), 64),
+        (None, None, Some(worker)) => worker.clone(),
+        (None, None, None) => Text::bounded(event.target, limit),
+    };
 }
 
-/// The ids of the span's scope, and the entity's fallback (the task id,
-/// then the worker id, then the target), as for events.
-fn inherit(
-    mut event: Box<Captured>,
-    entity: Option<Text>,
-    ids: &SpanIds,
-    limits: Limits,
-) -> Finished {
+/// The ids of the span's scope, as for events.
+fn inherit(mut event: Box<Captured>, ids: &SpanIds) -> Finished {
     match ids.task_id {
         Some(Ok(task)) => event.task_id = Some(task),
         Some(Err(())) => return Err((event, InvalidReason::InvalidTaskId)),
@@ -206,12 +208,6 @@ fn inherit(
             }
         }
     }
-    event.entity_id = match (entity, event.task_id, &event.worker_id) {
-        (Some(entity), _, _) => entity,
-        (None, Some(task), _) => Text::display(&task.hyphenated(), 64),
-        (None, None, Some(worker)) => worker.clone(),
-        (None, None, None) => Text::bounded(event.target, limits.max_value_bytes),
-    };
     Ok(event)
 }
 
@@ -282,20 +278,97 @@ impl Visit for GenAiVisitor<'_> {
     }
 }
 
-/// GenAI spans open under one layer: while there are none, closing spans
+/// A GenAI span's capture as its extensions keep it: shared with the
+/// thread that opened the span (see [`OpenGenAiSpans`]); `None` once closed.
+#[derive(Clone)]
+pub(crate) struct SharedGenAiSpan(Arc<Mutex<Option<GenAiSpan>>>);
+
+impl SharedGenAiSpan {
+    pub(crate) fn new(span: GenAiSpan) -> Self {
+        SharedGenAiSpan(Arc::new(Mutex::new(Some(span))))
+    }
+
+    /// Calls `f` with the capture, unless the span has closed. (A panic
+    /// while it was held, in a host's `Debug` impl, left it usable.)
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut GenAiSpan) -> R) -> Option<R> {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        held.as_mut().map(f)
+    }
+
+    /// The capture, taken out at close.
+    pub(crate) fn take(&self) -> Option<GenAiSpan> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// The GenAI span a thread opened last: its id, its callsite's plan and
+/// its capture.
+struct Hot {
+    id: u64,
+    plan: &'static Plan,
+    span: SharedGenAiSpan,
+}
+
+/// GenAI spans open under one layer. While there are none, closing spans
 /// and ERROR events skip the GenAI bookkeeping without a registry lookup.
+/// Each thread keeps a handle to the GenAI span it opened last: the
+/// `Span::record`s that follow on that thread (rig records the response's
+/// 8 attributes one by one) reach the capture without a registry lookup
+/// and its locks; any other record finds it in the span's extensions.
 #[derive(Default)]
-pub(crate) struct OpenGenAiSpans(AtomicUsize);
+pub(crate) struct OpenGenAiSpans {
+    count: AtomicUsize,
+    hot: ThreadLocal<RefCell<Option<Hot>>>,
+}
 
 impl OpenGenAiSpans {
-    pub(crate) fn opened(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+    /// Span `id` opened on this thread (`plan`: its callsite's, when cached).
+    pub(crate) fn opened(&self, id: &Id, plan: Option<&'static Plan>, span: SharedGenAiSpan) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut hot) = self.hot.get_or_default().try_borrow_mut() {
+            *hot = plan.map(|plan| Hot {
+                id: id.into_u64(),
+                plan,
+                span,
+            });
+        }
     }
-    pub(crate) fn closed(&self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+
+    /// Span `id` closed: its capture, when it is the one this thread opened last.
+    pub(crate) fn take_hot(&self, id: &Id) -> Option<SharedGenAiSpan> {
+        let mut hot = self.hot.get()?.try_borrow_mut().ok()?;
+        if hot.as_ref()?.id != id.into_u64() {
+            return None;
+        }
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        hot.take().map(|hot| hot.span)
     }
+
+    /// Span `id` closed, found in its extensions.
+    pub(crate) fn closed(&self, id: &Id) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        if let Some(Ok(mut hot)) = self.hot.get().map(RefCell::try_borrow_mut) {
+            if hot.as_ref().is_some_and(|hot| hot.id == id.into_u64()) {
+                *hot = None;
+            }
+        }
+    }
+
     #[inline]
     pub(crate) fn any(&self) -> bool {
-        self.0.load(Ordering::Relaxed) > 0
+        self.count.load(Ordering::Relaxed) > 0
+    }
+
+    /// Calls `f` with the plan and capture of span `id` when it is the one
+    /// this thread opened last; `None` otherwise.
+    #[inline]
+    pub(crate) fn with_hot<R>(
+        &self,
+        id: &Id,
+        f: impl FnOnce(&'static Plan, &SharedGenAiSpan) -> R,
+    ) -> Option<R> {
+        let hot = self.hot.get()?.try_borrow().ok()?;
+        let hot = hot.as_ref().filter(|hot| hot.id == id.into_u64())?;
+        Some(f(hot.plan, &hot.span))
     }
 }

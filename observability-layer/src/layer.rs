@@ -12,11 +12,12 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::callsite::plan;
+use crate::callsite::GenAiPlan;
 use crate::capture::{EventVisitor, SpanIds, SpanIdsVisitor};
 use crate::clock::EventClock;
 use crate::config::RuntimeLayerBuilder;
 use crate::emitter::Emitter;
-use crate::genai_span::{GenAiSpan, GenAiVisitor, OpenGenAiSpans};
+use crate::genai_span::{GenAiSpan, GenAiVisitor, OpenGenAiSpans, SharedGenAiSpan};
 use crate::recursion::guarded;
 use crate::scope::ScopeIds;
 
@@ -54,11 +55,10 @@ where
         if let Some(genai) = &plan.genai {
             guarded(|| {
                 let meta = attrs.metadata();
-                let event =
-                    self.emitter
-                        .fresh_event(self.clock.now(), *meta.level(), meta.target());
+                let (now, opened) = self.clock.now_and_instant();
+                let event = self.emitter.fresh_event(now, *meta.level(), meta.target());
                 let limits = self.emitter.limits;
-                let mut span = GenAiSpan::new(event, self.clock.instant(), limits);
+                let mut span = GenAiSpan::new(event, opened, limits);
                 attrs.record(&mut GenAiVisitor {
                     plan: genai,
                     span: &mut span,
@@ -66,8 +66,12 @@ where
                     capture_content: self.capture_content,
                 });
                 if let Some(registered) = ctx.span(id) {
-                    registered.extensions_mut().insert(span);
-                    self.open_genai.opened();
+                    span.parent = registered.parent().map(|parent| parent.id());
+                    let shared = SharedGenAiSpan::new(span);
+                    registered.extensions_mut().insert(shared.clone());
+                    // Spans carrying ids too are left to the registry (their ids live there).
+                    let hot = plan.cached().filter(|plan| !plan.has_ids);
+                    self.open_genai.opened(id, hot, shared);
                 }
             });
         }
@@ -88,19 +92,21 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        // The GenAI span this thread opened last, without the registry.
+        let recorded = self.open_genai.with_hot(id, |plan, captured| {
+            if let Some(genai) = &plan.genai {
+                self.record_genai(genai, captured, values);
+            }
+        });
+        if recorded.is_some() {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let plan = plan(span.metadata());
         if let Some(genai) = &plan.genai {
-            guarded(|| {
-                if let Some(captured) = span.extensions_mut().get_mut::<GenAiSpan>() {
-                    values.record(&mut GenAiVisitor {
-                        plan: genai,
-                        span: captured,
-                        limits: self.emitter.limits,
-                        capture_content: self.capture_content,
-                    });
-                }
-            });
+            if let Some(captured) = span.extensions().get::<SharedGenAiSpan>() {
+                self.record_genai(genai, captured, values);
+            }
         }
         if !plan.has_ids {
             return;
@@ -134,24 +140,55 @@ where
         if !self.open_genai.any() {
             return;
         }
-        let Some(span) = ctx.span(&id) else { return };
-        let Some(captured) = span.extensions_mut().remove::<GenAiSpan>() else {
+        // The GenAI span this thread opened last is closed without the
+        // registry (its extensions are cleared with the span); any other
+        // is looked up, with its own ids if it carries some.
+        let (shared, own) = match self.open_genai.take_hot(&id) {
+            Some(shared) => (shared, None),
+            None => {
+                let Some(span) = ctx.span(&id) else { return };
+                let Some(shared) = span.extensions_mut().remove::<SharedGenAiSpan>() else {
+                    return;
+                };
+                self.open_genai.closed(&id);
+                let own = match plan(span.metadata()).has_ids {
+                    true => span.extensions().get::<SpanIds>().cloned(),
+                    false => None,
+                };
+                (shared, own)
+            }
+        };
+        let Some(captured) = shared.take() else {
             return;
         };
-        self.open_genai.closed();
         guarded(|| {
             let latency = self
                 .clock
                 .instant()
                 .saturating_duration_since(captured.opened);
-            let mut ids = SpanIds::default();
-            for scope in span.scope() {
-                if let Some(found) = scope.extensions().get::<SpanIds>() {
-                    ids.fill_from(found);
+            // The span's own ids (rig's carry none), then its ancestors'.
+            let parent = captured.parent.clone();
+            let walk = || {
+                let mut ids = SpanIds::default();
+                let scope = parent.as_ref().and_then(|parent| ctx.span(parent));
+                for scope in scope.iter().flat_map(|parent| parent.scope()) {
+                    if let Some(found) = scope.extensions().get::<SpanIds>() {
+                        ids.fill_from(found);
+                    }
                 }
-            }
+                ids
+            };
             let latency_ms = latency.as_secs_f64() * 1000.0;
-            match captured.finish(latency_ms, &ids, self.emitter.limits) {
+            let finished = self
+                .scopes
+                .of_parent(parent.clone(), walk, |inherited| match own {
+                    Some(mut own) => {
+                        own.fill_from(inherited);
+                        captured.finish(latency_ms, &own)
+                    }
+                    None => captured.finish(latency_ms, inherited),
+                });
+            match finished {
                 Some(Ok(event)) => self.emitter.emit(event),
                 Some(Err((event, reason))) => self.emitter.invalid(event, reason),
                 None => {}
@@ -165,8 +202,8 @@ where
             // An ERROR inside a GenAI span fails it (rig's chat spans carry no error status).
             if let Some(scope) = ctx.event_scope(event) {
                 for span in scope {
-                    if let Some(genai) = span.extensions_mut().get_mut::<GenAiSpan>() {
-                        genai.error_event = true;
+                    if let Some(genai) = span.extensions().get::<SharedGenAiSpan>() {
+                        genai.with(|genai| genai.error_event = true);
                         break;
                     }
                 }
@@ -187,6 +224,22 @@ where
                 Ok(()) => self.emitter.emit(captured),
                 Err(reason) => self.emitter.invalid(captured, reason),
             }
+        });
+    }
+}
+
+impl RuntimeLayer {
+    /// Records `values` into a GenAI span's capture.
+    fn record_genai(&self, plan: &GenAiPlan, captured: &SharedGenAiSpan, values: &Record<'_>) {
+        guarded(|| {
+            captured.with(|span| {
+                values.record(&mut GenAiVisitor {
+                    plan,
+                    span,
+                    limits: self.emitter.limits,
+                    capture_content: self.capture_content,
+                })
+            });
         });
     }
 }

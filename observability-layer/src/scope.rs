@@ -81,6 +81,12 @@ struct ThreadScope {
     epoch: Cell<u64>,
     /// The merged ids of that span's scope (for each id, the innermost span's).
     ids: RefCell<SpanIds>,
+    /// The same for the parent of the last closed GenAI span, and the
+    /// generation then: the next one closing under that parent (a rig
+    /// agent's next chat) inherits them without a walk.
+    parent: Cell<Option<u64>>,
+    parent_generation: Cell<u64>,
+    parent_ids: RefCell<SpanIds>,
 }
 
 impl Default for ScopeIds {
@@ -185,6 +191,35 @@ impl ScopeIds {
             thread.generation.set(generation);
         }
         thread.epoch.set(epoch);
+        f(&ids)
+    }
+}
+
+impl ScopeIds {
+    /// Calls `f` with the ids a span under `parent` inherits: `walk`'s
+    /// answer (the merged ids of the parent's scope), found once per parent
+    /// and thread, and again only after some span recorded an id. An id
+    /// names one span, and a span's ancestors never change, so the parent's
+    /// id is key enough.
+    pub(crate) fn of_parent<R>(
+        &self,
+        parent: Option<Id>,
+        walk: impl FnOnce() -> SpanIds,
+        f: impl FnOnce(&SpanIds) -> R,
+    ) -> R {
+        let Some(parent) = parent.map(|id| id.into_u64()) else {
+            return f(&walk());
+        };
+        let thread = self.threads.get_or_default();
+        let generation = self.generation.load(Ordering::Acquire);
+        let Ok(mut ids) = thread.parent_ids.try_borrow_mut() else {
+            return f(&walk());
+        };
+        if thread.parent.get() != Some(parent) || thread.parent_generation.get() != generation {
+            *ids = walk();
+            thread.parent.set(Some(parent));
+            thread.parent_generation.set(generation);
+        }
         f(&ids)
     }
 }

@@ -165,6 +165,16 @@ impl Text {
         builder.finish()
     }
 
+    /// `parts` one after another, keeping at most `limit` bytes (plus a
+    /// marker), as [`Text::display_in`] would of their concatenation.
+    pub(crate) fn joined_in(parts: &[&str], limit: usize, pool: &mut TextPool) -> Text {
+        let mut builder = Builder::new(limit, pool);
+        for part in parts {
+            let _ = builder.write_str(part);
+        }
+        builder.finish()
+    }
+
     // The workspace denies `unsafe`; this is its one block (the figure below pays for it).
     #[allow(unsafe_code)]
     pub(crate) fn as_str(&self) -> &str {
@@ -348,6 +358,18 @@ mod tests {
         );
         assert!(cut.exceeds(100));
         assert!(!Text::bounded(&long, 100).exceeds(100));
+    }
+
+    #[test]
+    fn joined_parts_are_cut_as_their_formatted_concatenation() {
+        let parts = ["openai", "/", "gpt-4o-mini-2024-07-18-with-a-longer-suffix"];
+        let whole = parts.concat();
+        for limit in [0, 3, 6, 7, 20, 30, 31, whole.len(), 500] {
+            let pool = &mut TextPool::default();
+            let joined = Text::joined_in(&parts, limit, pool);
+            let formatted = Text::display_in(&whole, limit, pool);
+            assert_eq!(joined.as_str(), formatted.as_str(), "limit {limit}");
+        }
     }
 
     #[test]

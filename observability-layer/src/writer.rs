@@ -19,6 +19,7 @@ use crate::channel::Inbox;
 use crate::clock::EventClock;
 use crate::delivery::{Message, Outlet};
 use crate::emitter::Emitter;
+use crate::genai_span::map_on_writer;
 use crate::recorder::Recorder;
 use crate::recursion;
 use crate::scrub::Scrubber;
@@ -217,6 +218,9 @@ impl Writer {
     fn transform(&self, events: &mut [Box<Captured>]) {
         for event in events.iter_mut() {
             let event = &mut **event;
+            if let Some(unmapped) = event.genai.take() {
+                map_on_writer(event, unmapped, self.emitter.limits);
+            }
             if event.priced {
                 self.price(event);
             }

@@ -13,6 +13,7 @@ use observability_layer::{
 };
 use serde_json::json;
 use tracing::field::Empty;
+use tracing_subscriber::prelude::*;
 use uuid::Uuid;
 
 fn builder() -> RuntimeLayerBuilder {
@@ -278,4 +279,65 @@ fn ordinary_spans_and_create_agent_write_nothing() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].reason_code, "MARK");
     assert_eq!(guard.shutdown().emitted, 1);
+}
+
+#[test]
+fn a_chat_span_recorded_and_closed_on_other_threads_keeps_every_attribute() {
+    // The opening thread records through its handle to the span; another
+    // thread, or the opening one after it opened a second GenAI span,
+    // through the span's extensions.
+    let observability_layer::RuntimeSink {
+        layer,
+        guard,
+        handle,
+        ..
+    } = builder().build().expect("build");
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let task = Uuid::new_v4();
+    let (task_span, chat) = tracing::dispatcher::with_default(&dispatch, || {
+        let task_span = tracing::info_span!("task", task_id = %task);
+        let chat = tracing::info_span!(parent: &task_span, "chat",
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = "openai",
+            gen_ai.request.model = "gpt-4o-mini",
+            gen_ai.response.model = Empty,
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+        );
+        chat.record("gen_ai.usage.input_tokens", 1_000_000u64);
+        // A second GenAI span opened here: the first is no longer this thread's last.
+        let tool = tracing::info_span!(parent: &task_span, "execute_tool",
+            gen_ai.operation.name = "execute_tool", gen_ai.tool.name = "lookup");
+        chat.record("gen_ai.response.model", "gpt-4o-mini");
+        drop(tool);
+        (task_span, chat)
+    });
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                chat.record("gen_ai.usage.output_tokens", 1_000_000u64);
+                drop(chat);
+            })
+        });
+    });
+    drop(task_span);
+    let events = recorded(&handle, 2);
+    let call = events
+        .iter()
+        .find(|e| e.operation == Operation::Call)
+        .expect("the chat's event");
+    assert_eq!(call.reason_code, "PROVIDER_CALL_OK");
+    assert_eq!(call.task_id, Some(task));
+    let m = &call.metadata;
+    assert_eq!(m["gen_ai.response.model"], json!("gpt-4o-mini"));
+    assert_eq!(m["gen_ai.usage.input_tokens"], json!(1_000_000));
+    assert_eq!(m["gen_ai.usage.output_tokens"], json!(1_000_000));
+    assert!((m["cost_usd"].as_f64().expect("a price") - 0.75).abs() < 1e-9);
+    let tool = events
+        .iter()
+        .find(|e| e.operation == Operation::ToolCall)
+        .expect("the tool's event");
+    assert_eq!(tool.task_id, Some(task));
+    let stats = guard.shutdown();
+    assert_balanced(&stats);
 }

@@ -223,13 +223,21 @@ fn calls_summary(calls: &[ProviderCall]) -> String {
     let failed = calls.iter().filter(|c| c.failed).count();
     let input: i64 = calls.iter().filter_map(|c| c.input_tokens).sum();
     let output: i64 = calls.iter().filter_map(|c| c.output_tokens).sum();
-    let cost: f64 = calls.iter().filter_map(|c| c.cost_usd).sum();
+    // Folded from +0.0: an empty f64 sum is -0.0.
+    let cost = calls
+        .iter()
+        .filter_map(|c| c.cost_usd)
+        .fold(0.0, |sum, c| sum + c);
     let unpriced = calls.iter().filter(|c| c.cost_usd.is_none()).count();
+    let priced = if unpriced == calls.len() {
+        "no priced call".to_owned()
+    } else {
+        format!("{} in all", usd(cost))
+    };
     let mut text = format!(
-        "{} call{}, {failed} failed; {input} input and {output} output tokens; {} in all",
+        "{} call{}, {failed} failed; {input} input and {output} output tokens; {priced}",
         calls.len(),
         if calls.len() == 1 { "" } else { "s" },
-        usd(cost)
     );
     if unpriced > 0 {
         text.push_str(&format!(
@@ -320,6 +328,35 @@ fn timeline(transitions: &[TaskTransition], events: &[RuntimeEvent]) -> impl Int
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn call(cost_usd: Option<f64>, failed: bool) -> ProviderCall {
+        ProviderCall {
+            event_id: Uuid::nil(),
+            occurred_at: time::at_ms(0.0),
+            route: "openai/gpt-4o-mini".into(),
+            model: None,
+            input_tokens: Some(100),
+            output_tokens: Some(20),
+            cost_usd,
+            duration_ms: None,
+            reason_code: "PROVIDER_CALL_OK".into(),
+            failed,
+        }
+    }
+
+    #[test]
+    fn the_calls_summary_adds_up_and_names_the_unpriced() {
+        assert_eq!(
+            calls_summary(&[call(Some(0.001), false), call(None, true)]),
+            "2 calls, 1 failed; 200 input and 40 output tokens; $0.0010 in all \
+             (1 unpriced: the model's price is not known)"
+        );
+        assert_eq!(
+            calls_summary(&[call(None, false)]),
+            "1 call, 0 failed; 100 input and 20 output tokens; no priced call \
+             (1 unpriced: the model's price is not known)"
+        );
+    }
 
     #[test]
     fn costs_read_to_a_hundredth_of_a_cent() {

@@ -385,7 +385,8 @@ impl Measure {
 
     /// One route's sentence of the chart's summary.
     fn summary(self, route: &RouteTrend, points: &[(f64, f64, f64)]) -> String {
-        let calls: i64 = route.points.iter().map(|p| p.calls).sum();
+        let count: i64 = route.points.iter().map(|p| p.calls).sum();
+        let calls = format!("{count} call{}", if count == 1 { "" } else { "s" });
         let name = &route.route;
         match self {
             Measure::Tokens => {
@@ -394,20 +395,20 @@ impl Measure {
                     .iter()
                     .map(|p| p.input_tokens + p.output_tokens)
                     .sum();
-                format!("{name}: {tokens} tokens over {calls} calls")
+                format!("{name}: {tokens} tokens over {calls}")
             }
             Measure::Cost => {
                 let cost: f64 = route.points.iter().map(|p| p.cost_usd).sum();
-                format!("{name}: {} over {calls} calls", usd(cost))
+                format!("{name}: {} over {calls}", usd(cost))
             }
             Measure::Latency if points.is_empty() => {
-                format!("{name}: {calls} calls, no latency reported")
+                format!("{name}: {calls}, no latency reported")
             }
             Measure::Latency => {
                 let p95 = points.iter().map(|p| p.2).fold(0.0, f64::max);
                 let p50 = points.iter().map(|p| p.1).fold(f64::MAX, f64::min);
                 format!(
-                    "{name}: {calls} calls, p50 from {} ms, p95 up to {} ms",
+                    "{name}: {calls}, p50 from {} ms, p95 up to {} ms",
                     p50.round() as i64,
                     p95.round() as i64
                 )
@@ -422,8 +423,10 @@ impl Measure {
 fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> impl IntoView {
     let (id, title) = (measure.id(), measure.title());
     let (top, base) = (10.0, 120.0);
+    // A route none of whose calls was priced has no cost to draw.
     let routes: Vec<_> = routes
         .into_iter()
+        .filter(|r| measure != Measure::Cost || r.points.iter().any(|p| p.cost_usd > 0.0))
         .take(ROUTE_COLOURS.len())
         .map(|r| {
             let points = measure.points(&r);
@@ -447,7 +450,9 @@ fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> impl Int
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let summary = if routes.is_empty() {
+    let summary = if routes.is_empty() && measure == Measure::Cost {
+        "No priced provider calls in this range.".to_owned()
+    } else if routes.is_empty() {
         "No provider calls in this range.".to_owned()
     } else {
         routes

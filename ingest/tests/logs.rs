@@ -8,6 +8,7 @@ mod common;
 use std::io::Write as _;
 use std::time::Duration;
 
+use ai_runtime_ingest::status::Status;
 use ai_runtime_ingest::ReceiverSettings;
 use common::{post, sink_builder, TestReceiver, BEARER, TOKEN};
 use observability_layer::{RuntimeLayer, RuntimeSink};
@@ -185,6 +186,11 @@ async fn only_the_ingest_token_is_let_in(pool: PgPool) {
     for (headers, expected) in cases {
         let answer = post(&url, PROTOBUF, body(), headers).await;
         assert_eq!(answer.status, expected, "{headers:?}");
+        if expected == 401 {
+            let status = Status::decode(answer.body.as_slice()).unwrap();
+            assert_eq!(status.code, 16, "UNAUTHENTICATED");
+            assert!(status.message.contains("token"), "{}", status.message);
+        }
     }
     // Unsupported content comes before the token.
     let answer = post(&url, "text/plain", body(), &[BEARER]).await;
@@ -220,6 +226,8 @@ async fn gzip_bodies_are_read_within_the_limit(pool: PgPool) {
     assert!(compressed.len() < 64 * 1024);
     let answer = post(&receiver.logs(), PROTOBUF, compressed, &headers).await;
     assert_eq!(answer.status, 413);
+    let status = Status::decode(answer.body.as_slice()).unwrap();
+    assert!(status.message.contains("65536 bytes"), "{}", status.message);
     receiver.flush();
     assert_eq!(codes(&pool).await, ["GZIP_A", "GZIP_B"]);
 }
@@ -252,14 +260,20 @@ async fn hostile_bodies_get_a_400_and_keep_their_good_records(pool: PgPool) {
     bytes.truncate(bytes.len() - 10);
     let answer = post(&url, PROTOBUF, bytes, &[BEARER]).await;
     assert_eq!(answer.status, 400);
-    let response = ExportLogsServiceResponse::decode(answer.body.as_slice()).unwrap();
-    let partial = response.partial_success.unwrap();
+    // A 400 carries a google.rpc.Status, not an export response.
+    let status = Status::decode(answer.body.as_slice()).unwrap();
+    assert_eq!(status.code, 3, "INVALID_ARGUMENT");
+    assert!(status.message.contains("truncated"), "{}", status.message);
     assert!(
-        partial.error_message.contains("truncated"),
-        "{}",
-        partial.error_message
+        status
+            .message
+            .contains("(1 of 3 log records rejected, 2 accepted)"),
+        "the cut record: {}",
+        status.message
     );
-    assert_eq!(partial.rejected_log_records, 1, "the cut record");
+    let violation = &status.bad_request().unwrap().field_violations[0];
+    assert_eq!(violation.field, "resourceLogs");
+    assert!(violation.description.contains("truncated"));
 
     // Invalid UTF-8 in one record's string: only that record is lost.
     let mut broken =
@@ -268,11 +282,14 @@ async fn hostile_bodies_get_a_400_and_keep_their_good_records(pool: PgPool) {
     broken[at + 5] = 0xff;
     let answer = post(&url, PROTOBUF, broken, &[BEARER]).await;
     assert_eq!(answer.status, 400);
-    let partial = ExportLogsServiceResponse::decode(answer.body.as_slice())
-        .unwrap()
-        .partial_success
-        .unwrap();
-    assert_eq!(partial.rejected_log_records, 1);
+    let status = Status::decode(answer.body.as_slice()).unwrap();
+    assert!(
+        status
+            .message
+            .contains("(1 of 3 log records rejected, 2 accepted)"),
+        "{}",
+        status.message
+    );
 
     // Deep JSON (past serde_json's depth limit) and a wrong type: those
     // records fail alone.
@@ -302,11 +319,23 @@ async fn hostile_bodies_get_a_400_and_keep_their_good_records(pool: PgPool) {
         "{}",
         String::from_utf8_lossy(&answer.body)
     );
-    let response: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(answer.headers["content-type"], "application/json");
+    // The Status's JSON form (proto3 JSON mapping).
+    let status: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(status["code"], json!(3), "{status}");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("(2 of 4 log records rejected, 2 accepted)"),
+        "{status}"
+    );
+    assert!(status.get("partialSuccess").is_none(), "{status}");
     assert_eq!(
-        response["partialSuccess"]["rejectedLogRecords"],
-        json!(2),
-        "{response}"
+        status["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.BadRequest"
+    );
+    assert_eq!(
+        status["details"][0]["fieldViolations"][0]["field"],
+        "resourceLogs"
     );
 
     // A NUL, a huge value and an unknown layer: decodable, so 200; the

@@ -57,13 +57,6 @@ impl GenAiSpan {
             .map(|(_, value)| value)
     }
 
-    fn text(&self, attribute: Attribute) -> Option<&str> {
-        match self.value(attribute)? {
-            FieldValue::Str(text) => Some(text.as_str()),
-            _ => None,
-        }
-    }
-
     /// Stores `value` under the attribute's key, replacing an earlier one
     /// (the legacy provider name never replaces the current one).
     fn store(&mut self, attribute: Attribute, value: FieldValue) {
@@ -104,14 +97,13 @@ impl GenAiSpan {
     ) -> Option<Finished> {
         let mut facts = SpanFacts::default();
         for &attribute in fact_attributes() {
-            if let Some(value) = self.text(attribute) {
-                facts.note(attribute.role, value);
+            match self.value(attribute) {
+                Some(FieldValue::Str(text)) => facts.note(attribute.role, text.as_str()),
+                Some(_) => facts.note_number(attribute.role),
+                None => {}
             }
         }
         facts.error_event = self.error_event;
-        facts.responded |= usage_slots()
-            .iter()
-            .any(|&slot| self.positions[slot as usize] != NONE);
         let mapped = map(&facts)?;
         let entity = match mapped.entity {
             Entity::Unnamed => None,
@@ -145,37 +137,21 @@ impl GenAiSpan {
     }
 }
 
-/// The attributes the mapping reads, looked up once.
+/// The attributes the mapping reads (every role but `Plain` and
+/// `Content`), one per key, looked up once.
 fn fact_attributes() -> &'static [Attribute] {
     static FACTS: LazyLock<Vec<Attribute>> = LazyLock::new(|| {
-        [
-            keys::OPERATION,
-            keys::PROVIDER,
-            keys::REQUEST_MODEL,
-            keys::RESPONSE_MODEL,
-            keys::TOOL_NAME,
-            keys::AGENT_NAME,
-            keys::ERROR_TYPE,
-            keys::STATUS_CODE,
-        ]
-        .into_iter()
-        .filter_map(ai_runtime_genai::attribute)
-        .collect()
+        let mut facts: Vec<Attribute> = Vec::new();
+        for (_, attribute) in ai_runtime_genai::attributes::table() {
+            let read = !matches!(attribute.role, Role::Plain | Role::Content);
+            // A key's first spelling is its current one (the provider's, not the legacy).
+            if read && !facts.iter().any(|a| a.slot == attribute.slot) {
+                facts.push(attribute);
+            }
+        }
+        facts
     });
     &FACTS
-}
-
-/// The slots of the token counts (any of them shows a response came).
-fn usage_slots() -> &'static [u8] {
-    static SLOTS_OF_USAGE: LazyLock<Vec<u8>> = LazyLock::new(|| {
-        let mut slots: Vec<u8> = ai_runtime_genai::attributes::table()
-            .filter(|(_, a)| matches!(a.role, Role::Usage(_)))
-            .map(|(_, a)| a.slot)
-            .collect();
-        slots.dedup();
-        slots
-    });
-    &SLOTS_OF_USAGE
 }
 
 /// The ids of the span's scope, and the entity's fallback (the task id,

@@ -88,9 +88,10 @@ pub struct ReceiverCounts {
     pub worker_id: String,
     /// Handed to the sink as runtime events.
     pub accepted: i64,
-    /// Events the sink wrote to Postgres.
+    /// Events the receiver's sink wrote to Postgres (the accepted ones, and
+    /// the receiver's own worker events: one per change of its state).
     pub written: i64,
-    /// Events the sink dropped (channel full or the database failed).
+    /// Events its sink dropped (channel full or the database failed).
     pub dropped: i64,
     /// Undecodable or unusable items, reported back to their sender.
     pub rejected: i64,

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use ai_runtime_ingest::status::Status;
-use ai_runtime_ingest::ReceiverSettings;
+use ai_runtime_ingest::{spawn_status_publisher, ReceiverSettings};
 use common::{post, sink_builder, TestReceiver, BEARER, TOKEN};
 use observability_layer::{RuntimeLayer, RuntimeSink};
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -460,4 +460,50 @@ async fn common_wait(mut f: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     false
+}
+
+/// The receiver's own `ai_worker_status` row, as the admin API's
+/// `receivers` reads it: its counts under `ingest`, its sink's under `sink`.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn the_status_row_carries_the_receivers_counts(pool: PgPool) {
+    let receiver = TestReceiver::start(&pool);
+    let mut bad = record("BAD_TASK");
+    bad.attributes.push(kv("ai_runtime.task_id", "not-a-uuid"));
+    let mut other = record("FOREIGN");
+    other.attributes.remove(0);
+    let body = request(vec![record("ROW_1"), record("ROW_2"), bad, other]).encode_to_vec();
+    let answer = post(&receiver.logs(), PROTOBUF, body, &[BEARER]).await;
+    assert_eq!(answer.status, 200);
+    receiver.flush();
+    let publisher = spawn_status_publisher(
+        std::sync::Arc::clone(&receiver.receiver),
+        "otlp-test",
+        Duration::from_millis(50),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let metadata = loop {
+        let row: Option<Value> = sqlx::query_scalar(
+            "select metadata from ai_worker_status where worker_id = 'otlp-test'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        match row {
+            // The two accepted records, and the sink's event for the
+            // receiver's own state change (its first report: RUNNING).
+            Some(m) if m["sink"]["written"] == 3 => break m,
+            _ if std::time::Instant::now() > deadline => panic!("no status row: {row:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    publisher.abort();
+    let ingest = &metadata["ingest"];
+    assert_eq!(
+        (&ingest["accepted"], &ingest["rejected"], &ingest["ignored"]),
+        (&json!(2), &json!(1), &json!(1)),
+        "{metadata}"
+    );
+    assert_eq!(metadata["sink"]["emitted"], 3);
+    assert_eq!(metadata["sink"]["droppedChannelFull"], 0);
+    assert_eq!(metadata["sink"]["droppedDatabase"], 0);
 }

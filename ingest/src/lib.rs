@@ -6,8 +6,8 @@
 //!
 //! The modules, in the order a request travels: `receiver` (HTTP, auth
 //! with `auth`, answers), `decode` (the envelope, item by item), `spans`
-//! and `logs` (items into events, with `attributes`), `outcome`, `stats`; error answers
-//! are `status` messages.
+//! and `logs` (items into events, with `attributes`), `outcome`, `stats`;
+//! `status` is the `google.rpc.Status` of error answers.
 
 pub mod attributes;
 pub mod auth;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use ai_runtime_api::{
     AlertKind, CountScope, DegradedFlag, DegradedKind, FiringAlert, OverallHealth, ProviderRoute,
-    QueueCount, QueueSummary, StatusResponse, TaskStatus, WorkerState, WorkerStatus,
+    QueueCount, QueueSummary, ReceiverCounts, StatusResponse, TaskStatus, WorkerState,
+    WorkerStatus,
 };
 use ai_runtime_maintain::rollup::{rolled_until, Rollup};
 use chrono::{DateTime, DurationRound, Utc};
@@ -355,6 +356,28 @@ fn sink_of(metadata: &Value) -> Option<SinkReport> {
     })
 }
 
+/// An OTLP receiver's counts, when the row is a receiver's: its own under
+/// `metadata.ingest`, its sink's under `metadata.sink`.
+fn receiver_of(worker: &WorkerStatus) -> Option<ReceiverCounts> {
+    let ingest = worker.metadata.get("ingest")?;
+    let sink = worker.metadata.get("sink");
+    let count = |object: Option<&Value>, key: &str| {
+        object
+            .and_then(|o| o.get(key))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
+    Some(ReceiverCounts {
+        worker_id: worker.worker_id.clone(),
+        accepted: count(Some(ingest), "accepted"),
+        written: count(sink, "written"),
+        dropped: count(sink, "droppedChannelFull") + count(sink, "droppedDatabase"),
+        rejected: count(Some(ingest), "rejected"),
+        ignored: count(Some(ingest), "ignored"),
+        throttled: count(Some(ingest), "throttled"),
+    })
+}
+
 /// Puts the parts together and raises the degraded flags.
 fn assemble(
     now: DateTime<Utc>,
@@ -424,6 +447,8 @@ fn assemble(
         .filter(|w| w.route.is_some())
         .max_by_key(|w| (!w.stale, w.last_heartbeat))
         .and_then(|w| w.route.clone());
+    // Stopped receivers too: their last counts are still their totals.
+    let receivers = workers.iter().filter_map(receiver_of).collect();
     StatusResponse {
         generated_at: now,
         overall: if degraded.is_empty() {
@@ -438,6 +463,7 @@ fn assemble(
         active_route,
         dropped_events,
         alerts: Vec::new(),
+        receivers,
     }
 }
 

@@ -57,6 +57,37 @@ pub struct StatusResponse {
     /// The built-in alerts firing now (the admin server's evaluator), oldest first.
     #[serde(default)]
     pub alerts: Vec<FiringAlert>,
+    /// The OTLP receivers' counts (`ai-runtime-ingest`), one per receiver
+    /// row of `ai_worker_status`, by worker id; empty without receivers.
+    #[serde(default)]
+    pub receivers: Vec<ReceiverCounts>,
+}
+
+/// What an OTLP receiver took in and what became of it, as of its last
+/// status row (published every `--status-interval`; totals since it started).
+/// Its items (spans, log records) are `accepted`, `rejected`, `ignored` or
+/// `throttled`; its sink then `written` or `dropped` the accepted ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiverCounts {
+    /// The receiver's row in `workers`.
+    pub worker_id: String,
+    /// Handed to the sink as runtime events.
+    pub accepted: i64,
+    /// Events the receiver's sink wrote to Postgres (the accepted ones, and
+    /// the receiver's own worker events: one per change of its state).
+    pub written: i64,
+    /// Events its sink dropped (channel full or the database failed).
+    pub dropped: i64,
+    /// Undecodable or unusable items, reported back to their sender.
+    pub rejected: i64,
+    /// Items that are no runtime events (ordinary spans, foreign logs).
+    #[serde(default)]
+    pub ignored: i64,
+    /// Items of requests answered 429 (the sender retries them).
+    #[serde(default)]
+    pub throttled: i64,
 }
 
 /// A built-in alert: the conditions of `deploy/prometheus/alerts.yml`,

@@ -46,8 +46,10 @@ pub const ERROR_EVENT: &str = "error_event";
 pub const NO_RESPONSE: &str = "no_response";
 
 /// What the mapping reads of a span. Fill it with [`SpanFacts::note`] for
-/// each attribute (text values; numbers matter only as metadata and for
-/// prices), and [`SpanFacts::error_event`] when an ERROR event was seen.
+/// each text attribute, [`SpanFacts::note_number`] for each other one (a
+/// number, a bool: only its presence is read), and
+/// [`SpanFacts::error_event`] when an ERROR event was seen. Every way in
+/// (the layer's spans, the receiver's) feeds it alike, so they decide alike.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SpanFacts<'a> {
     pub operation: Option<&'a str>,
@@ -60,7 +62,8 @@ pub struct SpanFacts<'a> {
     pub error_type: Option<&'a str>,
     pub status_error: bool,
     pub error_event: bool,
-    /// The span recorded a response model or a token count.
+    /// The span recorded a response model or a token count (set by
+    /// [`SpanFacts::note`] and [`SpanFacts::note_number`]).
     pub responded: bool,
 }
 
@@ -82,6 +85,14 @@ impl<'a> SpanFacts<'a> {
             }
             Role::Usage(_) | Role::Plain | Role::Content => {}
         }
+        self.note_number(role);
+    }
+
+    /// Takes note of an attribute of this role whose value is no text (a
+    /// number, a bool, an array). Only its presence is read: a token count
+    /// (a number in every SDK) or a response model, of any type, says the
+    /// call was answered, so it is no [`NO_RESPONSE`] failure.
+    pub fn note_number(&mut self, role: Role) {
         if matches!(role, Role::ResponseModel | Role::Usage(_)) {
             self.responded = true;
         }
@@ -317,6 +328,26 @@ mod tests {
         event.error_event = true;
         assert_eq!(map(&event).unwrap().reason_code, "PROVIDER_CALL_FAILED");
         assert_eq!(event.error_type(Kind::Inference), Some(ERROR_EVENT));
+    }
+
+    #[test]
+    fn a_token_count_of_any_type_says_the_call_was_answered() {
+        let asked = [
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.provider.name", "openai"),
+            ("gen_ai.request.model", "m"),
+        ];
+        let mut counted = facts(&asked);
+        counted.note_number(Role::Usage(Usage::Output));
+        assert!(!map(&counted).unwrap().failed, "a numeric token count");
+        let mut text = facts(&asked);
+        text.note(Role::Usage(Usage::Input), "12");
+        assert!(!map(&text).unwrap().failed, "a token count as text");
+        // Numbers of other roles say nothing about a response.
+        let mut other = facts(&asked);
+        other.note_number(Role::Plain);
+        other.note_number(Role::RequestModel);
+        assert_eq!(other.error_type(Kind::Inference), Some(NO_RESPONSE));
     }
 
     #[test]

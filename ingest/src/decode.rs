@@ -64,6 +64,8 @@ pub trait Signal: Message + Default + DeserializeOwned {
     const ITEM: &'static str;
     /// The JSON name of the scope level's item list.
     const JSON_ITEMS: &'static str;
+    /// The JSON name of the request's list (`resourceSpans`, ...).
+    const JSON_RESOURCES: &'static str;
     /// Spans (`resourceSpans`, `scopeSpans`) or log records (`resourceLogs`, ...).
     const SPANS: bool;
 }
@@ -71,12 +73,14 @@ pub trait Signal: Message + Default + DeserializeOwned {
 impl Signal for Span {
     const ITEM: &'static str = "span";
     const JSON_ITEMS: &'static str = "spans";
+    const JSON_RESOURCES: &'static str = "resourceSpans";
     const SPANS: bool = true;
 }
 
 impl Signal for LogRecord {
     const ITEM: &'static str = "log record";
     const JSON_ITEMS: &'static str = "logRecords";
+    const JSON_RESOURCES: &'static str = "resourceLogs";
     const SPANS: bool = false;
 }
 

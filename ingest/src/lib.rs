@@ -6,7 +6,8 @@
 //!
 //! The modules, in the order a request travels: `receiver` (HTTP, auth
 //! with `auth`, answers), `decode` (the envelope, item by item), `spans`
-//! and `logs` (items into events, with `attributes`), `outcome`, `stats`.
+//! and `logs` (items into events, with `attributes`), `outcome`, `stats`;
+//! `status` is the `google.rpc.Status` of error answers.
 
 pub mod attributes;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod outcome;
 pub mod receiver;
 pub mod spans;
 pub mod stats;
+pub mod status;
 
 pub use auth::{IngestToken, TokenError, TOKEN_HEADER};
 pub use receiver::{router, serve, spawn_status_publisher, Receiver, ReceiverSettings};

@@ -5,10 +5,13 @@
 //! body size after gzip (413), then decoded item by item. Its runtime
 //! events go to the sink all at once or not at all: a full channel answers
 //! 429 with `Retry-After` and takes nothing, so the client's retry lands
-//! every item exactly once. The answer is in the request's encoding: 200
-//! with `partial_success` counting the items that were unusable, or 400
-//! (with the same body) when part of the request could not be decoded at
-//! all; the good items of such a request are kept either way.
+//! every item exactly once. The answer is in the request's encoding, as
+//! OTLP/HTTP's "Failures" rules say: 200 with `partial_success` counting
+//! the items that were decoded but unusable (a task id that is no UUID),
+//! or, when part of the request could not be decoded at all, 400 with a
+//! `google.rpc.Status` saying what and how many (every other 4xx and 5xx
+//! carries a `Status` too). The good items of a 400 request are kept: the
+//! client must not retry a 400, so nothing of it is asked for twice.
 
 use std::sync::Arc;
 
@@ -34,6 +37,7 @@ use crate::auth::IngestToken;
 use crate::decode::{decode, Decoded, Encoding, Signal};
 use crate::outcome::Outcome;
 use crate::stats::{self, IngestStats};
+use crate::status::{code, Status};
 use crate::{logs, spans};
 
 /// Limits and answers of the receiver.
@@ -221,7 +225,7 @@ where
     let outcomes = map(&decoded);
     let mut events: Vec<PreparedEvent> = Vec::new();
     let (mut ignored, mut rejected) = (0u64, decoded.undecodable);
-    let mut first_problem = decoded.damage.clone();
+    let mut first_problem: Option<String> = None;
     for outcome in outcomes {
         match outcome {
             Outcome::Event(event) => events.push(*event),
@@ -263,14 +267,21 @@ where
     IngestStats::add(&stats.accepted, accepted);
     IngestStats::add(&stats.ignored, ignored);
     IngestStats::add(&stats.rejected, rejected);
-    let code = if decoded.damage.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let message = first_problem.unwrap_or_default();
-    let partial = (rejected > 0 || !message.is_empty()).then_some((rejected, message));
-    answer(code, encoding, T::response(partial))
+    if let Some(damage) = &decoded.damage {
+        // Bad data: a Status, whose message counts what was kept too (the
+        // client sees no partial_success on a 400).
+        let items = format!("{}s", T::ITEM);
+        let mut message =
+            format!("{damage} ({rejected} of {received} {items} rejected, {accepted} accepted)");
+        if let Some(also) = &first_problem {
+            message.push_str(&format!("; also {also}"));
+        }
+        let body = Status::new(code::INVALID_ARGUMENT, message)
+            .with_bad_request(T::JSON_RESOURCES, damage);
+        return answer(StatusCode::BAD_REQUEST, encoding, body);
+    }
+    let partial = first_problem.map(|message| (rejected, message));
+    answer(StatusCode::OK, encoding, T::response(partial))
 }
 
 /// Whether reading the body stopped at the size limit.
@@ -315,31 +326,15 @@ impl Answer for LogRecord {
     }
 }
 
-/// `google.rpc.Status`, the body OTLP gives errors other than a partial success.
-#[derive(Clone, PartialEq, prost::Message, Serialize)]
-struct Status {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-}
-
-fn status(code: StatusCode, encoding: Encoding, message: &str) -> Response {
-    // gRPC codes: 3 INVALID_ARGUMENT, 16 UNAUTHENTICATED, 14 UNAVAILABLE, 8 RESOURCE_EXHAUSTED.
-    let grpc = match code {
-        StatusCode::UNAUTHORIZED => 16,
-        StatusCode::TOO_MANY_REQUESTS => 14,
-        StatusCode::PAYLOAD_TOO_LARGE => 8,
-        _ => 3,
+/// An error answer: a `google.rpc.Status` in the request's encoding.
+fn status(http: StatusCode, encoding: Encoding, message: &str) -> Response {
+    let grpc = match http {
+        StatusCode::UNAUTHORIZED => code::UNAUTHENTICATED,
+        StatusCode::TOO_MANY_REQUESTS => code::UNAVAILABLE,
+        StatusCode::PAYLOAD_TOO_LARGE => code::RESOURCE_EXHAUSTED,
+        _ => code::INVALID_ARGUMENT,
     };
-    answer(
-        code,
-        encoding,
-        Status {
-            code: grpc,
-            message: message.to_owned(),
-        },
-    )
+    answer(http, encoding, Status::new(grpc, message))
 }
 
 fn answer<M: prost::Message + Serialize>(

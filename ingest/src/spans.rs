@@ -91,8 +91,8 @@ fn event(
     // The table's attributes, one value per key, in the order first seen.
     let mut fields: Vec<(&'static str, Value)> = Vec::new();
     let mut facts_text: Vec<(Role, String)> = Vec::new();
-    // A token count is a number: it says the call was answered too.
-    let mut responded = false;
+    // The roles of the values that are no text (token counts, ...).
+    let mut facts_other: Vec<Role> = Vec::new();
     for kv in &span.attributes {
         let Some(attribute) = attribute(&kv.key) else {
             continue;
@@ -101,9 +101,9 @@ fn event(
             continue;
         }
         let value = attributes::to_json(kv.value.as_ref());
-        responded |= matches!(attribute.role, Role::Usage(_) | Role::ResponseModel);
-        if let Value::String(text) = &value {
-            facts_text.push((attribute.role, text.clone()));
+        match &value {
+            Value::String(text) => facts_text.push((attribute.role, text.clone())),
+            _ => facts_other.push(attribute.role),
         }
         match fields.iter_mut().find(|(key, _)| *key == attribute.key) {
             None => fields.push((attribute.key, value)),
@@ -130,8 +130,10 @@ fn event(
             facts.note(*role, text);
         }
     }
+    for role in facts_other {
+        facts.note_number(role);
+    }
     facts.error_event = span.events.iter().any(|e| e.name == "exception");
-    facts.responded |= responded;
     let Some(mapped) = map(&facts) else {
         // create_agent: the mapping writes nothing for it.
         return Outcome::Ignored;

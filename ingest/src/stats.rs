@@ -22,7 +22,8 @@ pub struct IngestStats {
     pub accepted: AtomicU64,
     /// Not runtime events (ordinary spans, foreign logs): dropped.
     pub ignored: AtomicU64,
-    /// Undecodable or unusable: reported back in `partial_success`.
+    /// Undecodable or unusable: reported back (`partial_success`, or the
+    /// `Status` of a 400).
     pub rejected: AtomicU64,
     /// Items of requests answered 429 (nothing taken; the client retries).
     pub throttled: AtomicU64,

@@ -8,7 +8,8 @@ mod common;
 use std::io::Write as _;
 use std::time::Duration;
 
-use ai_runtime_ingest::ReceiverSettings;
+use ai_runtime_ingest::status::Status;
+use ai_runtime_ingest::{spawn_status_publisher, ReceiverSettings};
 use common::{post, sink_builder, TestReceiver, BEARER, TOKEN};
 use observability_layer::{RuntimeLayer, RuntimeSink};
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -185,6 +186,11 @@ async fn only_the_ingest_token_is_let_in(pool: PgPool) {
     for (headers, expected) in cases {
         let answer = post(&url, PROTOBUF, body(), headers).await;
         assert_eq!(answer.status, expected, "{headers:?}");
+        if expected == 401 {
+            let status = Status::decode(answer.body.as_slice()).unwrap();
+            assert_eq!(status.code, 16, "UNAUTHENTICATED");
+            assert!(status.message.contains("token"), "{}", status.message);
+        }
     }
     // Unsupported content comes before the token.
     let answer = post(&url, "text/plain", body(), &[BEARER]).await;
@@ -220,6 +226,8 @@ async fn gzip_bodies_are_read_within_the_limit(pool: PgPool) {
     assert!(compressed.len() < 64 * 1024);
     let answer = post(&receiver.logs(), PROTOBUF, compressed, &headers).await;
     assert_eq!(answer.status, 413);
+    let status = Status::decode(answer.body.as_slice()).unwrap();
+    assert!(status.message.contains("65536 bytes"), "{}", status.message);
     receiver.flush();
     assert_eq!(codes(&pool).await, ["GZIP_A", "GZIP_B"]);
 }
@@ -252,14 +260,20 @@ async fn hostile_bodies_get_a_400_and_keep_their_good_records(pool: PgPool) {
     bytes.truncate(bytes.len() - 10);
     let answer = post(&url, PROTOBUF, bytes, &[BEARER]).await;
     assert_eq!(answer.status, 400);
-    let response = ExportLogsServiceResponse::decode(answer.body.as_slice()).unwrap();
-    let partial = response.partial_success.unwrap();
+    // A 400 carries a google.rpc.Status, not an export response.
+    let status = Status::decode(answer.body.as_slice()).unwrap();
+    assert_eq!(status.code, 3, "INVALID_ARGUMENT");
+    assert!(status.message.contains("truncated"), "{}", status.message);
     assert!(
-        partial.error_message.contains("truncated"),
-        "{}",
-        partial.error_message
+        status
+            .message
+            .contains("(1 of 3 log records rejected, 2 accepted)"),
+        "the cut record: {}",
+        status.message
     );
-    assert_eq!(partial.rejected_log_records, 1, "the cut record");
+    let violation = &status.bad_request().unwrap().field_violations[0];
+    assert_eq!(violation.field, "resourceLogs");
+    assert!(violation.description.contains("truncated"));
 
     // Invalid UTF-8 in one record's string: only that record is lost.
     let mut broken =
@@ -268,11 +282,14 @@ async fn hostile_bodies_get_a_400_and_keep_their_good_records(pool: PgPool) {
     broken[at + 5] = 0xff;
     let answer = post(&url, PROTOBUF, broken, &[BEARER]).await;
     assert_eq!(answer.status, 400);
-    let partial = ExportLogsServiceResponse::decode(answer.body.as_slice())
-        .unwrap()
-        .partial_success
-        .unwrap();
-    assert_eq!(partial.rejected_log_records, 1);
+    let status = Status::decode(answer.body.as_slice()).unwrap();
+    assert!(
+        status
+            .message
+            .contains("(1 of 3 log records rejected, 2 accepted)"),
+        "{}",
+        status.message
+    );
 
     // Deep JSON (past serde_json's depth limit) and a wrong type: those
     // records fail alone.
@@ -302,11 +319,23 @@ async fn hostile_bodies_get_a_400_and_keep_their_good_records(pool: PgPool) {
         "{}",
         String::from_utf8_lossy(&answer.body)
     );
-    let response: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(answer.headers["content-type"], "application/json");
+    // The Status's JSON form (proto3 JSON mapping).
+    let status: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(status["code"], json!(3), "{status}");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("(2 of 4 log records rejected, 2 accepted)"),
+        "{status}"
+    );
+    assert!(status.get("partialSuccess").is_none(), "{status}");
     assert_eq!(
-        response["partialSuccess"]["rejectedLogRecords"],
-        json!(2),
-        "{response}"
+        status["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.BadRequest"
+    );
+    assert_eq!(
+        status["details"][0]["fieldViolations"][0]["field"],
+        "resourceLogs"
     );
 
     // A NUL, a huge value and an unknown layer: decodable, so 200; the
@@ -431,4 +460,50 @@ async fn common_wait(mut f: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     false
+}
+
+/// The receiver's own `ai_worker_status` row, as the admin API's
+/// `receivers` reads it: its counts under `ingest`, its sink's under `sink`.
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn the_status_row_carries_the_receivers_counts(pool: PgPool) {
+    let receiver = TestReceiver::start(&pool);
+    let mut bad = record("BAD_TASK");
+    bad.attributes.push(kv("ai_runtime.task_id", "not-a-uuid"));
+    let mut other = record("FOREIGN");
+    other.attributes.remove(0);
+    let body = request(vec![record("ROW_1"), record("ROW_2"), bad, other]).encode_to_vec();
+    let answer = post(&receiver.logs(), PROTOBUF, body, &[BEARER]).await;
+    assert_eq!(answer.status, 200);
+    receiver.flush();
+    let publisher = spawn_status_publisher(
+        std::sync::Arc::clone(&receiver.receiver),
+        "otlp-test",
+        Duration::from_millis(50),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let metadata = loop {
+        let row: Option<Value> = sqlx::query_scalar(
+            "select metadata from ai_worker_status where worker_id = 'otlp-test'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        match row {
+            // The two accepted records, and the sink's event for the
+            // receiver's own state change (its first report: RUNNING).
+            Some(m) if m["sink"]["written"] == 3 => break m,
+            _ if std::time::Instant::now() > deadline => panic!("no status row: {row:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    publisher.abort();
+    let ingest = &metadata["ingest"];
+    assert_eq!(
+        (&ingest["accepted"], &ingest["rejected"], &ingest["ignored"]),
+        (&json!(2), &json!(1), &json!(1)),
+        "{metadata}"
+    );
+    assert_eq!(metadata["sink"]["emitted"], 3);
+    assert_eq!(metadata["sink"]["droppedChannelFull"], 0);
+    assert_eq!(metadata["sink"]["droppedDatabase"], 0);
 }

@@ -142,9 +142,7 @@ pub(crate) fn map_on_writer(event: &mut Captured, unmapped: Unmapped, limits: Li
         };
         match value {
             FieldValue::Str(text) => facts.note(attribute.role, text.as_str()),
-            // A token count of any type shows a response came.
-            _ if matches!(attribute.role, Role::Usage(_)) => facts.responded = true,
-            _ => {}
+            _ => facts.note_number(attribute.role),
         }
     }
     facts.error_event = unmapped.error_event;

@@ -609,3 +609,52 @@ async fn without_a_reported_or_captured_route_there_is_no_active_route(pool: PgP
     assert_eq!(server.ok("status").await["activeRoute"], Value::Null);
     server.stop().await;
 }
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn receivers_counts_come_from_their_status_rows(pool: PgPool) {
+    // An ordinary worker: no receiver.
+    upsert_worker(&pool, Worker::default()).await;
+    // A receiver's row as ai-runtime-ingest publishes it: its counts under
+    // `ingest`, its sink's under `sink`.
+    upsert_worker(
+        &pool,
+        Worker {
+            worker_id: "otlp-ingest",
+            metadata: json!({
+                "ingest": {"received": 1030, "accepted": 1000, "ignored": 12, "rejected": 8,
+                           "throttled": 10, "unauthorized": 2},
+                "sink": {"sinkId": "s-ingest", "emitted": 1000, "written": 990,
+                         "droppedChannelFull": 3, "droppedDatabase": 4, "invalid": 0},
+            }),
+            ..Worker::default()
+        },
+    )
+    .await;
+    // A stopped one keeps its last totals; one without a sink yet reports
+    // zeros for the sink's part.
+    upsert_worker(
+        &pool,
+        Worker {
+            worker_id: "otlp-old",
+            status: "STOPPED",
+            metadata: json!({"ingest": {"accepted": 5, "rejected": 1}}),
+            ..Worker::default()
+        },
+    )
+    .await;
+    let server = server::start(pool).await;
+    let body = server.ok("status").await;
+    assert_eq!(
+        body["receivers"],
+        json!([
+            {"workerId": "otlp-ingest", "accepted": 1000, "written": 990, "dropped": 7,
+             "rejected": 8, "ignored": 12, "throttled": 10},
+            {"workerId": "otlp-old", "accepted": 5, "written": 0, "dropped": 0,
+             "rejected": 1, "ignored": 0, "throttled": 0},
+        ])
+    );
+    // The typed client reads it back.
+    let typed: ai_runtime_api::StatusResponse = serde_json::from_value(body).unwrap();
+    assert_eq!(typed.receivers[0].dropped, 7);
+    server.stop().await;
+}

@@ -1,9 +1,9 @@
 //! The runtime health cards: overall status with its reasons, one card per
 //! worker (state, breaker, heartbeat age, route, dropped events), the active
-//! route and the sinks' dropped events. Every state is spelled out in words
+//! route, the sinks' dropped events and the OTLP receivers' counts. Every state is spelled out in words
 //! and symbols, never told by colour alone.
 
-use ai_runtime_api::{OverallHealth, ProviderRoute, StatusResponse, WorkerStatus};
+use ai_runtime_api::{OverallHealth, ProviderRoute, ReceiverCounts, StatusResponse, WorkerStatus};
 use leptos::prelude::*;
 
 use crate::time;
@@ -52,6 +52,8 @@ pub fn HealthCards(status: StatusResponse) -> impl IntoView {
             </article>
         }
     });
+    let receivers = (!status.receivers.is_empty())
+        .then(|| view! { <Receivers receivers=status.receivers.clone() /> });
     let no_workers = status
         .workers
         .is_empty()
@@ -73,6 +75,7 @@ pub fn HealthCards(status: StatusResponse) -> impl IntoView {
             </article>
             {alerts}
             {dropped}
+            {receivers}
         </div>
         <h3 class="sub">"Workers"</h3>
         {no_workers}
@@ -134,6 +137,54 @@ fn WorkerCard(worker: WorkerStatus) -> impl IntoView {
                 {dropped}
             </dl>
         </article>
+    }
+}
+
+/// What each OTLP receiver took in and what became of it (totals since it
+/// started, as of its last status row).
+#[component]
+fn Receivers(receivers: Vec<ReceiverCounts>) -> impl IntoView {
+    let troubled = receivers.iter().any(|r| r.dropped > 0 || r.rejected > 0);
+    view! {
+        <article id="receivers" class="card wide" class:bad=troubled>
+            <h3>"OTLP receivers"</h3>
+            <table class="receivers">
+                <caption>"Spans and log records each receiver took in, and what its sink wrote"</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Receiver"</th>
+                        <th scope="col">"Accepted"</th>
+                        <th scope="col">"Written"</th>
+                        <th scope="col">"Dropped"</th>
+                        <th scope="col">"Rejected"</th>
+                        <th scope="col">"Ignored"</th>
+                        <th scope="col">"Throttled (429)"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {receivers.into_iter().map(|r| view! {
+                        <tr data-receiver=r.worker_id.clone()>
+                            <th scope="row">{r.worker_id.clone()}</th>
+                            <td class="accepted">{r.accepted}</td>
+                            <td class="written">{r.written}</td>
+                            <td class="dropped">{warn_if_any(r.dropped)}</td>
+                            <td class="rejected">{warn_if_any(r.rejected)}</td>
+                            <td class="ignored">{r.ignored}</td>
+                            <td class="throttled">{r.throttled}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </article>
+    }
+}
+
+/// A count, marked when it is not zero (lost or refused data).
+fn warn_if_any(n: i64) -> String {
+    if n > 0 {
+        format!("⚠ {n}")
+    } else {
+        n.to_string()
     }
 }
 

@@ -13,6 +13,7 @@ use super::browser::*;
 #[path = "../../../ingest/tests/common/mod.rs"]
 mod receiver;
 
+use ai_runtime_ingest::spawn_status_publisher;
 use receiver::{TestReceiver, TOKEN};
 
 /// The SDK's venv, as `scripts/lib.sh` (`ensure_python_otel`) installs it.
@@ -55,6 +56,12 @@ async fn a_python_sdk_workers_calls_reach_the_stream_the_trends_and_the_task_pag
         String::from_utf8_lossy(&output.stderr)
     );
     receiver.flush();
+    // The receiver's status row, as the binary publishes it.
+    let publisher = spawn_status_publisher(
+        std::sync::Arc::clone(&receiver.receiver),
+        "otlp-ingest-1",
+        std::time::Duration::from_millis(100),
+    );
 
     let b = Browser::open(pool).await;
     // The event stream, filtered by the task (as a shared link carries it).
@@ -72,6 +79,25 @@ async fn a_python_sdk_workers_calls_reach_the_stream_the_trends_and_the_task_pag
         rows.iter().all(|r| r["worker"] == "py-worker-1"),
         "{rows:?}"
     );
+    // The receiver's counts among the health cards: the three GenAI spans
+    // accepted, the task span and the database span ignored.
+    b.wait_for(
+        "the receiver's counts",
+        "const row = document.querySelector(\"#receivers tr[data-receiver='otlp-ingest-1']\");
+         return !!row && row.querySelector('.accepted').textContent === '3'",
+    )
+    .await;
+    assert_eq!(
+        b.texts("#receivers tr[data-receiver='otlp-ingest-1'] .ignored")
+            .await,
+        ["2"]
+    );
+    assert_eq!(
+        b.texts("#receivers tr[data-receiver='otlp-ingest-1'] .rejected")
+            .await,
+        ["0"]
+    );
+    b.assert_accessible("the overview with a receiver").await;
     // The trends: the route's latency line and its cost.
     b.wait_for(
         "the Python worker's route in the trends",
@@ -104,5 +130,6 @@ async fn a_python_sdk_workers_calls_reach_the_stream_the_trends_and_the_task_pag
     );
     b.assert_accessible("an external task's page").await;
     b.close().await;
+    publisher.abort();
     receiver.shutdown();
 }

@@ -290,6 +290,16 @@ impl RuntimeLayerBuilder {
         self
     }
 
+    /// Root certificates (PEM, one or more) trusted for an `https://` OTLP
+    /// endpoint besides the Mozilla roots: a private CA, or a collector's
+    /// self-signed certificate (as the file `OTEL_EXPORTER_OTLP_CERTIFICATE`
+    /// names; both are trusted when both are given).
+    #[cfg(feature = "otlp")]
+    pub fn otlp_root_certificates(mut self, pem: &[u8]) -> Self {
+        self.otlp.certificates.push(pem.to_vec());
+        self
+    }
+
     /// The OTLP resource's `service.name` (as `OTEL_SERVICE_NAME`; the
     /// default is the agent type).
     #[cfg(feature = "otlp")]

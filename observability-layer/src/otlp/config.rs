@@ -9,13 +9,19 @@
 //! | `OTEL_SERVICE_NAME` | `service.name` (wins over the one in the attributes) |
 //! | `OTEL_RESOURCE_ATTRIBUTES` | `k=v,k2=v2`, percent-decoded: resource attributes |
 //! | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL` | only `http/protobuf` (the default) is accepted |
+//! | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE` | a PEM file of root certificates trusted for an `https://` endpoint besides the Mozilla roots; the second wins |
 //!
 //! Header values are credentials: they are never logged, never in an error
 //! message, never stored; `Debug` shows their names only.
 
 use std::fmt;
+use std::sync::Arc;
 
 use hyper::Uri;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::ClientConfig;
+
+use super::tls;
 
 /// A bad OTLP setting: `name` is the variable (or its builder
 /// equivalent); `reason` never holds a header's value. (`BuildError::InvalidOtlp`.)
@@ -38,6 +44,10 @@ pub(crate) struct OtlpSettings {
     pub headers: Vec<(String, String)>,
     pub service_name: Option<String>,
     pub resource: Vec<(String, String)>,
+    /// The PEM file named by `OTEL_EXPORTER_OTLP_(LOGS_)CERTIFICATE`, and the variable.
+    pub certificate_file: Option<(&'static str, String)>,
+    /// PEM texts given to the builder (`otlp_root_certificates`).
+    pub certificates: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for OtlpSettings {
@@ -49,6 +59,8 @@ impl fmt::Debug for OtlpSettings {
             .field("headers", &header_names)
             .field("service_name", &self.service_name)
             .field("resource", &self.resource)
+            .field("certificate_file", &self.certificate_file)
+            .field("certificates", &self.certificates.len())
             .finish()
     }
 }
@@ -56,10 +68,12 @@ impl fmt::Debug for OtlpSettings {
 /// A checked configuration, ready for the exporter.
 #[derive(Clone)]
 pub(crate) struct OtlpTarget {
-    /// `http://host:port/path`.
+    /// `http(s)://host:port/path`.
     pub uri: Uri,
-    /// `host:port`, for the connection and the `Host` header.
+    /// `host:port` (the scheme's port when the URL has none), for the connection.
     pub authority: String,
+    /// For `https://`: the TLS configuration and the name the certificate must bear.
+    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
     pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
     /// Resource attributes, `service.name` included.
     pub resource: Vec<(String, String)>,
@@ -96,6 +110,14 @@ impl OtlpSettings {
         if let Some(list) = set("OTEL_RESOURCE_ATTRIBUTES") {
             for (key, value) in parse_pairs("OTEL_RESOURCE_ATTRIBUTES", &list)? {
                 upsert(&mut self.resource, key, value);
+            }
+        }
+        for name in [
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+        ] {
+            if let Some(path) = set(name) {
+                self.certificate_file = Some((name, path.trim().to_owned()));
             }
         }
         if let Some(name) = set("OTEL_SERVICE_NAME") {
@@ -135,19 +157,26 @@ impl OtlpSettings {
             reason: format!("{reason} (got {url:?})"),
         };
         let uri: Uri = url.parse().map_err(|_| invalid("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(invalid(
-                    "https is not supported by this build: send to a collector on http (a local one or a sidecar)",
-                ))
-            }
-            _ => return Err(invalid("the URL must start with http://")),
-        }
+        let https = match uri.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(invalid("the URL must start with http:// or https://")),
+        };
         let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        let host = authority.host();
         let authority = match authority.port_u16() {
-            Some(_) => authority.as_str().to_owned(),
-            None => format!("{}:80", authority.host()),
+            Some(port) => format!("{host}:{port}"),
+            None => format!("{host}:{}", if https { 443 } else { 80 }),
+        };
+        let tls = match https {
+            false => None,
+            true => {
+                // `[::1]` in a URL, `::1` in a certificate.
+                let name = host.trim_start_matches('[').trim_end_matches(']');
+                let name = ServerName::try_from(name.to_owned())
+                    .map_err(|_| invalid("the host is not a valid TLS server name"))?;
+                Some((tls::client_config(&self.root_certificates()?)?, name))
+            }
         };
         let mut headers = Vec::with_capacity(self.headers.len());
         for (key, value) in &self.headers {
@@ -175,9 +204,28 @@ impl OtlpSettings {
         Ok(Some(OtlpTarget {
             uri,
             authority,
+            tls,
             headers,
             resource,
         }))
+    }
+}
+
+impl OtlpSettings {
+    /// The extra root certificates as PEM texts, each with where it came from.
+    fn root_certificates(&self) -> Result<Vec<(&'static str, Vec<u8>)>, BuildError> {
+        let mut texts = Vec::new();
+        if let Some((name, path)) = &self.certificate_file {
+            let text = std::fs::read(path).map_err(|e| OtlpSettingError {
+                name,
+                reason: format!("cannot read {path:?}: {e}"),
+            })?;
+            texts.push((*name, text));
+        }
+        for text in &self.certificates {
+            texts.push(("otlp_root_certificates", text.clone()));
+        }
+        Ok(texts)
     }
 }
 
@@ -255,6 +303,38 @@ mod tests {
         assert_eq!(t.uri.to_string(), "http://collector/custom/logs");
         assert_eq!(t.authority, "collector:80");
         assert!(settings(&[]).unwrap().resolve("svc").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_https_endpoint_gets_tls_and_port_443_and_bad_root_files_are_named() {
+        let s = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector.example")]).unwrap();
+        let t = s.resolve("svc").unwrap().unwrap();
+        assert_eq!(t.authority, "collector.example:443");
+        let (_, name) = t.tls.expect("tls for https");
+        assert_eq!(name.to_str(), "collector.example");
+        let s = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector")]).unwrap();
+        assert!(s.resolve("svc").unwrap().unwrap().tls.is_none());
+
+        let missing = settings(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent/ca.pem"),
+        ])
+        .unwrap()
+        .resolve("svc")
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            missing.contains("OTEL_EXPORTER_OTLP_CERTIFICATE") && missing.contains("ca.pem"),
+            "{missing}"
+        );
+        let mut s = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector")]).unwrap();
+        s.certificates.push(b"not a certificate".to_vec());
+        let empty = s.resolve("svc").err().unwrap().to_string();
+        assert!(
+            empty.contains("otlp_root_certificates") && empty.contains("no PEM certificate"),
+            "{empty}"
+        );
     }
 
     #[test]
@@ -338,11 +418,7 @@ mod tests {
             "{grpc}"
         );
         assert!(settings(&[("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf")]).is_ok());
-        for (url, why) in [
-            ("https://collector:4318", "https"),
-            ("ftp://collector:21", "http://"),
-            ("http://", "URL"),
-        ] {
+        for (url, why) in [("ftp://collector:21", "http://"), ("http://", "URL")] {
             let err = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", url)])
                 .unwrap()
                 .resolve("svc")

@@ -62,6 +62,16 @@ pub struct Receiver {
 impl Receiver {
     /// Starts listening on a free port of 127.0.0.1 (its own runtime and thread).
     pub fn start() -> Receiver {
+        Receiver::start_with(|listener| listener)
+    }
+
+    /// Starts with the TCP listener wrapped by `wrap` (e.g. in TLS: see
+    /// `tls_receiver.rs`), inside the receiver's runtime.
+    pub fn start_with<L>(wrap: impl FnOnce(tokio::net::TcpListener) -> L) -> Receiver
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -76,7 +86,7 @@ impl Receiver {
             .with_state(Arc::clone(&shared))
             .layer(DefaultBodyLimit::disable());
         let _entered = runtime.enter();
-        let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+        let listener = wrap(tokio::net::TcpListener::from_std(std_listener).unwrap());
         runtime.spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

@@ -134,11 +134,11 @@ fn Trends(trends: TrendsResponse) -> impl IntoView {
     view! {
         <p class="hint">{range}</p>
         <EventsChart trends=trends.clone() summary=summary legend=legend />
-        <div class="chart-pair">
+        <div class="chart-row">
             <RouteChart routes=trends.routes.clone() axis=axis measure=Measure::Latency />
             <RouteChart routes=trends.routes.clone() axis=axis measure=Measure::Tokens />
+            <RouteChart routes=trends.routes axis=axis measure=Measure::Cost />
         </div>
-        <RouteChart routes=trends.routes axis=axis measure=Measure::Cost />
         <BreakerChart intervals=trends.breaker_open axis=axis />
     }
 }
@@ -423,19 +423,20 @@ impl Measure {
 fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> impl IntoView {
     let (id, title) = (measure.id(), measure.title());
     let (top, base) = (10.0, 120.0);
-    // A route none of whose calls was priced has no cost to draw.
+    // A route keeps its colour in every chart; one none of whose calls was
+    // priced has no cost to draw.
     let routes: Vec<_> = routes
         .into_iter()
-        .filter(|r| measure != Measure::Cost || r.points.iter().any(|p| p.cost_usd > 0.0))
-        .take(ROUTE_COLOURS.len())
-        .map(|r| {
+        .zip(ROUTE_COLOURS)
+        .filter(|(r, _)| measure != Measure::Cost || r.points.iter().any(|p| p.cost_usd > 0.0))
+        .map(|(r, colour)| {
             let points = measure.points(&r);
-            (r, points)
+            (r, points, colour)
         })
         .collect();
     let max = routes
         .iter()
-        .flat_map(|(_, points)| points.iter().map(|p| p.2))
+        .flat_map(|(_, points, _)| points.iter().map(|p| p.2))
         .fold(0.0_f64, f64::max);
     let scale = if measure == Measure::Cost {
         max.max(1e-6)
@@ -457,15 +458,15 @@ fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> impl Int
     } else {
         routes
             .iter()
-            .map(|(r, points)| measure.summary(r, points))
+            .map(|(r, points, _)| measure.summary(r, points))
             .collect::<Vec<_>>()
             .join("; ")
             + "."
     };
     let lines = routes
         .iter()
-        .zip(ROUTE_COLOURS)
-        .map(|((r, points), colour)| {
+        .map(|(r, points, colour)| {
+            let colour = *colour;
             let p95 = (measure == Measure::Latency).then(
                 || view! { <polyline class="p95" points=line(points, |p| p.2) stroke=colour /> },
             );
@@ -479,8 +480,8 @@ fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> impl Int
         .collect_view();
     let legend = routes
         .iter()
-        .zip(ROUTE_COLOURS)
-        .map(|((r, _), colour)| {
+        .map(|(r, _, colour)| {
+            let colour = *colour;
             view! { <li><span class="swatch" style:background=colour></span>{r.route.clone()}</li> }
         })
         .collect_view();

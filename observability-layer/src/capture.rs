@@ -138,7 +138,7 @@ pub(crate) struct Captured {
     /// A captured GenAI inference: the writer prices it (`cost_usd`).
     pub priced: bool,
     /// A captured GenAI span, still to be mapped by the writer.
-    pub genai: Option<crate::genai_span::Unmapped>,
+    pub genai: Option<Unmapped>,
     /// The channel shard of the thread that filled it: the event travels
     /// through that shard and its box goes back to that shard's spares, so
     /// a thread reuses memory it wrote itself (still in its core's cache).
@@ -661,6 +661,14 @@ impl Visit for EventVisitor<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.record_scalar(field, FieldValue::F64(value), || Text::display(&value, 64));
     }
+}
+
+/// What the writer needs, beyond the event's fields, to map a GenAI span
+/// (one byte: the event box keeps its size).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unmapped {
+    /// An ERROR event was emitted inside the span.
+    pub error_event: bool,
 }
 
 #[cfg(test)]

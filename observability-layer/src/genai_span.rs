@@ -20,7 +20,7 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::span::Id;
 
 use crate::callsite::{GenAiPlan, Plan};
-use crate::capture::{Captured, FieldValue, Limits, SpanIds};
+use crate::capture::{Captured, FieldValue, Limits, SpanIds, Unmapped};
 use crate::stats::InvalidReason;
 use crate::text::Text;
 
@@ -119,14 +119,6 @@ impl GenAiSpan {
         });
         Some(inherit(self.event, ids))
     }
-}
-
-/// What the writer needs, beyond the event's fields, to map a GenAI span
-/// (one byte: the event box keeps its size).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Unmapped {
-    /// An ERROR event was emitted inside the span.
-    pub error_event: bool,
 }
 
 /// Maps a captured GenAI span (on the writer thread, off the host's):

@@ -21,16 +21,8 @@ use hyper::Uri;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::ClientConfig;
 
+use super::error::OtlpSettingError;
 use super::tls;
-
-/// A bad OTLP setting: `name` is the variable (or its builder
-/// equivalent); `reason` never holds a header's value. (`BuildError::InvalidOtlp`.)
-#[derive(Debug, thiserror::Error)]
-#[error("invalid {name}: {reason}")]
-pub(crate) struct OtlpSettingError {
-    pub name: &'static str,
-    pub reason: String,
-}
 
 type BuildError = OtlpSettingError;
 

@@ -30,6 +30,7 @@
 //! error, a log line or the statistics.
 
 mod config;
+mod error;
 mod mapping;
 mod tls;
 
@@ -45,7 +46,8 @@ use serde_json::Value;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-pub(crate) use config::{OtlpSettingError, OtlpSettings, OtlpTarget};
+pub(crate) use config::{OtlpSettings, OtlpTarget};
+pub(crate) use error::OtlpSettingError;
 
 use crate::capture::Captured;
 use crate::exporter::{Deadline, ExportError, Exporter, WorkerStatus};

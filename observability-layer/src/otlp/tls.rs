@@ -11,7 +11,7 @@ use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-use super::config::OtlpSettingError;
+use super::error::OtlpSettingError;
 
 /// The client configuration: the Mozilla roots and every certificate in
 /// `extra` (each a PEM text; `(name, text)`, `name` saying where it came

@@ -1,6 +1,7 @@
 //! The example runs: its binary, started on a free port against a fresh
 //! database, answers a question through the rig agent, and the layer has
-//! written the agent's provider calls and its tool call under the task.
+//! written the agent's provider calls and its tool call under the task,
+//! which the dashboard's API shows as the task's story.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -114,4 +115,34 @@ async fn a_question_becomes_a_task_with_its_calls_and_tool_call(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(priced, 2);
+
+    // The dashboard's task page reads this story: the example's task is
+    // not in the queue (an external task), its two calls are priced.
+    let admin = admin_server::AppConfig {
+        admin_token: Some("example-admin-token".into()),
+        ..admin_server::AppConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_address = listener.local_addr().unwrap();
+    let app = admin_server::app(admin, pool.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let request = hyper::Request::get(format!(
+        "http://{admin_address}/api/admin/ai/runtime/tasks/{task_id}"
+    ))
+    .header("authorization", "Bearer example-admin-token")
+    .body(Full::new(Bytes::new()))
+    .unwrap();
+    let response = client.request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let story: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(story["task"], serde_json::Value::Null, "{story}");
+    let calls = story["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2, "{story}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c["costUsd"].as_f64().is_some_and(|usd| usd > 0.0) && c["inputTokens"] == 180),
+        "{story}"
+    );
 }

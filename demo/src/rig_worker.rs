@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rig_agent::prelude::*;
 use rig_core::providers::openai::OpenAIConfig;
-use serde::Deserialize;
 use serde_json::json;
+use simulated_llm::tool::LookupOrder;
 use simulated_llm::{Reply, SimulatedLlm};
 use tracing::Instrument as _;
 
@@ -21,38 +21,6 @@ pub const WORKER_ID: &str = "rig-agent-1";
 const MODEL: &str = "gpt-4o-mini";
 /// Between two questions.
 const PAUSE: Duration = Duration::from_secs(3);
-
-/// The agent's one tool: an order's shipping state.
-struct LookupOrder;
-
-#[derive(Deserialize)]
-struct OrderQuery {
-    order_id: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("no such order")]
-struct NoSuchOrder;
-
-impl rig_core::tool::PortableTool for LookupOrder {
-    const NAME: &'static str = "lookup_order";
-    type Args = OrderQuery;
-    type Output = String;
-    type Error = NoSuchOrder;
-
-    fn description(&self) -> String {
-        "The shipping state of an order, by its id".into()
-    }
-
-    fn parameters(&self) -> serde_json::Value {
-        json!({"type": "object", "properties": {"order_id": {"type": "string"}},
-               "required": ["order_id"]})
-    }
-
-    async fn call(&self, args: OrderQuery) -> Result<String, NoSuchOrder> {
-        Ok(format!("order {} shipped yesterday", args.order_id))
-    }
-}
 
 /// Asks the agent a question every few seconds until `stop` resolves; a
 /// failed turn is logged and the next one tried.

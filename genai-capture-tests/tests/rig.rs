@@ -8,8 +8,8 @@ use common::{assert_absent, assert_priced_call, builder, install, rows, shapes, 
 use rig_agent::prelude::*;
 use rig_core::completion::CompletionRequest;
 use rig_core::providers::openai::{OpenAI, OpenAIConfig};
-use serde::Deserialize;
 use serde_json::json;
+use simulated_llm::tool::{LookupOrder, ORDER_STATE};
 use simulated_llm::{Mode, Reply, SimulatedLlm, TOOL_CALL_ID};
 use sqlx::PgPool;
 use tracing::Instrument;
@@ -34,37 +34,6 @@ fn openai(sim: &SimulatedLlm) -> OpenAI {
     OpenAIConfig::new("sk-test-not-a-real-key")
         .with_base_url(sim.base_url())
         .client()
-}
-
-/// The agent's one tool.
-struct LookupOrder;
-
-#[derive(Deserialize)]
-struct OrderQuery {
-    order_id: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("no such order")]
-struct NoSuchOrder;
-
-impl rig_core::tool::PortableTool for LookupOrder {
-    const NAME: &'static str = "lookup_order";
-    type Args = OrderQuery;
-    type Output = String;
-    type Error = NoSuchOrder;
-
-    fn description(&self) -> String {
-        "Looks an order up by its id".into()
-    }
-
-    fn parameters(&self) -> serde_json::Value {
-        json!({"type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]})
-    }
-
-    async fn call(&self, args: OrderQuery) -> Result<String, NoSuchOrder> {
-        Ok(format!("TOOL-RESULT-TEXT order {} shipped", args.order_id))
-    }
 }
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
@@ -170,13 +139,7 @@ async fn an_agent_turn_with_a_tool_call_is_two_calls_and_a_tool_call(pool: PgPoo
     assert!(tool.metadata.get("cost_usd").is_none());
     assert_absent(
         &rows,
-        &[
-            PROMPT,
-            REPLY,
-            "TOOL-RESULT-TEXT",
-            "A-17",
-            "INSTRUCTIONS-TEXT",
-        ],
+        &[PROMPT, REPLY, ORDER_STATE, "A-17", "INSTRUCTIONS-TEXT"],
     );
 }
 

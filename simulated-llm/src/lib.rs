@@ -12,6 +12,9 @@
 //! - [`Mode::ServerError`] answers 500, [`Mode::RateLimited`] 429 with
 //!   `Retry-After`, both with an OpenAI-shaped error body.
 
+#[cfg(feature = "rig")]
+pub mod tool;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 

@@ -154,6 +154,11 @@ async fn status_with(server: &server::TestServer, token: &str) -> (StatusCode, V
         .await
 }
 
+/// The status code `/status` answers an admin token signed by `key`.
+async fn admin_status(server: &server::TestServer, key: &TestKey) -> StatusCode {
+    status_with(server, &key.sign(&admin_claims())).await.0
+}
+
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn es256_and_rs256_admin_tokens_pass_and_others_do_not(pool: PgPool) {
     let ec = TestKey::es256("ec-1");
@@ -163,14 +168,8 @@ async fn es256_and_rs256_admin_tokens_pass_and_others_do_not(pool: PgPool) {
     let url = start_jwks(Arc::clone(&endpoint)).await;
     let server = server::start_with(config(&url, Duration::from_secs(3600)), pool).await;
 
-    assert_eq!(
-        status_with(&server, &ec.sign(&admin_claims())).await.0,
-        StatusCode::OK
-    );
-    assert_eq!(
-        status_with(&server, &rsa.sign(&admin_claims())).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(admin_status(&server, &ec).await, StatusCode::OK);
+    assert_eq!(admin_status(&server, &rsa).await, StatusCode::OK);
     // Both keys came from one fetch.
     assert_eq!(endpoint.fetches(), 1);
 
@@ -250,10 +249,7 @@ async fn the_algorithm_must_be_the_keys(pool: PgPool) {
         );
     }
     // The right tokens still pass.
-    assert_eq!(
-        status_with(&server, &ec.sign(&admin_claims())).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(admin_status(&server, &ec).await, StatusCode::OK);
     server.stop().await;
 }
 
@@ -266,10 +262,7 @@ async fn an_unknown_kid_fetches_the_set_at_most_once_per_interval(pool: PgPool) 
     let url = start_jwks(Arc::clone(&endpoint)).await;
     let server = server::start_with(config(&url, Duration::from_secs(3600)), pool).await;
 
-    assert_eq!(
-        status_with(&server, &ec.sign(&admin_claims())).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(admin_status(&server, &ec).await, StatusCode::OK);
     assert_eq!(endpoint.fetches(), 1);
     for _ in 0..5 {
         let (status, body) = status_with(&server, &stranger.sign(&admin_claims())).await;
@@ -279,10 +272,7 @@ async fn an_unknown_kid_fetches_the_set_at_most_once_per_interval(pool: PgPool) 
     // The first fetch was moments ago: none of them fetched again.
     assert_eq!(endpoint.fetches(), 1);
     // Cached: the known key needs no fetch either.
-    assert_eq!(
-        status_with(&server, &ec.sign(&admin_claims())).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(admin_status(&server, &ec).await, StatusCode::OK);
     assert_eq!(endpoint.fetches(), 1);
     server.stop().await;
 }
@@ -295,23 +285,14 @@ async fn rotation_brings_the_new_key_in_and_the_old_one_out(pool: PgPool) {
     endpoint.publish(&[&old]);
     let url = start_jwks(Arc::clone(&endpoint)).await;
     let server = server::start_with(config(&url, Duration::from_millis(200)), pool).await;
-    assert_eq!(
-        status_with(&server, &old.sign(&admin_claims())).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(admin_status(&server, &old).await, StatusCode::OK);
 
     // The issuer publishes the new key beside the old one, then signs with it.
     endpoint.publish(&[&old, &new]);
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(
-        status_with(&server, &new.sign(&admin_claims())).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(admin_status(&server, &new).await, StatusCode::OK);
     assert_eq!(endpoint.fetches(), 2);
-    assert_eq!(
-        status_with(&server, &old.sign(&admin_claims())).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(admin_status(&server, &old).await, StatusCode::OK);
 
     // The old key is withdrawn: once the set is fetched again (another
     // unknown kid, past the interval), its tokens are refused.
@@ -319,19 +300,13 @@ async fn rotation_brings_the_new_key_in_and_the_old_one_out(pool: PgPool) {
     tokio::time::sleep(Duration::from_millis(250)).await;
     let other = TestKey::es256("someone-else");
     assert_eq!(
-        status_with(&server, &other.sign(&admin_claims())).await.0,
+        admin_status(&server, &other).await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(endpoint.fetches(), 3);
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(
-        status_with(&server, &old.sign(&admin_claims())).await.0,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        status_with(&server, &new.sign(&admin_claims())).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(admin_status(&server, &old).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(admin_status(&server, &new).await, StatusCode::OK);
     server.stop().await;
 }
 
@@ -383,10 +358,7 @@ async fn the_jwks_may_be_a_file(pool: PgPool) {
         pool,
     )
     .await;
-    assert_eq!(
-        status_with(&server, &rsa.sign(&admin_claims())).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(admin_status(&server, &rsa).await, StatusCode::OK);
     assert_eq!(
         status_with(&server, &rsa.sign(&user_claims())).await.0,
         StatusCode::FORBIDDEN

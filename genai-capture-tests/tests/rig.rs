@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{assert_absent, assert_priced_call, builder, install, rows, shapes, task_span};
+use common::{
+    assert_absent, assert_priced_call, builder, install, rows, shapes, task_span, CALL_OK,
+};
 use rig_agent::prelude::*;
 use rig_core::completion::CompletionRequest;
 use rig_core::providers::openai::{OpenAI, OpenAIConfig};
@@ -57,23 +59,7 @@ async fn a_completion_and_a_streamed_one_are_priced_calls_of_their_task(pool: Pg
     .instrument(task_span(task))
     .await;
     let rows = rows(&pool, &handle).await;
-    assert_eq!(
-        shapes(&rows),
-        [
-            (
-                "provider_runtime",
-                "CALL",
-                "PROVIDER_CALL_OK",
-                "openai/gpt-4o-mini"
-            ),
-            (
-                "provider_runtime",
-                "CALL",
-                "PROVIDER_CALL_OK",
-                "openai/gpt-4o-mini"
-            ),
-        ]
-    );
+    assert_eq!(shapes(&rows), [CALL_OK, CALL_OK,]);
     for row in &rows {
         assert_priced_call(row, task, (42, 9));
         assert_eq!(row.metadata["gen_ai.request.model"], MODEL);
@@ -115,19 +101,9 @@ async fn an_agent_turn_with_a_tool_call_is_two_calls_and_a_tool_call(pool: PgPoo
     assert_eq!(
         shapes(&rows),
         [
-            (
-                "provider_runtime",
-                "CALL",
-                "PROVIDER_CALL_OK",
-                "openai/gpt-4o-mini"
-            ),
+            CALL_OK,
             ("tool_runtime", "TOOL_CALL", "TOOL_CALL_OK", "lookup_order"),
-            (
-                "provider_runtime",
-                "CALL",
-                "PROVIDER_CALL_OK",
-                "openai/gpt-4o-mini"
-            ),
+            CALL_OK,
         ]
     );
     assert_priced_call(&rows[0], task, (42, 9));

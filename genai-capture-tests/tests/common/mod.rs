@@ -74,8 +74,19 @@ pub async fn rows(pool: &PgPool, handle: &SinkHandle) -> Vec<StoredRow> {
     .collect()
 }
 
+/// A row's `(layer, operation, reason_code, entity_id)`.
+pub type Shape<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// The shape of an answered call to the tests' model.
+pub const CALL_OK: Shape<'static> = (
+    "provider_runtime",
+    "CALL",
+    "PROVIDER_CALL_OK",
+    "openai/gpt-4o-mini",
+);
+
 /// `(layer, operation, reason_code, entity_id)` of each row.
-pub fn shapes(rows: &[StoredRow]) -> Vec<(&str, &str, &str, &str)> {
+pub fn shapes(rows: &[StoredRow]) -> Vec<Shape<'_>> {
     rows.iter()
         .map(|r| {
             (

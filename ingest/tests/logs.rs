@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ai_runtime_ingest::status::Status;
 use ai_runtime_ingest::{spawn_status_publisher, ReceiverSettings};
-use common::{post, sink_builder, TestReceiver, BEARER, TOKEN};
+use common::{post, sink_builder, stalled_receiver, TestReceiver, BEARER, TOKEN};
 use observability_layer::{RuntimeLayer, RuntimeSink};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -389,17 +389,8 @@ async fn hostile_bodies_get_a_400_and_keep_their_good_records(pool: PgPool) {
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn a_full_queue_answers_429_and_the_exporters_retry_lands_every_event_once(pool: PgPool) {
-    let settings = ReceiverSettings {
-        max_queued_events: 8,
-        ..ReceiverSettings::default()
-    };
-    let receiver = TestReceiver::start_with(sink_builder(&pool).batch_size(4), settings);
-    // Postgres stalls: the table is locked until the test says so.
-    let mut locker = pool.begin().await.unwrap();
-    sqlx::query("lock table ai_runtime_events in access exclusive mode")
-        .execute(&mut *locker)
-        .await
-        .unwrap();
+    // Postgres stalls (the events table locked) until the test lets it go.
+    let (receiver, locker) = stalled_receiver(&pool).await;
     let RuntimeSink {
         layer,
         guard,

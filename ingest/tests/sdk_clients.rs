@@ -12,8 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use ai_runtime_ingest::ReceiverSettings;
-use common::{post, sink_builder, TestReceiver, BEARER, TOKEN};
+use common::{post, stalled_receiver, TestReceiver, BEARER, TOKEN};
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
@@ -241,17 +240,8 @@ fn filler(n: usize) -> Vec<u8> {
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn a_full_queue_answers_429_and_the_python_sdks_retry_lands_every_span_once(pool: PgPool) {
-    let settings = ReceiverSettings {
-        max_queued_events: 8,
-        ..ReceiverSettings::default()
-    };
-    let receiver = TestReceiver::start_with(sink_builder(&pool).batch_size(4), settings);
-    // Postgres stalls (the table locked), until the test lets it go.
-    let mut locker = pool.begin().await.unwrap();
-    sqlx::query("lock table ai_runtime_events in access exclusive mode")
-        .execute(&mut *locker)
-        .await
-        .unwrap();
+    // Postgres stalls (the events table locked) until the test lets it go.
+    let (receiver, locker) = stalled_receiver(&pool).await;
     // Full for good: 8 events queued and the writer's batch of 4 stuck in
     // flight (which the queue no longer counts). Stopping at the first 429
     // could leave room for the SDK's 3 spans once that batch is taken.

@@ -97,6 +97,25 @@ impl Drop for TestReceiver {
     }
 }
 
+/// A receiver whose queue takes 8 events (its sink writing batches of 4),
+/// over a Postgres that stalls: the events table stays locked by the
+/// returned transaction until the test commits or drops it.
+pub async fn stalled_receiver(
+    pool: &PgPool,
+) -> (TestReceiver, sqlx::Transaction<'static, sqlx::Postgres>) {
+    let settings = ReceiverSettings {
+        max_queued_events: 8,
+        ..ReceiverSettings::default()
+    };
+    let receiver = TestReceiver::start_with(sink_builder(pool).batch_size(4), settings);
+    let mut locker = pool.begin().await.unwrap();
+    sqlx::query("lock table ai_runtime_events in access exclusive mode")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    (receiver, locker)
+}
+
 /// An answer: status, headers, body.
 pub struct Answer {
     pub status: u16,

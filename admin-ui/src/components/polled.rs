@@ -119,7 +119,11 @@ where
             }>
                 // The resource read here is what the transition waits for
                 // and the boundary catches; it shows nothing itself.
-                {move || data.answer.get().map(|answer| answer.map(|_| ()))}
+                {move || {
+                    data.answer.with(|answer| {
+                        answer.as_ref().map(|a| a.as_ref().map(|_| ()).map_err(FetchError::clone))
+                    })
+                }}
                 {shown(render.clone())}
             </ErrorBoundary>
         </Transition>

@@ -8,56 +8,15 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{post, stalled_receiver, TestReceiver, BEARER, TOKEN};
+use common::{
+    installed, post, python_client, stalled_receiver, workspace, TestReceiver, BEARER, TOKEN,
+};
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn installed(var: &str, default: &str) -> PathBuf {
-    let path = std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(default));
-    assert!(
-        path.exists(),
-        "{} is missing: run `source scripts/lib.sh; ensure_python_otel; ensure_node_otel` (scripts/test does)",
-        path.display()
-    );
-    path
-}
-
-fn python(receiver: &TestReceiver, task: Uuid) -> Command {
-    let mut command = Command::new(installed(
-        "AI_RUNTIME_OTEL_PYTHON",
-        "target/otel-python/bin/python",
-    ));
-    command
-        .arg(workspace().join("ingest/tests/clients/genai_spans.py"))
-        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.traces())
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            format!("authorization=Bearer%20{TOKEN}"),
-        )
-        .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
-        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "30")
-        .env("OTEL_SERVICE_NAME", "py-agent")
-        .env(
-            "OTEL_RESOURCE_ATTRIBUTES",
-            "ai_runtime.worker_id=py-worker-1",
-        )
-        .env("TASK_ID", task.to_string());
-    command
-}
 
 fn node(receiver: &TestReceiver, task: Uuid) -> Command {
     let mut command = Command::new("node");
@@ -119,7 +78,7 @@ async fn task_rows(pool: &PgPool, task: Uuid) -> Vec<(String, String, Option<Str
 async fn python_sdk_spans_become_events_over_gzip_protobuf(pool: PgPool) {
     let receiver = TestReceiver::start(&pool);
     let task = Uuid::new_v4();
-    run(python(&receiver, task)).await;
+    run(python_client(&receiver, task)).await;
     receiver.flush();
     let rows = task_rows(&pool, task).await;
     let summary: Vec<(&str, &str, Option<&str>)> = rows
@@ -270,7 +229,7 @@ async fn a_full_queue_answers_429_and_the_python_sdks_retry_lands_every_span_onc
     }
     let throttled_before = receiver.receiver.stats.counts().throttled;
     let task = Uuid::new_v4();
-    let mut client = python(&receiver, task);
+    let mut client = python_client(&receiver, task);
     client.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = client.spawn().expect("python started");
     // The SDK's first try is answered 429 too; then Postgres comes back.

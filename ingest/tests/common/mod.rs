@@ -3,6 +3,8 @@
 //! writing through a real sink into the test's database.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +13,7 @@ use ai_runtime_migrations::roles::ComponentRole;
 use observability_layer::{RuntimeLayer, RuntimeLayerBuilder, SinkGuard, SinkHandle, SinkStats};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 pub const TOKEN: &str = "test-ingest-token-0123456789";
 
@@ -147,3 +150,50 @@ pub async fn post(
 }
 
 pub const BEARER: (&str, &str) = ("authorization", "Bearer test-ingest-token-0123456789");
+
+/// The workspace's root (every crate sits one level below it).
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A client the tests run, installed under `target/` by `scripts/lib.sh`
+/// (`var` names it when it is elsewhere).
+pub fn installed(var: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(default));
+    assert!(
+        path.exists(),
+        "{} is missing: run `source scripts/lib.sh; ensure_python_otel; ensure_node_otel` (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// Python's OpenTelemetry SDK sending `genai_spans.py`'s spans of `task`
+/// to `receiver`: protobuf, gzip, the token in `OTEL_EXPORTER_OTLP_HEADERS`.
+pub fn python_client(receiver: &TestReceiver, task: Uuid) -> Command {
+    let mut command = Command::new(installed(
+        "AI_RUNTIME_OTEL_PYTHON",
+        "target/otel-python/bin/python",
+    ));
+    command
+        .arg(workspace().join("ingest/tests/clients/genai_spans.py"))
+        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.traces())
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            format!("authorization=Bearer%20{TOKEN}"),
+        )
+        .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+        .env("OTEL_EXPORTER_OTLP_TIMEOUT", "30")
+        .env("OTEL_SERVICE_NAME", "py-agent")
+        .env(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            "ai_runtime.worker_id=py-worker-1",
+        )
+        .env("TASK_ID", task.to_string());
+    command
+}

@@ -2,9 +2,6 @@
 //! receiver with its token: its GenAI calls on the dashboard's event stream,
 //! trends and task page (an external task: the queue does not hold it).
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -14,39 +11,13 @@ use super::browser::*;
 mod receiver;
 
 use ai_runtime_ingest::spawn_status_publisher;
-use receiver::{TestReceiver, TOKEN};
-
-/// The SDK's venv, as `scripts/lib.sh` (`ensure_python_otel`) installs it.
-fn python() -> PathBuf {
-    let python = std::env::var_os("AI_RUNTIME_OTEL_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/otel-python/bin/python"));
-    assert!(
-        python.exists(),
-        "{} is missing: run `source scripts/lib.sh; ensure_python_otel` (scripts/test does)",
-        python.display()
-    );
-    python
-}
+use receiver::{python_client, TestReceiver};
 
 #[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
 async fn a_python_sdk_workers_calls_reach_the_stream_the_trends_and_the_task_page(pool: PgPool) {
     let receiver = TestReceiver::start(&pool);
     let task = Uuid::new_v4();
-    let mut client = Command::new(python());
-    client
-        .arg(repo_root().join("ingest/tests/clients/genai_spans.py"))
-        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.traces())
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            format!("authorization=Bearer%20{TOKEN}"),
-        )
-        .env("OTEL_SERVICE_NAME", "py-agent")
-        .env(
-            "OTEL_RESOURCE_ATTRIBUTES",
-            "ai_runtime.worker_id=py-worker-1",
-        )
-        .env("TASK_ID", task.to_string());
+    let mut client = python_client(&receiver, task);
     let output = tokio::task::spawn_blocking(move || client.output().expect("start Python"))
         .await
         .expect("join");

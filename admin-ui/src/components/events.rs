@@ -251,7 +251,7 @@ fn BucketNotice() -> impl IntoView {
 }
 
 /// The first block of a UUID; the full id is in the cell's title.
-fn short_id(id: Uuid) -> String {
+pub fn short_id(id: Uuid) -> String {
     id.to_string()
         .split('-')
         .next()

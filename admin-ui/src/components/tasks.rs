@@ -7,6 +7,7 @@ use ai_runtime_api::{TaskStatus, TaskSummary, TasksResponse};
 use leptos::prelude::*;
 use uuid::Uuid;
 
+use crate::components::events::short_id;
 use crate::components::page_link::PageLink;
 use crate::components::polled::{poll, Polled};
 use crate::components::view_link::ViewLink;
@@ -137,7 +138,7 @@ fn TaskRow(task: TaskSummary) -> impl IntoView {
         <tr class="task" class:stuck=task.stuck data-id=id.to_string() data-status=task.status.as_str()>
             <th scope="row">
                 <PageLink page=Page::Task(id) attr:class="task-page" attr:title=format!("Task {id}")>
-                    {id.to_string().split('-').next().unwrap_or_default().to_owned()}
+                    {short_id(id)}
                 </PageLink>
                 " "
                 <TaskEventsLink id=id />

@@ -54,7 +54,8 @@ async fn cache_control(request: Request, next: Next) -> Response {
     let hashed = request
         .uri()
         .path()
-        .starts_with(&format!("{UI_BASE}/assets/"));
+        .strip_prefix(UI_BASE)
+        .is_some_and(|rest| rest.starts_with("/assets/"));
     let mut response = next.run(request).await;
     let policy = if hashed && response.status().is_success() {
         "public, max-age=31536000, immutable"

@@ -68,16 +68,17 @@ ensure_wasm_tools() {
 }
 
 # Builds the shipped dashboard into admin-ui/dist: size-tuned release
-# profile, wasm-bindgen without the name section, wasm-opt -Oz, then the
-# static page. The WASM, its JS glue, the loader and the style sheet get
-# content-hashed names under assets/ (served as immutable); index.html
-# names them and is served no-cache. Every file is precompressed (brotli
+# profile (feature `hydrate`), wasm-bindgen without the name section,
+# wasm-opt -Oz. The WASM, its JS glue, the loader and the style sheet get
+# content-hashed names under assets/ (served as immutable); assets.json
+# lists them for the admin server, which names them in the pages it
+# renders. Every file is precompressed (brotli
 # and gzip, best levels) so the server sends what the browser accepts.
 # Prints the WASM's size raw, gzipped and brotli-compressed.
 build_ui() {
     ensure_wasm_tools
     say "Building the dashboard into admin-ui/dist"
-    cargo build --locked -p admin-ui --target wasm32-unknown-unknown --profile wasm-release
+    cargo build --locked -p admin-ui --features hydrate --target wasm32-unknown-unknown --profile wasm-release
     local staging="$ROOT/target/admin-ui-dist.tmp" dist="$ROOT/admin-ui/dist"
     rm -rf "$staging"
     mkdir -p "$staging/assets"
@@ -99,10 +100,10 @@ build_ui() {
     mv "$staging/admin-ui.js" "$staging/assets/$js"
     mv "$staging/boot.js" "$staging/assets/$boot"
     cp "$ROOT/admin-ui/static/style.css" "$staging/assets/$css"
-    sed -e "s|@WASM@|$wasm|g" -e "s|@JS@|$js|g" -e "s|@CSS@|$css|g" -e "s|@BOOT@|$boot|g" \
-        "$ROOT/admin-ui/static/index.html" >"$staging/index.html"
+    # The admin server names them in the pages it renders (admin_ui::Assets).
+    printf '{"css":"%s","js":"%s","wasm":"%s","boot":"%s"}\n' "$css" "$js" "$wasm" "$boot" >"$staging/assets.json"
     local file
-    for file in "$staging/index.html" "$staging"/assets/*; do
+    for file in "$staging"/assets/*; do
         gzip -9 -k -n "$file"
         brotli -q 11 -k "$file"
     done

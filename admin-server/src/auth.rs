@@ -92,6 +92,11 @@ impl AdminGuard {
     }
 
     /// Checks an `Authorization` header value.
+    /// Whether `token` is an admin's, as a request bearing it would be judged.
+    pub(crate) async fn check_token(&self, token: &str) -> Result<(), AuthError> {
+        self.check(Some(format!("Bearer {token}").as_bytes())).await
+    }
+
     async fn check(&self, authorization: Option<&[u8]>) -> Result<(), AuthError> {
         let header = authorization.ok_or(AuthError::Missing)?;
         let header = std::str::from_utf8(header).map_err(|_| AuthError::NotBearer)?;

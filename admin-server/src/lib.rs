@@ -76,7 +76,7 @@ pub async fn serve(
 /// every route), the dashboard under `/admin/ai/runtime`, `/metrics` and the
 /// probes `/healthz` and `/readyz`.
 pub fn app(config: AppConfig, pool: PgPool) -> Router {
-    let ui = ui::router(&config.ui_dir);
+    let ui_dir = config.ui_dir.clone();
     let config = Arc::new(config);
     // One status cache for the API and /metrics: a scrape shares the
     // dashboards' computation.
@@ -93,8 +93,9 @@ pub fn app(config: AppConfig, pool: PgPool) -> Router {
         Arc::clone(&status),
         &guard,
     );
-    api::router(config, pool, status, Arc::new(guard))
-        .merge(operations)
-        .merge(ui)
-        .layer(trace)
+    let guard = Arc::new(guard);
+    let api = api::router(config, pool, status, Arc::clone(&guard));
+    // The dashboard's pages are rendered with the API's answers.
+    let ui = ui::router(&ui_dir, api.clone(), guard);
+    api.merge(operations).merge(ui).layer(trace)
 }

@@ -1,13 +1,22 @@
 //! Timestamps and ages as people read them, through `chrono`; the browser's
 //! clock and time zone only where the page needs them (now, and the local
-//! time of the custom range's inputs).
+//! time of the custom range's inputs). While the server renders, its clock
+//! is chrono's and the inputs' time zone is UTC: the browser's values take
+//! over once it has hydrated the page.
 
 use ai_runtime_api::{DateTime, Utc};
 use chrono::SecondsFormat;
 
-/// Now, by the browser's clock (ms since the epoch).
+/// Now (ms since the epoch), by the browser's clock.
+#[cfg(target_arch = "wasm32")]
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
+}
+
+/// Now (ms since the epoch), by the server's clock.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now_ms() -> f64 {
+    Utc::now().timestamp_millis() as f64
 }
 
 /// `2026-11-25 08:13:18 UTC`: one zone for everyone reading the same link.
@@ -60,6 +69,7 @@ pub fn ms_from_iso(iso: &str) -> Option<f64> {
 
 /// An `<input type="datetime-local">` value (the browser's local time) as
 /// RFC 3339 UTC.
+#[cfg(target_arch = "wasm32")]
 pub fn local_input_to_iso(value: &str) -> Option<String> {
     if value.is_empty() {
         return None;
@@ -69,6 +79,7 @@ pub fn local_input_to_iso(value: &str) -> Option<String> {
 }
 
 /// RFC 3339 as an `<input type="datetime-local">` value (the browser's local time).
+#[cfg(target_arch = "wasm32")]
 pub fn iso_to_local_input(iso: &str) -> String {
     let Some(ms) = ms_from_iso(iso) else {
         return String::new();
@@ -82,6 +93,21 @@ pub fn iso_to_local_input(iso: &str) -> String {
         date.get_hours(),
         date.get_minutes()
     )
+}
+
+/// The server renders the inputs in UTC (it does not know the browser's zone).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn local_input_to_iso(value: &str) -> Option<String> {
+    chrono::NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
+        .ok()
+        .map(|at| iso_from_ms(at.and_utc().timestamp_millis() as f64))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn iso_to_local_input(iso: &str) -> String {
+    ms_from_iso(iso).map_or_else(String::new, |ms| {
+        at_ms(ms).format("%Y-%m-%dT%H:%M").to_string()
+    })
 }
 
 #[cfg(test)]
@@ -111,6 +137,20 @@ mod tests {
         assert_eq!(format_age(7_199.0), "119 min");
         assert_eq!(format_age(7_200.0), "2 h");
         assert_eq!(format_age(172_800.0), "2 d");
+    }
+
+    #[test]
+    fn the_server_renders_the_custom_range_in_utc() {
+        assert_eq!(
+            local_input_to_iso("2026-11-25T08:13").as_deref(),
+            Some("2026-11-25T08:13:00.000Z")
+        );
+        assert_eq!(
+            iso_to_local_input("2026-11-25T08:13:18.250+01:00"),
+            "2026-11-25T07:13"
+        );
+        assert_eq!(local_input_to_iso(""), None);
+        assert_eq!(iso_to_local_input("soon"), "");
     }
 
     #[test]

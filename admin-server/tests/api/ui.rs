@@ -1,54 +1,179 @@
-//! The dashboard's static files: public, index.html for unknown paths,
-//! proper content types, precompressed copies by `Accept-Encoding`, cache
-//! headers, and a 503 page while it is not built.
+//! The dashboard: its pages rendered on the server from the app's route
+//! list (with their data for a signed-in cookie, the sign-in form for a
+//! refused one, a 404 for a path that is no page), the build's assets
+//! precompressed by `Accept-Encoding` with cache headers, and a 503 page
+//! while it is not built.
 
 use std::path::PathBuf;
 
 use sqlx::PgPool;
 
-use crate::server;
+use crate::fixtures::{upsert_worker, Worker};
+use crate::server::{self, TOKEN};
 
+/// A build's directory: the assets `build_ui` writes and their list.
 fn temp_ui_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("admin-ui-test-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("index.html"),
-        "<!doctype html><title>dashboard</title>",
-    )
-    .unwrap();
     let assets = dir.join("assets");
     std::fs::create_dir_all(&assets).unwrap();
+    std::fs::write(
+        dir.join("assets.json"),
+        r#"{"css":"style-0123.css","js":"admin-ui-0123.js","wasm":"admin-ui-0123.wasm","boot":"boot-0123.js"}"#,
+    )
+    .unwrap();
     std::fs::write(assets.join("admin-ui-0123.js"), "export default 1;").unwrap();
     std::fs::write(assets.join("admin-ui-0123.wasm"), b"\0asm\x01\0\0\0").unwrap();
     // What build_ui writes beside each file (the bytes only tell them apart).
     std::fs::write(assets.join("admin-ui-0123.wasm.br"), b"brotli bytes").unwrap();
     std::fs::write(assets.join("admin-ui-0123.wasm.gz"), b"gzip bytes").unwrap();
-    std::fs::write(dir.join("index.html.br"), b"brotli page").unwrap();
     dir
 }
 
-#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
-async fn serves_the_dashboard_without_a_token(pool: PgPool) {
+async fn start(pool: PgPool) -> (server::TestServer, PathBuf) {
     let dir = temp_ui_dir();
     let config = admin_server::AppConfig {
         ui_dir: dir.clone(),
         ..server::config()
     };
-    let server = server::start_with(config, pool).await;
+    (server::start_with(config, pool).await, dir)
+}
+
+/// GET a dashboard path with `cookie`: the status, the headers and the page.
+async fn page(
+    server: &server::TestServer,
+    path: &str,
+    cookie: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut request = server.client.get(format!("{}{path}", server.base));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+fn signed_in() -> String {
+    format!("other=1; ai_runtime_admin_token={TOKEN}")
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn pages_are_the_apps_routes_rendered_with_their_data(pool: PgPool) {
+    upsert_worker(
+        &pool,
+        Worker {
+            worker_id: "worker-ssr",
+            circuit_open: true,
+            circuit_reason: Some("provider 5xx"),
+            ..Worker::default()
+        },
+    )
+    .await;
+    let (server, dir) = start(pool).await;
+
+    // Signed in by the cookie: the overview comes with its data, rendered
+    // here, and names the build's hashed assets.
+    let (status, headers, html) = page(&server, "/admin/ai/runtime", Some(&signed_in())).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert!(
+        html.to_ascii_lowercase().starts_with("<!doctype html>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("/admin/ai/runtime/assets/boot-0123.js"),
+        "{html}"
+    );
+    assert!(
+        html.contains("/admin/ai/runtime/assets/style-0123.css"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"data-worker="worker-ssr""#),
+        "the worker's card: {html}"
+    );
+    assert!(
+        html.contains("provider 5xx"),
+        "the open breaker's reason: {html}"
+    );
+    assert!(
+        html.contains(r#"id="tasks""#),
+        "every panel is there: {html}"
+    );
+    assert!(!html.contains(r#"id="sign-in""#), "{html}");
+    // The token is the cookie's business: it is not written into the page.
+    assert!(!html.contains(TOKEN), "the token stays out of the page");
+
+    // A deep link to a task nothing knows: its page, rendered with the
+    // API's 404 said in place.
+    let task = uuid::Uuid::new_v4();
+    let (status, _, html) = page(
+        &server,
+        &format!("/admin/ai/runtime/tasks/{task}?range=1h"),
+        Some(&signed_in()),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="task-page""#), "{html}");
+    assert!(html.contains(&task.to_string()), "{html}");
+    assert!(html.contains("could not load the task"), "{html}");
+
+    // No cookie: the sign-in form, and no data.
+    let (status, _, html) = page(&server, "/admin/ai/runtime", None).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="sign-in""#), "{html}");
+    assert!(!html.contains("worker-ssr"), "{html}");
+
+    // A refused token: the form says why, and the cookie is cleared.
+    let (status, headers, html) = page(
+        &server,
+        "/admin/ai/runtime",
+        Some("ai_runtime_admin_token=revoked-token"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="sign-in""#), "{html}");
+    assert!(html.contains("(401)"), "{html}");
+    assert!(!html.contains("worker-ssr"), "{html}");
+    let cleared = headers["set-cookie"].to_str().unwrap();
+    assert!(cleared.starts_with("ai_runtime_admin_token=;"), "{cleared}");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(cleared.contains("Path=/admin/ai/runtime"), "{cleared}");
+
+    // A path that is no page: the app's "No such page", as a 404.
+    for path in [
+        "/admin/ai/runtime/deep/link",
+        "/admin/ai/runtime/tasks/not-a-uuid",
+        "/admin/ai/runtime/assets.json",
+    ] {
+        let (status, _, html) = page(&server, path, Some(&signed_in())).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(html.contains("No such page"), "{path}: {html}");
+    }
+
+    // The page is gzipped for a browser that accepts it.
+    let response = server
+        .client
+        .get(format!("{}/admin/ai/runtime", server.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    std::fs::remove_dir_all(dir).unwrap();
+    server.stop().await;
+}
+
+#[sqlx::test(migrator = "ai_runtime_migrations::MIGRATOR")]
+async fn assets_are_sent_precompressed_and_kept(pool: PgPool) {
+    let (server, dir) = start(pool).await;
     let get = |path: &str| server.client.get(format!("{}{path}", server.base)).send();
     for (path, content_type, body_start) in [
-        ("/admin/ai/runtime", "text/html", "<!doctype html>"),
-        ("/admin/ai/runtime/", "text/html", "<!doctype html>"),
-        (
-            "/admin/ai/runtime/tasks?status=PENDING",
-            "text/html",
-            "<!doctype html>",
-        ),
-        (
-            "/admin/ai/runtime/deep/link",
-            "text/html",
-            "<!doctype html>",
-        ),
         (
             "/admin/ai/runtime/assets/admin-ui-0123.js",
             "text/javascript",
@@ -100,19 +225,7 @@ async fn serves_the_dashboard_without_a_token(pool: PgPool) {
         );
         assert_eq!(&response.bytes().await.unwrap()[..], body, "{accept}");
     }
-    // The page names the hashed files, so it is asked for again each time;
-    // a deep link gets it compressed too.
-    let page = server
-        .client
-        .get(format!("{}/admin/ai/runtime/tasks/abc", server.base))
-        .header("accept-encoding", "br")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.headers()["cache-control"], "no-cache");
-    assert_eq!(page.headers()["content-encoding"], "br");
-    assert_eq!(&page.bytes().await.unwrap()[..], b"brotli page");
-    // A missing asset is a 404, not the page, and not kept.
+    // A missing asset is a 404, not a page, and not kept.
     let missing = get("/admin/ai/runtime/assets/gone-0000.wasm")
         .await
         .unwrap();
@@ -120,7 +233,7 @@ async fn serves_the_dashboard_without_a_token(pool: PgPool) {
     assert_eq!(missing.headers()["cache-control"], "no-cache");
 
     // No escaping the directory.
-    let response = get("/admin/ai/runtime/..%2F..%2Fetc%2Fpasswd")
+    let response = get("/admin/ai/runtime/assets/..%2F..%2F..%2Fetc%2Fpasswd")
         .await
         .unwrap();
     assert!(!response.text().await.unwrap().contains("root:"));

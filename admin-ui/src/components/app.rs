@@ -1,13 +1,17 @@
 //! The shell: the router over the dashboard's pages (`pages`), the header
-//! (refresh, last updated, sign out) and either the sign-in form or the
-//! page the path names, picked by `leptos_router`'s `<FlatRoutes>`: the
-//! overview at the base, a task's page at `/tasks/:id` (the id from
-//! `use_params_map`), "no such page" for any other path.
+//! (refresh, last updated, sign out) and the page the path names, picked by
+//! `leptos_router`'s `<FlatRoutes>`: the overview at the base, a task's page
+//! at `/tasks/:id` (the id from `use_params_map`), "no such page" (a 404
+//! from the server) for any other path. Every page shows the sign-in form
+//! until there is a token.
+//!
+//! The routes are always in the tree: the admin server serves the paths of
+//! the list `leptos_axum` reads from it.
 
 use leptos::prelude::*;
 use leptos_router::components::{FlatRoutes, Route, Router};
 use leptos_router::hooks::use_params_map;
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 use uuid::Uuid;
 
 use crate::components::overview::OverviewPage;
@@ -40,7 +44,12 @@ fn Shell() -> impl IntoView {
     let view = UrlView::from_router();
     provide_context(view);
     let every = poll::interval(view.param("poll").as_deref());
-    poll::start(session, every);
+    // In the browser, once the page is hydrated: the server sees neither
+    // the fragment nor the tab.
+    Effect::new(move |_| {
+        session.take_fragment_token();
+        poll::start(session, every);
+    });
     let signed_in = move || session.token.with(Option::is_some);
 
     view! {
@@ -58,14 +67,26 @@ fn Shell() -> impl IntoView {
                 </div>
             </Show>
         </header>
+        // Paths under the router's base, one route per `pages::Page`. The
+        // server waits for each page's data before it answers.
+        <FlatRoutes fallback=NotFound>
+            <Route path=path!("") view=|| view! { <SignedIn><OverviewPage /></SignedIn> }.into_any() ssr=SsrMode::Async />
+            <Route path=path!("/tasks/:id") view=TaskRoute ssr=SsrMode::Async />
+        </FlatRoutes>
+    }
+}
+
+/// The page, or the sign-in form while there is no token.
+#[component]
+fn SignedIn(children: ChildrenFn) -> impl IntoView {
+    let session = use_session();
+    let signed_in = move || session.token.with(Option::is_some);
+    view! {
         <Show when=signed_in fallback=|| view! { <SignIn /> }>
-            // Paths under the router's base, one route per `pages::Page`.
-            <FlatRoutes fallback=NotFound>
-                <Route path=path!("") view=OverviewPage />
-                <Route path=path!("/tasks/:id") view=TaskRoute />
-            </FlatRoutes>
+            {children()}
         </Show>
     }
+    .into_any()
 }
 
 /// `/tasks/:id`: the task's page, or "no such page" for an id that is no UUID.
@@ -76,13 +97,17 @@ fn TaskRoute() -> impl IntoView {
         params.with(|p| p.get_str("id").and_then(|id| Uuid::try_parse(id).ok()))
     });
     move || match id.get() {
-        Some(id) => view! { <TaskPage id=id /> }.into_any(),
+        Some(id) => view! { <SignedIn><TaskPage id=id /></SignedIn> }.into_any(),
         None => view! { <NotFound /> }.into_any(),
     }
 }
 
 #[component]
 fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
     view! {
         <main id="not-found">
             <h2>"No such page"</h2>

@@ -10,7 +10,7 @@ use ai_runtime_api::{EventsResponse, RuntimeEvent};
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use crate::api::{self, FetchError, Query};
+use crate::api::{self, FetchError, Query, Transport};
 use crate::components::event_filters::{FilterForm, Selection};
 use crate::components::page_link::PageLink;
 use crate::components::polled::{poll, Polled};
@@ -75,20 +75,26 @@ pub fn EventsPanel() -> impl IntoView {
                 .map(|(_, o)| o.clone())
         })
     });
+    let transport = Transport::from_context();
     let load_older = Action::new_local(
         move |(selection, cursor, shown): &(Selection, String, Vec<RuntimeEvent>)| {
             let (selection, cursor, shown) = (selection.clone(), cursor.clone(), shown.clone());
+            let transport = transport.clone();
             async move {
                 let token = session
                     .token
                     .get_untracked()
                     .ok_or(FetchError::Unauthorized)?;
-                let page: EventsResponse =
-                    api::get(&token, "events", &query(&selection, Some(cursor)))
-                        .await
-                        .inspect_err(|e| {
-                            session.handle_error(e);
-                        })?;
+                let page: EventsResponse = api::get(
+                    &transport,
+                    &token,
+                    "events",
+                    &query(&selection, Some(cursor)),
+                )
+                .await
+                .inspect_err(|e| {
+                    session.handle_error(e);
+                })?;
                 let fresh: Vec<_> = page
                     .events
                     .into_iter()

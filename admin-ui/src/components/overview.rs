@@ -10,12 +10,15 @@ use crate::components::trends::TrendsPanel;
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
+    // Each panel as one type: the server's rendering of the page nests its
+    // panels' futures, which inline would take more than a thread's 2 MiB
+    // of stack in a debug build.
     view! {
         <main id="dashboard">
-            <StatusPanel />
-            <TrendsPanel />
-            <EventsPanel />
-            <TasksPanel />
+            {view! { <StatusPanel /> }.into_any()}
+            {view! { <TrendsPanel /> }.into_any()}
+            {view! { <EventsPanel /> }.into_any()}
+            {view! { <TasksPanel /> }.into_any()}
         </main>
     }
 }

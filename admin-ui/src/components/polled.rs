@@ -1,6 +1,11 @@
-//! A panel's data: a `LocalResource` fetched again on every tick of the
-//! session (polling, the refresh button) and whenever what its request
-//! reads (the URL's view) changes, and the component that shows it.
+//! A panel's data: a `Resource` fetched again on every tick of the session
+//! (polling, the refresh button) and whenever what its request reads (the
+//! URL's view) changes, and the component that shows it.
+//!
+//! The first answer is fetched while the server renders the page (through
+//! the API router in the same process) and handed to the browser inside
+//! it, so the page comes with its data and hydrates without asking again;
+//! every answer after that is the browser's.
 //!
 //! `<Transition>` keeps the data on screen while the next answer loads
 //! ("Loading…" only before the first); `<ErrorBoundary>` says what failed
@@ -11,15 +16,16 @@
 use leptos::error::Errors;
 use leptos::prelude::*;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
-use crate::api::{self, FetchError, Query};
+use crate::api::{self, FetchError, Query, Transport};
 use crate::session::{use_session, Session};
 
 /// What a panel asks the admin API for and the answers it got.
 pub struct PolledData<T: Send + Sync + 'static> {
-    pub answer: LocalResource<Result<T, FetchError>>,
-    /// The newest data an answer gave, shown under an error.
-    pub last_good: RwSignal<Option<T>>,
+    pub answer: Resource<Result<T, FetchError>>,
+    /// The newest data an answer gave, kept under a later error.
+    pub latest: Memo<Option<T>>,
 }
 
 impl<T: Send + Sync + 'static> Clone for PolledData<T> {
@@ -32,30 +38,62 @@ impl<T: Send + Sync + 'static> Copy for PolledData<T> {}
 
 /// GETs `path()` with `query()` on every tick and whenever they change.
 pub fn poll<T>(
-    path: impl Fn() -> String + 'static,
-    query: impl Fn() -> Query + 'static,
+    path: impl Fn() -> String + Send + Sync + 'static,
+    query: impl Fn() -> Query + Send + Sync + 'static,
 ) -> PolledData<T>
 where
-    T: DeserializeOwned + Clone + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync + 'static,
 {
     let session = use_session();
-    let last_good = RwSignal::new(None::<T>);
-    let answer = LocalResource::new(move || {
-        session.tick.track();
-        let (path, query) = (path(), query());
-        async move {
-            let answer = fetch::<T>(session, &path, &query).await;
-            if let Ok(data) = &answer {
-                last_good.try_set(Some(data.clone()));
-            }
-            answer
-        }
+    let transport = Transport::from_context();
+    let answer = Resource::new(
+        move || (session.tick.get(), path(), query()),
+        move |(_, path, query)| fetch::<T>(transport.clone(), session, path, query),
+    );
+    let latest = Memo::new(move |previous: Option<&Option<T>>| match answer.get() {
+        Some(Ok(data)) => Some(data),
+        _ => previous.cloned().flatten(),
     });
-    PolledData { answer, last_good }
+    PolledData { answer, latest }
 }
 
-/// One request with the session's token; "last updated" on success.
-async fn fetch<T: DeserializeOwned>(
+/// One request with the session's token; "last updated" on success. In the
+/// browser its future is not `Send`, which a resource's must be: it only
+/// ever runs on the browser's one thread.
+#[cfg(target_arch = "wasm32")]
+fn fetch<T: DeserializeOwned + 'static>(
+    transport: Transport,
+    session: Session,
+    path: String,
+    query: Query,
+) -> impl std::future::Future<Output = Result<T, FetchError>> + Send {
+    send_wrapper::SendWrapper::new(async move {
+        let answer = fetch_now(&transport, session, &path, &query).await;
+        match &answer {
+            Ok(_) => session.mark_updated(),
+            // 401/403 go back to sign-in; the boundary says the rest.
+            Err(e) => {
+                session.handle_error(e);
+            }
+        }
+        answer
+    })
+}
+
+/// On the server: the page's request, answered as it is. The session it
+/// renders does not change while it does (the browser's does from then on).
+#[cfg(not(target_arch = "wasm32"))]
+async fn fetch<T: DeserializeOwned + 'static>(
+    transport: Transport,
+    session: Session,
+    path: String,
+    query: Query,
+) -> Result<T, FetchError> {
+    fetch_now(&transport, session, &path, &query).await
+}
+
+async fn fetch_now<T: DeserializeOwned>(
+    transport: &Transport,
     session: Session,
     path: &str,
     query: &Query,
@@ -65,15 +103,7 @@ async fn fetch<T: DeserializeOwned>(
         .token
         .get_untracked()
         .ok_or(FetchError::Unauthorized)?;
-    let answer = api::get(&token, path, query).await;
-    match &answer {
-        Ok(_) => session.mark_updated(),
-        // 401/403 go back to sign-in; the boundary says the rest.
-        Err(e) => {
-            session.handle_error(e);
-        }
-    }
-    answer
+    api::get(transport, &token, path, query).await
 }
 
 /// Shows a panel's data through `render`: `loading` until the first
@@ -90,20 +120,19 @@ pub fn Polled<T, V, F>(
     render: F,
 ) -> impl IntoView
 where
-    T: Clone + Send + Sync + 'static,
+    T: Clone + PartialEq + Send + Sync + 'static,
     V: IntoView + 'static,
     F: Fn(Signal<T>) -> V + Clone + Send + Sync + 'static,
 {
-    let has_data = Memo::new(move |_| data.last_good.with(Option::is_some));
+    let has_data = Memo::new(move |_| data.latest.with(Option::is_some));
     // The newest data as a signal, once there is some.
     let shown = move |render: F| {
         move || {
             let first = has_data
                 .get()
-                .then(|| data.last_good.get_untracked())
+                .then(|| data.latest.get_untracked())
                 .flatten()?;
-            let latest =
-                Signal::derive(move || data.last_good.get().unwrap_or_else(|| first.clone()));
+            let latest = Signal::derive(move || data.latest.get().unwrap_or_else(|| first.clone()));
             Some(render(latest))
         }
     };
@@ -111,7 +140,7 @@ where
     view! {
         <Transition fallback=move || view! { <p class="loading">{loading}</p> }>
             <ErrorBoundary fallback=move |errors| {
-                let stale = data.last_good.with_untracked(Option::is_some);
+                let stale = data.latest.with_untracked(Option::is_some);
                 view! {
                     <ErrorNotice errors=errors what=what stale=stale />
                     {under_error.clone()}
@@ -128,6 +157,8 @@ where
             </ErrorBoundary>
         </Transition>
     }
+    // One type for every panel: the rendered page's type stays small.
+    .into_any()
 }
 
 /// What failed, and whether the data below is an older answer.

@@ -114,7 +114,7 @@ pub fn TrendsPanel() -> impl IntoView {
 }
 
 #[component]
-fn Trends(trends: TrendsResponse) -> impl IntoView {
+fn Trends(trends: TrendsResponse) -> AnyView {
     let axis = Axis::of(&trends);
     let range = format!(
         "{} to {}, in buckets of {}. All times UTC.",
@@ -141,13 +141,14 @@ fn Trends(trends: TrendsResponse) -> impl IntoView {
         </div>
         <BreakerChart intervals=trends.breaker_open axis=axis />
     }
+    .into_any()
 }
 
 /// The event chart: one button per bucket, its layers stacked, its
 /// failures below the axis; the readout says the numbers of the bucket
 /// under the pointer or the focus.
 #[component]
-fn EventsChart(trends: TrendsResponse, summary: String, legend: AnyView) -> impl IntoView {
+fn EventsChart(trends: TrendsResponse, summary: String, legend: AnyView) -> AnyView {
     let view_state = use_view();
     let selected = Memo::new(move |_| {
         view_state
@@ -284,6 +285,7 @@ fn EventsChart(trends: TrendsResponse, summary: String, legend: AnyView) -> impl
             </ul>
         </figure>
     }
+    .into_any()
 }
 
 fn events_summary(t: &TrendsResponse) -> String {
@@ -420,7 +422,7 @@ impl Measure {
 /// One measure per route over the buckets with calls: a figure with its
 /// summary and legend.
 #[component]
-fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> impl IntoView {
+fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> AnyView {
     let (id, title) = (measure.id(), measure.title());
     let (top, base) = (10.0, 120.0);
     // A route keeps its colour in every chart; one none of whose calls was
@@ -497,11 +499,12 @@ fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> impl Int
             <ul class="legend" aria-label="Routes">{legend}</ul>
         </figure>
     }
+    .into_any()
 }
 
 /// One row per worker, a band where its circuit breaker was open.
 #[component]
-fn BreakerChart(intervals: Vec<BreakerInterval>, axis: Axis) -> impl IntoView {
+fn BreakerChart(intervals: Vec<BreakerInterval>, axis: Axis) -> AnyView {
     // In the order they first appear (the API's).
     let mut workers: Vec<String> = Vec::new();
     for i in &intervals {
@@ -551,6 +554,7 @@ fn BreakerChart(intervals: Vec<BreakerInterval>, axis: Axis) -> impl IntoView {
             <p id="breaker-chart-desc" class="chart-summary">{summary}</p>
         </figure>
     }
+    .into_any()
 }
 
 /// `worker-b open from 10:02:40 UTC to 10:06:40 UTC (3 consecutive failures)`.

@@ -14,6 +14,7 @@ use leptos_router::hooks::use_params_map;
 use leptos_router::{path, SsrMode};
 use uuid::Uuid;
 
+use crate::components::boxed::boxed_on_server;
 use crate::components::overview::OverviewPage;
 use crate::components::page_link::PageLink;
 use crate::components::signin::SignIn;
@@ -49,6 +50,11 @@ fn Shell() -> impl IntoView {
     Effect::new(move |_| {
         session.take_fragment_token();
         poll::start(session, every);
+        // For whoever waits on the page (the browser tests): from now on
+        // it answers clicks.
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-hydrated", "");
+        }
     });
     let signed_in = move || session.token.with(Option::is_some);
 
@@ -70,7 +76,7 @@ fn Shell() -> impl IntoView {
         // Paths under the router's base, one route per `pages::Page`. The
         // server waits for each page's data before it answers.
         <FlatRoutes fallback=NotFound>
-            <Route path=path!("") view=|| view! { <SignedIn><OverviewPage /></SignedIn> }.into_any() ssr=SsrMode::Async />
+            <Route path=path!("") view=|| boxed_on_server(view! { <SignedIn><OverviewPage /></SignedIn> }) ssr=SsrMode::Async />
             <Route path=path!("/tasks/:id") view=TaskRoute ssr=SsrMode::Async />
         </FlatRoutes>
     }
@@ -86,7 +92,6 @@ fn SignedIn(children: ChildrenFn) -> impl IntoView {
             {children()}
         </Show>
     }
-    .into_any()
 }
 
 /// `/tasks/:id`: the task's page, or "no such page" for an id that is no UUID.

@@ -3,6 +3,7 @@
 //! declares them: components import each other, never this module.
 
 pub mod app;
+mod boxed;
 mod event_filters;
 mod events;
 mod health;

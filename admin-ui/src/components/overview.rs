@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::boxed::boxed_on_server;
 use crate::components::events::EventsPanel;
 use crate::components::status::StatusPanel;
 use crate::components::tasks::TasksPanel;
@@ -10,15 +11,12 @@ use crate::components::trends::TrendsPanel;
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
-    // Each panel as one type: the server's rendering of the page nests its
-    // panels' futures, which inline would take more than a thread's 2 MiB
-    // of stack in a debug build.
     view! {
         <main id="dashboard">
-            {view! { <StatusPanel /> }.into_any()}
-            {view! { <TrendsPanel /> }.into_any()}
-            {view! { <EventsPanel /> }.into_any()}
-            {view! { <TasksPanel /> }.into_any()}
+            {boxed_on_server(view! { <StatusPanel /> })}
+            {boxed_on_server(view! { <TrendsPanel /> })}
+            {boxed_on_server(view! { <EventsPanel /> })}
+            {boxed_on_server(view! { <TasksPanel /> })}
         </main>
     }
 }

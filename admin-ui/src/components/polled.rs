@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::api::{self, FetchError, Query, Transport};
+use crate::components::boxed::boxed_on_server;
 use crate::session::{use_session, Session};
 
 /// What a panel asks the admin API for and the answers it got.
@@ -137,7 +138,7 @@ where
         }
     };
     let under_error = shown(render.clone());
-    view! {
+    boxed_on_server(view! {
         <Transition fallback=move || view! { <p class="loading">{loading}</p> }>
             <ErrorBoundary fallback=move |errors| {
                 let stale = data.latest.with_untracked(Option::is_some);
@@ -156,9 +157,7 @@ where
                 {shown(render.clone())}
             </ErrorBoundary>
         </Transition>
-    }
-    // One type for every panel: the rendered page's type stays small.
-    .into_any()
+    })
 }
 
 /// What failed, and whether the data below is an older answer.

@@ -15,6 +15,7 @@ use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::components::boxed::boxed_on_server;
 use crate::components::polled::{poll, Polled};
 use crate::components::task_page::usd;
 use crate::time;
@@ -114,7 +115,7 @@ pub fn TrendsPanel() -> impl IntoView {
 }
 
 #[component]
-fn Trends(trends: TrendsResponse) -> AnyView {
+fn Trends(trends: TrendsResponse) -> impl IntoView {
     let axis = Axis::of(&trends);
     let range = format!(
         "{} to {}, in buckets of {}. All times UTC.",
@@ -131,7 +132,7 @@ fn Trends(trends: TrendsResponse) -> AnyView {
         })
         .collect_view()
         .into_any();
-    view! {
+    boxed_on_server(view! {
         <p class="hint">{range}</p>
         <EventsChart trends=trends.clone() summary=summary legend=legend />
         <div class="chart-row">
@@ -140,15 +141,14 @@ fn Trends(trends: TrendsResponse) -> AnyView {
             <RouteChart routes=trends.routes axis=axis measure=Measure::Cost />
         </div>
         <BreakerChart intervals=trends.breaker_open axis=axis />
-    }
-    .into_any()
+    })
 }
 
 /// The event chart: one button per bucket, its layers stacked, its
 /// failures below the axis; the readout says the numbers of the bucket
 /// under the pointer or the focus.
 #[component]
-fn EventsChart(trends: TrendsResponse, summary: String, legend: AnyView) -> AnyView {
+fn EventsChart(trends: TrendsResponse, summary: String, legend: AnyView) -> impl IntoView {
     let view_state = use_view();
     let selected = Memo::new(move |_| {
         view_state
@@ -262,7 +262,7 @@ fn EventsChart(trends: TrendsResponse, summary: String, legend: AnyView) -> AnyV
         })
         .collect_view();
 
-    view! {
+    boxed_on_server(view! {
         <figure class="chart">
             <figcaption id="events-chart-title">"Events per bucket by layer; failures below the axis"</figcaption>
             <div class="plot">
@@ -284,8 +284,7 @@ fn EventsChart(trends: TrendsResponse, summary: String, legend: AnyView) -> AnyV
                 <li><span class="swatch fail"></span>"failures (failure-class reason codes)"</li>
             </ul>
         </figure>
-    }
-    .into_any()
+    })
 }
 
 fn events_summary(t: &TrendsResponse) -> String {
@@ -422,7 +421,7 @@ impl Measure {
 /// One measure per route over the buckets with calls: a figure with its
 /// summary and legend.
 #[component]
-fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> AnyView {
+fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> impl IntoView {
     let (id, title) = (measure.id(), measure.title());
     let (top, base) = (10.0, 120.0);
     // A route keeps its colour in every chart; one none of whose calls was
@@ -487,7 +486,7 @@ fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> AnyView 
             view! { <li><span class="swatch" style:background=colour></span>{r.route.clone()}</li> }
         })
         .collect_view();
-    view! {
+    boxed_on_server(view! {
         <figure class="chart">
             <figcaption>{title}</figcaption>
             <svg id=id viewBox="0 0 1000 130" role="img" aria-label=title aria-describedby=format!("{id}-desc")>
@@ -498,13 +497,12 @@ fn RouteChart(routes: Vec<RouteTrend>, axis: Axis, measure: Measure) -> AnyView 
             <p id=format!("{id}-desc") class="chart-summary">{summary}</p>
             <ul class="legend" aria-label="Routes">{legend}</ul>
         </figure>
-    }
-    .into_any()
+    })
 }
 
 /// One row per worker, a band where its circuit breaker was open.
 #[component]
-fn BreakerChart(intervals: Vec<BreakerInterval>, axis: Axis) -> AnyView {
+fn BreakerChart(intervals: Vec<BreakerInterval>, axis: Axis) -> impl IntoView {
     // In the order they first appear (the API's).
     let mut workers: Vec<String> = Vec::new();
     for i in &intervals {
@@ -542,7 +540,7 @@ fn BreakerChart(intervals: Vec<BreakerInterval>, axis: Axis) -> AnyView {
             .join("; ")
             + "."
     };
-    view! {
+    boxed_on_server(view! {
         <figure class="chart">
             <figcaption>"Circuit breakers open, per worker"</figcaption>
             <svg id="breaker-chart" viewBox=format!("0 0 1000 {height}") role="img"
@@ -553,8 +551,7 @@ fn BreakerChart(intervals: Vec<BreakerInterval>, axis: Axis) -> AnyView {
             </svg>
             <p id="breaker-chart-desc" class="chart-summary">{summary}</p>
         </figure>
-    }
-    .into_any()
+    })
 }
 
 /// `worker-b open from 10:02:40 UTC to 10:06:40 UTC (3 consecutive failures)`.

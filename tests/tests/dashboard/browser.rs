@@ -33,7 +33,7 @@ pub fn repo_root() -> PathBuf {
 /// The shipped build, or a clear failure telling how to make it.
 pub fn shipped_dist() -> PathBuf {
     let dist = repo_root().join("admin-ui/dist");
-    let built = dist.join("index.html").is_file()
+    let built = dist.join("assets.json").is_file()
         && std::fs::read_dir(dist.join("assets")).is_ok_and(|files| {
             files
                 .flatten()
@@ -41,7 +41,7 @@ pub fn shipped_dist() -> PathBuf {
         });
     assert!(
         built,
-        "the dashboard is not built (no index.html and assets/*.wasm in {}): `./scripts/test` builds it \
+        "the dashboard is not built (no assets.json and assets/*.wasm in {}): `./scripts/test` builds it \
          before the tests; by hand: bash -c 'source scripts/lib.sh && build_ui'",
         dist.display()
     );
@@ -166,12 +166,30 @@ impl Browser {
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 
-    /// Opens the dashboard at `query` (`""` or `"?…"`), optionally with a fragment.
+    /// Opens the dashboard at `query` (`""` or `"?…"`), optionally with a
+    /// fragment, and waits until the browser has hydrated the page the
+    /// server rendered (before that, a click would do nothing).
     pub async fn goto(&self, query_and_fragment: &str) {
         self.client
             .goto(&format!("{}{query_and_fragment}", self.base))
             .await
             .expect("navigate");
+        self.wait_hydrated().await;
+    }
+
+    /// Reloads the page and waits until it is hydrated again.
+    pub async fn reload(&self) {
+        self.client.refresh().await.expect("reload");
+        self.wait_hydrated().await;
+    }
+
+    /// Waits for the mark the dashboard sets once it is hydrated.
+    pub async fn wait_hydrated(&self) {
+        self.wait_for(
+            "the page to be hydrated",
+            "return document.documentElement.hasAttribute('data-hydrated')",
+        )
+        .await;
     }
 
     /// Opens the dashboard signed in as the admin (the demo URL's `#token=`).

@@ -108,7 +108,7 @@ async fn each_filter_narrows_the_stream_and_lives_in_the_url(pool: PgPool) {
             b.url().await
         );
 
-        b.client.refresh().await.expect("reload");
+        b.reload().await;
         b.wait_rows(&format!("a reload to restore {key}={value}"), |rows| {
             rows.len() == expected && all(rows, column, value)
         })
@@ -136,7 +136,7 @@ async fn each_filter_narrows_the_stream_and_lives_in_the_url(pool: PgPool) {
     })
     .await;
     assert!(b.query().await.contains("range=15m"));
-    b.client.refresh().await.expect("reload");
+    b.reload().await;
     b.wait_rows("a reload to restore the preset", |rows| {
         seeded.last_15_min().contains(&rows.len())
     })
@@ -180,7 +180,7 @@ async fn each_filter_narrows_the_stream_and_lives_in_the_url(pool: PgPool) {
     b.wait_rows("the typed custom range", in_range).await;
     let query = b.query().await;
     assert!(query.contains("from=") && query.contains("to="), "{query}");
-    b.client.refresh().await.expect("reload");
+    b.reload().await;
     b.wait_rows("a reload to restore the typed range", in_range)
         .await;
     assert_eq!(b.value("#f-range").await, "custom");

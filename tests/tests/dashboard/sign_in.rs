@@ -14,7 +14,7 @@ async fn missing_or_bad_token_lands_on_sign_in(pool: PgPool) {
     let b = Browser::open(pool).await;
     let signed_out =
         "return !!document.querySelector('#sign-in') && !document.querySelector('#dashboard')";
-    let stored = "return sessionStorage.getItem('aiRuntimeAdminToken')";
+    let stored = "return document.cookie.includes('ai_runtime_admin_token=')";
 
     // No token at all.
     b.goto("").await;
@@ -25,7 +25,11 @@ async fn missing_or_bad_token_lands_on_sign_in(pool: PgPool) {
     let notice = b.text("#sign-in [role=alert]").await;
     assert!(notice.contains("401"), "{notice}");
     assert!(!b.url().await.contains("token"), "the fragment is removed");
-    assert_eq!(b.js(stored).await, Value::Null);
+    assert_eq!(
+        b.js(stored).await,
+        Value::Bool(false),
+        "the refused token is forgotten"
+    );
 
     // A valid JWT of a non-admin: 403, "not an admin".
     let exp = SystemTime::now()
@@ -43,18 +47,30 @@ async fn missing_or_bad_token_lands_on_sign_in(pool: PgPool) {
     let notice = b.text("#sign-in [role=alert]").await;
     assert!(notice.contains("not an admin"), "{notice}");
 
-    // The form signs in; the token survives a reload (sessionStorage).
+    // The form signs in; the token survives a reload (the session cookie),
+    // where the server renders the page with its data.
     b.type_into("#token-input", ADMIN_TOKEN).await;
     b.click("#sign-in button[type=submit]").await;
     b.text("[data-worker='worker-b'] .breaker").await;
-    b.client.refresh().await.expect("reload");
+    assert_eq!(b.js(stored).await, Value::Bool(true));
+    b.reload().await;
     b.text("[data-worker='worker-b'] .breaker").await;
 
-    // A stored token the server no longer accepts.
-    b.js("sessionStorage.setItem('aiRuntimeAdminToken', 'revoked-token'); return null")
+    // Signing out forgets it.
+    b.click("#sign-out").await;
+    b.wait_for("the sign-in form", signed_out).await;
+    assert_eq!(b.js(stored).await, Value::Bool(false));
+
+    // A kept token the server no longer accepts: the server says so.
+    b.js("document.cookie = 'ai_runtime_admin_token=revoked-token; Path=/admin/ai/runtime; SameSite=Strict'; return null")
         .await;
-    b.client.refresh().await.expect("reload");
+    b.reload().await;
     b.wait_for("sign-in after a 401", signed_out).await;
     assert!(b.text("#sign-in [role=alert]").await.contains("401"));
+    assert_eq!(
+        b.js(stored).await,
+        Value::Bool(false),
+        "the server cleared it"
+    );
     b.close().await;
 }

@@ -8,6 +8,7 @@
 //! The routes are always in the tree: the admin server serves the paths of
 //! the list `leptos_axum` reads from it.
 
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_router::components::{FlatRoutes, Route, Router};
 use leptos_router::hooks::use_params_map;
@@ -102,8 +103,8 @@ fn TaskRoute() -> impl IntoView {
         params.with(|p| p.get_str("id").and_then(|id| Uuid::try_parse(id).ok()))
     });
     move || match id.get() {
-        Some(id) => view! { <SignedIn><TaskPage id=id /></SignedIn> }.into_any(),
-        None => view! { <NotFound /> }.into_any(),
+        Some(id) => Either::Left(view! { <SignedIn><TaskPage id=id /></SignedIn> }),
+        None => Either::Right(view! { <NotFound /> }),
     }
 }
 

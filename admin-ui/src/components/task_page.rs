@@ -11,6 +11,7 @@
 use ai_runtime_api::{
     ProviderCall, RuntimeEvent, TaskDetail, TaskSummary, TaskTransition, EXTERNAL_TASK_DAYS,
 };
+use leptos::either::Either;
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -64,16 +65,15 @@ fn Story(detail: TaskDetail) -> impl IntoView {
         .then(|| view! { <tr><td colspan="4" class="empty">"No transitions recorded."</td></tr> });
     let timeline = timeline(&detail.transitions, &detail.events);
     let facts = match detail.task {
-        Some(task) => view! { <Facts task=task /> }.into_any(),
-        None => view! {
+        Some(task) => Either::Left(view! { <Facts task=task /> }),
+        None => Either::Right(view! {
             <p id="external-task" class="notice">
                 "This task is not in this queue: its worker is outside it (sending through OTLP, for instance). \
                  Its runtime events of the last "
                 {EXTERNAL_TASK_DAYS}
                 " days are shown."
             </p>
-        }
-        .into_any(),
+        }),
     };
     view! {
         <div id="task-story">
@@ -171,16 +171,15 @@ fn Facts(task: TaskSummary) -> impl IntoView {
 #[component]
 fn Calls(calls: Vec<ProviderCall>) -> impl IntoView {
     if calls.is_empty() {
-        return view! {
+        return Either::Left(view! {
             <section id="calls" aria-labelledby="calls-title">
                 <h3 class="sub" id="calls-title">"Provider calls"</h3>
                 <p class="hint">"No provider call recorded for this task."</p>
             </section>
-        }
-        .into_any();
+        });
     }
     let summary = calls_summary(&calls);
-    view! {
+    Either::Right(view! {
         <section id="calls" aria-labelledby="calls-title">
             <h3 class="sub" id="calls-title">"Provider calls"</h3>
             <p id="calls-summary">{summary}</p>
@@ -214,8 +213,7 @@ fn Calls(calls: Vec<ProviderCall>) -> impl IntoView {
                 </tbody>
             </table>
         </section>
-    }
-    .into_any()
+    })
 }
 
 /// `3 calls, 1 failed; 1,200 input and 300 output tokens; $0.0042 (1 call unpriced)`.
@@ -303,15 +301,14 @@ fn timeline(transitions: &[TaskTransition], events: &[RuntimeEvent]) -> impl Int
     merged(transitions, events)
         .into_iter()
         .map(|moment| match moment {
-            Moment::Transition(t) => view! {
+            Moment::Transition(t) => Either::Left(view! {
                 <li class="timeline-item transition">
                     <time>{time::format_utc(&t.occurred_at)}</time>
                     <span class="kind">"Transition"</span>
                     <span>{format!("{}: {} by {}", change(t), t.reason_code, by(t))}</span>
                 </li>
-            }
-            .into_any(),
-            Moment::Event(e) => view! {
+            }),
+            Moment::Event(e) => Either::Right(view! {
                 <li class="timeline-item event" data-id=e.id.to_string()>
                     <time>{time::format_utc(&e.occurred_at)}</time>
                     <span class="kind">{format!("{} {}", e.layer.as_str(), e.operation.as_str())}</span>
@@ -319,8 +316,7 @@ fn timeline(transitions: &[TaskTransition], events: &[RuntimeEvent]) -> impl Int
                     <span>{format!("on {} by {}", e.entity_id, e.worker_id.as_deref().unwrap_or("no worker"))}</span>
                     <code class="metadata">{e.metadata.to_string()}</code>
                 </li>
-            }
-            .into_any(),
+            }),
         })
         .collect_view()
 }

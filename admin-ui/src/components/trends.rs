@@ -67,12 +67,7 @@ fn Ticks(axis: Axis, y: f64) -> impl IntoView {
         .map(|i| {
             let at = axis.from + (axis.to - axis.from) * i as f64 / 5.0;
             let anchor = ["start", "middle", "middle", "middle", "middle", "end"][i];
-            let moment = time::at_ms(at);
-            let label = if with_day {
-                moment.format("%m-%d %H:%M").to_string()
-            } else {
-                moment.format("%H:%M").to_string()
-            };
+            let label = time::format_tick(&time::at_ms(at), with_day);
             view! { <text class="tick" x=num(axis.x(at)) y=num(y) text-anchor=anchor>{label}</text> }
         })
         .collect_view()

@@ -55,6 +55,25 @@ async fn missing_or_bad_token_lands_on_sign_in(pool: PgPool) {
     assert_eq!(b.js(stored).await, Value::Bool(true));
     b.reload().await;
     b.text("[data-worker='worker-b'] .breaker").await;
+    // The page the browser got with its cookie was rendered on the server
+    // with the data: the worker's breaker is in its HTML, before any WASM.
+    let served = b
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(location.href).then(r => r.text()).then(html => {
+                 const page = new DOMParser().parseFromString(html, 'text/html');
+                 const breaker = page.querySelector(\"[data-worker='worker-b'] .breaker\");
+                 done(breaker ? breaker.textContent : null);
+             }, e => done('fetch failed: ' + e));",
+            vec![],
+        )
+        .await
+        .expect("fetch the page");
+    assert!(
+        served.as_str().is_some_and(|b| b.contains("OPEN")),
+        "the server's page shows worker-b's open breaker: {served}"
+    );
 
     // Signing out forgets it.
     b.click("#sign-out").await;

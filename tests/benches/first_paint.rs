@@ -12,6 +12,12 @@
 //! The cards are watched from a same-origin parent page that loads the
 //! dashboard in a frame and looks for them every 2 ms, so the time counts
 //! from the frame's own navigation start.
+//!
+//! Each build is served and signed in as in its time: a build with an
+//! `assets.json` is rendered by the admin server (signed in by the
+//! dashboard's cookie, so its page comes with the data); an older one
+//! (`index.html`, rendered in the browser) is served as static files beside
+//! the same admin API and signed in by the `#token=` fragment.
 
 #[path = "../tests/dashboard/browser.rs"]
 #[allow(dead_code)]
@@ -26,6 +32,7 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection};
+use tower_http::services::{ServeDir, ServeFile};
 
 use browser::{Browser, ADMIN_TOKEN};
 
@@ -108,9 +115,43 @@ async fn main() {
         .expect("drop the scratch database");
 }
 
+/// Whether `build` is rendered by the server (it lists its assets for it).
+fn server_rendered(build: &Path) -> bool {
+    build.join("assets.json").is_file()
+}
+
+/// A browser on `build`'s dashboard, served as in its time.
+async fn open(pool: &sqlx::PgPool, build: &Path) -> Browser {
+    if server_rendered(build) {
+        return Browser::open_on(pool.clone(), build.to_path_buf()).await;
+    }
+    // The static page for every path under the base, the API beside it.
+    let config = admin_server::AppConfig {
+        admin_token: Some(ADMIN_TOKEN.into()),
+        ui_dir: PathBuf::from("/nonexistent-ui-dir"),
+        ..admin_server::AppConfig::default()
+    };
+    let pages = ServeDir::new(build)
+        .precompressed_br()
+        .precompressed_gzip()
+        .fallback(ServeFile::new(build.join("index.html")));
+    let app = axum::Router::new()
+        .nest_service("/admin/ai/runtime", pages)
+        .fallback_service(admin_server::app(config, pool.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!(
+        "http://{}/admin/ai/runtime",
+        listener.local_addr().expect("addr")
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Browser::launch(base).await
+}
+
 /// One fresh Chromium loading `build`'s dashboard.
 async fn load_once(pool: &sqlx::PgPool, build: &Path, conditions: Option<(u32, u32)>) -> Load {
-    let b = Browser::open_on(pool.clone(), build.to_path_buf()).await;
+    let b = open(pool, build).await;
     if let Some((latency, throughput)) = conditions {
         b.client
             .issue_cmd(NetworkConditions {
@@ -126,6 +167,15 @@ async fn load_once(pool: &sqlx::PgPool, build: &Path, conditions: Option<(u32, u
         .goto(&format!("{origin}/api/admin/ai/runtime/no-such-endpoint"))
         .await
         .expect("open the parent page");
+    let page = if server_rendered(build) {
+        b.js(&format!(
+            "document.cookie = 'ai_runtime_admin_token={ADMIN_TOKEN}; Path=/admin/ai/runtime; SameSite=Strict'; return null"
+        ))
+        .await;
+        b.base.clone()
+    } else {
+        format!("{}#token={ADMIN_TOKEN}", b.base)
+    };
     let measured = b
         .client
         .execute_async(
@@ -148,7 +198,7 @@ async fn load_once(pool: &sqlx::PgPool, build: &Path, conditions: Option<(u32, u
                }
              };
              look();",
-            vec![json!(format!("{}#token={ADMIN_TOKEN}", b.base))],
+            vec![json!(page)],
         )
         .await
         .expect("time the worker cards");

@@ -36,7 +36,7 @@ pub fn SignIn() -> impl IntoView {
                     bind:value=token />
                 <button type="submit">"Sign in"</button>
             </form>
-            <p class="hint">"The token is kept in this tab only (sessionStorage) and sent as a bearer token."</p>
+            <p class="hint">"The token is kept until the browser closes, in a cookie only the dashboard's pages receive, and sent to the API as a bearer token."</p>
         </main>
     }
 }

@@ -52,9 +52,6 @@ struct Pages {
 }
 
 pub(crate) fn router(ui_dir: &Path, api: Router, guard: Arc<AdminGuard>) -> Router {
-    // A page's resources are fetched as tasks of the server's runtime
-    // (already set when a second server in this process got there first).
-    let _ = any_spawner::Executor::init_tokio();
     let pages = Pages {
         manifest: ui_dir.join("assets.json"),
         api,

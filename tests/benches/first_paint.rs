@@ -185,12 +185,19 @@ async fn load_once(pool: &sqlx::PgPool, build: &Path, conditions: Option<(u32, u
              document.body.appendChild(frame);
              frame.src = arguments[0];
              const started = Date.now();
+             let cards = null;
              const look = () => {
                const doc = frame.contentDocument;
-               if (doc && doc.querySelector('#health .card.worker')) {
-                 const w = frame.contentWindow;
-                 const wasm = w.performance.getEntriesByType('resource').find(e => e.name.endsWith('.wasm'));
-                 done({ cards: w.performance.now(), wasm: wasm ? wasm.transferSize : -1 });
+               const w = frame.contentWindow;
+               if (cards === null && doc && doc.querySelector('#health .card.worker')) {
+                 cards = w.performance.now();
+               }
+               // The WASM's bytes once it has come (after the cards, when
+               // the server rendered them).
+               const wasm = cards === null ? null
+                 : w.performance.getEntriesByType('resource').find(e => e.name.endsWith('.wasm') && e.responseEnd > 0);
+               if (wasm) {
+                 done({ cards, wasm: wasm.transferSize });
                } else if (Date.now() - started > 60000) {
                  done(null);
                } else {

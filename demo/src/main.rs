@@ -213,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
         workers: usize::from(args.workers),
         ..RunnerConfig::continuous_demo()
     };
-    if !args.ui_dir.join("index.html").exists() {
+    if !args.ui_dir.join("assets.json").exists() {
         eprintln!(
             "warning: the dashboard is not built in {} (the page answers 503; the API works)",
             args.ui_dir.display()

@@ -225,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
             Duration::from_secs(args.maintenance_interval_seconds),
         );
     }
-    if !config.ui_dir.join("index.html").exists() {
+    if !config.ui_dir.join("assets.json").exists() {
         tracing::warn!(ui_dir = %config.ui_dir.display(), "dashboard not built; /admin/ai/runtime answers 503");
     }
     let listener = tokio::net::TcpListener::bind(args.bind)

@@ -163,16 +163,6 @@ pub(crate) enum PlanRef {
     Computed(Box<Plan>),
 }
 
-impl PlanRef {
-    /// The plan, when it lives in the table (as good as every callsite's).
-    pub(crate) fn cached(&self) -> Option<&'static Plan> {
-        match self {
-            PlanRef::Cached(plan) => Some(plan),
-            PlanRef::Computed(_) => None,
-        }
-    }
-}
-
 impl std::ops::Deref for PlanRef {
     type Target = Plan;
     fn deref(&self) -> &Plan {

@@ -55,8 +55,14 @@ impl FieldList {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.inline_len + self.spill.len()
+    /// Makes room for `fields` fields in all without growing step by step
+    /// (a GenAI span stores a dozen; a recycled list keeps its room).
+    #[inline]
+    pub(crate) fn reserve(&mut self, fields: usize) {
+        let spilled = fields.saturating_sub(INLINE_FIELDS);
+        if self.spill.capacity() < spilled {
+            self.spill.reserve(spilled - self.spill.len());
+        }
     }
 
     /// The field at `index` (in push order).

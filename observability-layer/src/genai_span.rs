@@ -9,23 +9,23 @@
 //! (`ai_runtime_genai::map` gives its columns) and prices it: the host's
 //! thread pays for capturing only.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use ai_runtime_genai::{keys, map, Attribute, Entity, Kind, Role, SpanFacts, SLOTS};
 use thread_local::ThreadLocal;
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::Id;
 
-use crate::callsite::{GenAiPlan, Plan};
+use crate::callsite::{GenAiPlan, PlanRef};
 use crate::capture::{Captured, FieldValue, Limits, SpanIds, Unmapped};
 use crate::stats::InvalidReason;
 use crate::text::Text;
 
 /// Marks a slot with no value yet.
 const NONE: u8 = u8::MAX;
+const _: () = assert!(SLOTS < NONE as usize);
 
 /// A span's event, or the event and why it is not valid.
 pub(crate) type Finished = Result<Box<Captured>, (Box<Captured>, InvalidReason)>;
@@ -40,17 +40,22 @@ pub(crate) struct GenAiSpan {
     pub error_event: bool,
     /// Where each key's value is in `event.fields` (by the key's slot).
     positions: [u8; SLOTS],
+    /// Values in `event.fields` (all of them: nothing else is pushed before close).
+    stored: u8,
     budget_left: usize,
 }
 
 impl GenAiSpan {
-    pub(crate) fn new(event: Box<Captured>, opened: quanta::Instant, limits: Limits) -> Self {
+    pub(crate) fn new(mut event: Box<Captured>, opened: quanta::Instant, limits: Limits) -> Self {
+        // rig's chat spans carry 12 attributes, and close with 3 more fields.
+        event.fields.reserve(16);
         GenAiSpan {
             event,
             opened,
             parent: None,
             error_event: false,
             positions: [NONE; SLOTS],
+            stored: 0,
             budget_left: limits.max_metadata_bytes,
         }
     }
@@ -73,11 +78,14 @@ impl GenAiSpan {
 
     /// Stores `value` under the attribute's key, replacing an earlier one
     /// (the legacy provider name never replaces the current one).
-    #[inline]
+    /// Inlined into each visitor method: a call per value cost 15 of its 60.
+    #[inline(always)]
     fn store(&mut self, attribute: Attribute, value: FieldValue) {
         let at = &mut self.positions[attribute.slot as usize];
         if *at == NONE {
-            *at = self.event.fields.len().min(NONE as usize - 1) as u8;
+            // At most one value per slot: `stored` stays below `SLOTS` (< NONE).
+            *at = self.stored;
+            self.stored += 1;
             self.event.fields.push(attribute.key, value);
         } else if attribute.role != Role::LegacyProvider {
             let event = &mut *self.event;
@@ -268,97 +276,119 @@ impl Visit for GenAiVisitor<'_> {
     }
 }
 
-/// A GenAI span's capture as its extensions keep it: shared with the
-/// thread that opened the span (see [`OpenGenAiSpans`]); `None` once closed.
-#[derive(Clone)]
-pub(crate) struct SharedGenAiSpan(Arc<Mutex<Option<GenAiSpan>>>);
-
-impl SharedGenAiSpan {
-    pub(crate) fn new(span: GenAiSpan) -> Self {
-        SharedGenAiSpan(Arc::new(Mutex::new(Some(span))))
-    }
-
-    /// Calls `f` with the capture, unless the span has closed. (A panic
-    /// while it was held, in a host's `Debug` impl, left it usable.)
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut GenAiSpan) -> R) -> Option<R> {
-        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        held.as_mut().map(f)
-    }
-
-    /// The capture, taken out at close.
-    pub(crate) fn take(&self) -> Option<GenAiSpan> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-}
-
-/// The GenAI span a thread opened last: its id, its callsite's plan and
-/// its capture.
-struct Hot {
+/// A GenAI span being captured, with its callsite's plan.
+pub(crate) struct OpenSpan {
     id: u64,
-    plan: &'static Plan,
-    span: SharedGenAiSpan,
+    pub plan: PlanRef,
+    pub span: GenAiSpan,
 }
 
-/// GenAI spans open under one layer. While there are none, closing spans
-/// and ERROR events skip the GenAI bookkeeping without a registry lookup.
-/// Each thread keeps a handle to the GenAI span it opened last: the
-/// `Span::record`s that follow on that thread (rig records the response's
-/// 8 attributes one by one) reach the capture without a registry lookup
-/// and its locks; any other record finds it in the span's extensions.
+/// One thread's GenAI spans, innermost last: the ones it opened, and the
+/// ones it took over from another thread by recording into them.
+type ThreadSpans = Mutex<Vec<OpenSpan>>;
+
+/// The GenAI spans open under one layer, each kept in the list of one
+/// thread: the one that opened it, or the one that recorded into it last.
+/// rig records the response's 8 attributes one by one on the thread that
+/// opened the span, so a record locks that thread's own list, which no
+/// other thread holds (about 20 instructions), and finds the span at its
+/// end: no registry lookup, no shared counter, and nothing is allocated per
+/// span (a span's capture in its extensions took an `Arc`, a box and a
+/// map insert, and a lookup per record). A span recorded or closed on
+/// another thread (a future moved between a runtime's workers) is found by
+/// searching the other threads' lists, and moves to the searching thread's.
+///
+/// Every method locks a list: call them under [`guarded`](crate::recursion::guarded),
+/// so that a host's `Debug` impl running inside a record cannot lock it again.
 #[derive(Default)]
 pub(crate) struct OpenGenAiSpans {
     count: AtomicUsize,
-    hot: ThreadLocal<RefCell<Option<Hot>>>,
+    threads: ThreadLocal<ThreadSpans>,
+}
+
+#[inline]
+fn lock(spans: &ThreadSpans) -> MutexGuard<'_, Vec<OpenSpan>> {
+    // A panic while it was held (a host's `Debug` impl) left it usable.
+    spans.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[inline]
+fn position(spans: &[OpenSpan], id: &Id) -> Option<usize> {
+    let id = id.into_u64();
+    spans.iter().rposition(|open| open.id == id)
 }
 
 impl OpenGenAiSpans {
-    /// Span `id` opened on this thread (`plan`: its callsite's, when cached).
-    pub(crate) fn opened(&self, id: &Id, plan: Option<&'static Plan>, span: SharedGenAiSpan) {
+    /// Span `id` opened on this thread.
+    pub(crate) fn opened(&self, id: &Id, plan: PlanRef, span: GenAiSpan) {
         self.count.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut hot) = self.hot.get_or_default().try_borrow_mut() {
-            *hot = plan.map(|plan| Hot {
-                id: id.into_u64(),
-                plan,
-                span,
-            });
-        }
+        lock(self.threads.get_or_default()).push(OpenSpan {
+            id: id.into_u64(),
+            plan,
+            span,
+        });
     }
 
-    /// Span `id` closed: its capture, when it is the one this thread opened last.
-    pub(crate) fn take_hot(&self, id: &Id) -> Option<SharedGenAiSpan> {
-        let mut hot = self.hot.get()?.try_borrow_mut().ok()?;
-        if hot.as_ref()?.id != id.into_u64() {
-            return None;
-        }
-        self.count.fetch_sub(1, Ordering::Relaxed);
-        hot.take().map(|hot| hot.span)
-    }
-
-    /// Span `id` closed, found in its extensions.
-    pub(crate) fn closed(&self, id: &Id) {
-        self.count.fetch_sub(1, Ordering::Relaxed);
-        if let Some(Ok(mut hot)) = self.hot.get().map(RefCell::try_borrow_mut) {
-            if hot.as_ref().is_some_and(|hot| hot.id == id.into_u64()) {
-                *hot = None;
-            }
-        }
-    }
-
+    /// Whether any GenAI span is open: while none is, closing spans and
+    /// ERROR events skip the GenAI bookkeeping.
     #[inline]
     pub(crate) fn any(&self) -> bool {
         self.count.load(Ordering::Relaxed) > 0
     }
 
-    /// Calls `f` with the plan and capture of span `id` when it is the one
-    /// this thread opened last; `None` otherwise.
+    /// Calls `f` with span `id` when this thread keeps it.
     #[inline]
-    pub(crate) fn with_hot<R>(
-        &self,
-        id: &Id,
-        f: impl FnOnce(&'static Plan, &SharedGenAiSpan) -> R,
-    ) -> Option<R> {
-        let hot = self.hot.get()?.try_borrow().ok()?;
-        let hot = hot.as_ref().filter(|hot| hot.id == id.into_u64())?;
-        Some(f(hot.plan, &hot.span))
+    pub(crate) fn with_local<R>(&self, id: &Id, f: impl FnOnce(&mut OpenSpan) -> R) -> Option<R> {
+        let mut spans = lock(self.threads.get()?);
+        let at = position(&spans, id)?;
+        Some(f(&mut spans[at]))
+    }
+
+    /// Calls `f` with span `id`, wherever it is kept; one another thread
+    /// kept moves to this thread's list.
+    pub(crate) fn with<R>(&self, id: &Id, f: impl FnOnce(&mut OpenSpan) -> R) -> Option<R> {
+        let mut f = Some(f);
+        if let Some(done) = self.with_local(id, |open| f.take().map(|f| f(open))) {
+            return done;
+        }
+        let mine = self.threads.get_or_default();
+        for theirs in self.threads.iter() {
+            if std::ptr::eq(theirs, mine) {
+                continue;
+            }
+            let mut spans = lock(theirs);
+            let Some(at) = position(&spans, id) else {
+                continue;
+            };
+            let done = f.take().map(|f| f(&mut spans[at]));
+            // `try_lock`: never wait for a second list while holding one
+            // (two threads moving spans towards each other would deadlock);
+            // the span then stays where it is.
+            if let Ok(mut mine) = mine.try_lock() {
+                mine.push(spans.remove(at));
+            }
+            return done;
+        }
+        None
+    }
+
+    /// Span `id` closed: takes it out when this thread keeps it.
+    #[inline]
+    pub(crate) fn take_local(&self, id: &Id) -> Option<OpenSpan> {
+        let mut spans = lock(self.threads.get()?);
+        let at = position(&spans, id)?;
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        // Usually the last one: removed without a move.
+        Some(spans.remove(at))
+    }
+
+    /// Span `id` closed: takes it out, wherever it is kept.
+    pub(crate) fn take(&self, id: &Id) -> Option<OpenSpan> {
+        let taken = self.threads.iter().find_map(|spans| {
+            let mut spans = lock(spans);
+            position(&spans, id).map(|at| spans.remove(at))
+        })?;
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        Some(taken)
     }
 }

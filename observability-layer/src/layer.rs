@@ -11,13 +11,12 @@ use tracing_core::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::callsite::plan;
-use crate::callsite::GenAiPlan;
+use crate::callsite::{plan, PlanRef};
 use crate::capture::{EventVisitor, SpanIds, SpanIdsVisitor};
 use crate::clock::EventClock;
 use crate::config::RuntimeLayerBuilder;
 use crate::emitter::Emitter;
-use crate::genai_span::{GenAiSpan, GenAiVisitor, OpenGenAiSpans, SharedGenAiSpan};
+use crate::genai_span::{GenAiSpan, GenAiVisitor, OpenGenAiSpans, OpenSpan};
 use crate::recursion::guarded;
 use crate::scope::ScopeIds;
 
@@ -52,61 +51,46 @@ where
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let plan = plan(attrs.metadata());
-        if let Some(genai) = &plan.genai {
+        if plan.has_ids {
             guarded(|| {
-                let meta = attrs.metadata();
-                let (now, opened) = self.clock.now_and_instant();
-                let event = self.emitter.fresh_event(now, *meta.level(), meta.target());
-                let limits = self.emitter.limits;
-                let mut span = GenAiSpan::new(event, opened, limits);
-                attrs.record(&mut GenAiVisitor {
-                    plan: genai,
-                    span: &mut span,
-                    limits,
-                    capture_content: self.capture_content,
+                let mut ids = SpanIds::default();
+                attrs.record(&mut SpanIdsVisitor {
+                    plan: &plan,
+                    ids: &mut ids,
+                    max_value_bytes: self.emitter.limits.max_value_bytes,
                 });
-                if let Some(registered) = ctx.span(id) {
-                    span.parent = registered.parent().map(|parent| parent.id());
-                    let shared = SharedGenAiSpan::new(span);
-                    registered.extensions_mut().insert(shared.clone());
-                    // Spans carrying ids too are left to the registry (their ids live there).
-                    let hot = plan.cached().filter(|plan| !plan.has_ids);
-                    self.open_genai.opened(id, hot, shared);
+                if let Some(span) = ctx.span(id) {
+                    span.extensions_mut().insert(ids);
                 }
             });
         }
-        if !plan.has_ids {
-            return;
+        if plan.genai.is_some() {
+            guarded(|| self.open_genai_span(attrs, id, plan));
         }
-        guarded(|| {
-            let mut ids = SpanIds::default();
-            attrs.record(&mut SpanIdsVisitor {
-                plan: &plan,
-                ids: &mut ids,
-                max_value_bytes: self.emitter.limits.max_value_bytes,
-            });
-            if let Some(span) = ctx.span(id) {
-                span.extensions_mut().insert(ids);
-            }
-        });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        // The GenAI span this thread opened last, without the registry.
-        let recorded = self.open_genai.with_hot(id, |plan, captured| {
-            if let Some(genai) = &plan.genai {
-                self.record_genai(genai, captured, values);
-            }
-        });
-        if recorded.is_some() {
+        // A GenAI span this thread keeps (rig records on the opening thread).
+        let mut kept = None;
+        if self.open_genai.any() {
+            guarded(|| {
+                kept = self.open_genai.with_local(id, |open| {
+                    self.record_genai(open, values);
+                    open.plan.has_ids
+                })
+            });
+        }
+        if kept == Some(false) {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
         let plan = plan(span.metadata());
-        if let Some(genai) = &plan.genai {
-            if let Some(captured) = span.extensions().get::<SharedGenAiSpan>() {
-                self.record_genai(genai, captured, values);
-            }
+        if kept.is_none() && plan.genai.is_some() {
+            // Kept by another thread (or opened before this layer saw it).
+            guarded(|| {
+                self.open_genai
+                    .with(id, |open| self.record_genai(open, values));
+            });
         }
         if !plan.has_ids {
             return;
@@ -140,34 +124,27 @@ where
         if !self.open_genai.any() {
             return;
         }
-        // The GenAI span this thread opened last is closed without the
-        // registry (its extensions are cleared with the span); any other
-        // is looked up, with its own ids if it carries some.
-        let (shared, own) = match self.open_genai.take_hot(&id) {
-            Some(shared) => (shared, None),
-            None => {
-                let Some(span) = ctx.span(&id) else { return };
-                let Some(shared) = span.extensions_mut().remove::<SharedGenAiSpan>() else {
-                    return;
-                };
-                self.open_genai.closed(&id);
-                let own = match plan(span.metadata()).has_ids {
-                    true => span.extensions().get::<SpanIds>().cloned(),
-                    false => None,
-                };
-                (shared, own)
-            }
-        };
-        let Some(captured) = shared.take() else {
-            return;
-        };
         guarded(|| {
-            let latency = self
-                .clock
-                .instant()
-                .saturating_duration_since(captured.opened);
+            // Usually kept by this thread; else, when it is a GenAI span at
+            // all, by another.
+            let taken = self.open_genai.take_local(&id).or_else(|| {
+                ctx.span(&id)
+                    .is_some_and(|span| plan(span.metadata()).genai.is_some())
+                    .then(|| self.open_genai.take(&id))
+                    .flatten()
+            });
+            let Some(OpenSpan { plan, span, .. }) = taken else {
+                return;
+            };
+            let latency = self.clock.instant().saturating_duration_since(span.opened);
             // The span's own ids (rig's carry none), then its ancestors'.
-            let parent = captured.parent.clone();
+            let own = match plan.has_ids {
+                true => ctx
+                    .span(&id)
+                    .and_then(|span| span.extensions().get::<SpanIds>().cloned()),
+                false => None,
+            };
+            let parent = span.parent.clone();
             let walk = || {
                 let mut ids = SpanIds::default();
                 let scope = parent.as_ref().and_then(|parent| ctx.span(parent));
@@ -184,9 +161,9 @@ where
                 .of_parent(parent.clone(), walk, |inherited| match own {
                     Some(mut own) => {
                         own.fill_from(inherited);
-                        captured.finish(latency_ms, &own)
+                        span.finish(latency_ms, &own)
                     }
-                    None => captured.finish(latency_ms, inherited),
+                    None => span.finish(latency_ms, inherited),
                 });
             match finished {
                 Some(Ok(event)) => self.emitter.emit(event),
@@ -200,13 +177,14 @@ where
         let meta = event.metadata();
         if *meta.level() == tracing_core::Level::ERROR && self.open_genai.any() {
             // An ERROR inside a GenAI span fails it (rig's chat spans carry no error status).
-            if let Some(scope) = ctx.event_scope(event) {
-                for span in scope {
-                    if let Some(genai) = span.extensions().get::<SharedGenAiSpan>() {
-                        genai.with(|genai| genai.error_event = true);
-                        break;
-                    }
-                }
+            let innermost = ctx
+                .event_scope(event)
+                .and_then(|mut scope| scope.find(|span| plan(span.metadata()).genai.is_some()));
+            if let Some(span) = innermost {
+                guarded(|| {
+                    self.open_genai
+                        .with(&span.id(), |open| open.span.error_event = true);
+                });
             }
         }
         let plan = plan(meta);
@@ -229,18 +207,42 @@ where
 }
 
 impl RuntimeLayer {
-    /// Records `values` into a GenAI span's capture.
-    fn record_genai(&self, plan: &GenAiPlan, captured: &SharedGenAiSpan, values: &Record<'_>) {
-        guarded(|| {
-            captured.with(|span| {
-                values.record(&mut GenAiVisitor {
-                    plan,
-                    span,
-                    limits: self.emitter.limits,
-                    capture_content: self.capture_content,
-                })
-            });
+    /// Opens a GenAI span's capture, with the attributes it was created with.
+    fn open_genai_span(&self, attrs: &Attributes<'_>, id: &Id, plan: PlanRef) {
+        let Some(genai) = plan.genai.as_deref() else {
+            return;
+        };
+        let meta = attrs.metadata();
+        let (now, opened) = self.clock.now_and_instant();
+        let event = self.emitter.fresh_event(now, *meta.level(), meta.target());
+        let limits = self.emitter.limits;
+        let mut span = GenAiSpan::new(event, opened, limits);
+        attrs.record(&mut GenAiVisitor {
+            plan: genai,
+            span: &mut span,
+            limits,
+            capture_content: self.capture_content,
         });
+        // The registry's rule for the parent, without asking it (a lookup).
+        span.parent = match attrs.parent() {
+            Some(parent) => Some(parent.clone()),
+            None if attrs.is_contextual() => self.scopes.current().map(Id::from_u64),
+            None => None,
+        };
+        self.open_genai.opened(id, plan, span);
+    }
+
+    /// Records `values` into a GenAI span's capture.
+    #[inline]
+    fn record_genai(&self, open: &mut OpenSpan, values: &Record<'_>) {
+        if let Some(plan) = open.plan.genai.as_deref() {
+            values.record(&mut GenAiVisitor {
+                plan,
+                span: &mut open.span,
+                limits: self.emitter.limits,
+                capture_content: self.capture_content,
+            });
+        }
     }
 }
 

@@ -138,7 +138,7 @@ impl ScopeIds {
     }
 
     /// The span the registry considers current on this thread, if any.
-    fn current(&self) -> Option<u64> {
+    pub(crate) fn current(&self) -> Option<u64> {
         ENTERED
             .try_with(|stack| {
                 let stack = stack.try_borrow().ok()?;

@@ -27,7 +27,14 @@ impl Kind {
     /// The kind of a span with this operation; `None` for `create_agent`
     /// (it describes, calls nothing) and an empty name.
     pub fn of(operation: &str) -> Option<Kind> {
-        match operation.trim() {
+        // Names come without spaces: trimming (a char loop) only when needed.
+        let padded = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_whitespace() || !b.is_ascii());
+        let bytes = operation.as_bytes();
+        let name = match padded(bytes.first()) || padded(bytes.last()) {
+            true => operation.trim(),
+            false => operation,
+        };
+        match name {
             "" | "create_agent" => None,
             "execute_tool" => Some(Kind::Tool),
             "invoke_agent" => Some(Kind::Agent),

@@ -71,45 +71,13 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         // A GenAI span this thread keeps (rig records on the opening thread).
-        let mut kept = None;
-        if self.open_genai.any() {
-            guarded(|| {
-                kept = self.open_genai.with_local(id, |open| {
-                    self.record_genai(open, values);
-                    open.plan.has_ids
-                })
-            });
+        let kept = match self.open_genai.any() {
+            true => self.record_kept(id, values),
+            false => None,
+        };
+        if kept != Some(false) {
+            self.record_registered(id, values, &ctx, kept.is_some());
         }
-        if kept == Some(false) {
-            return;
-        }
-        let Some(span) = ctx.span(id) else { return };
-        let plan = plan(span.metadata());
-        if kept.is_none() && plan.genai.is_some() {
-            // Kept by another thread (or opened before this layer saw it).
-            guarded(|| {
-                self.open_genai
-                    .with(id, |open| self.record_genai(open, values));
-            });
-        }
-        if !plan.has_ids {
-            return;
-        }
-        guarded(|| {
-            let mut extensions = span.extensions_mut();
-            if extensions.get_mut::<SpanIds>().is_none() {
-                extensions.insert(SpanIds::default());
-            }
-            if let Some(ids) = extensions.get_mut::<SpanIds>() {
-                values.record(&mut SpanIdsVisitor {
-                    plan: &plan,
-                    ids,
-                    max_value_bytes: self.emitter.limits.max_value_bytes,
-                });
-            }
-            drop(extensions);
-            self.scopes.ids_recorded();
-        });
     }
 
     fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
@@ -230,6 +198,57 @@ impl RuntimeLayer {
             None => None,
         };
         self.open_genai.opened(id, plan, span);
+    }
+
+    /// Records `values` into span `id` when this thread keeps it: whether
+    /// the span also carries ids (`None`: not kept here).
+    #[inline]
+    fn record_kept(&self, id: &Id, values: &Record<'_>) -> Option<bool> {
+        let mut kept = None;
+        guarded(|| {
+            kept = self.open_genai.with_local(id, |open| {
+                self.record_genai(open, values);
+                open.plan.has_ids
+            })
+        });
+        kept
+    }
+
+    /// The rest of a record, with the registry: a GenAI span another thread
+    /// keeps, and the ids of a span carrying some. Out of line, so that
+    /// the usual record above saves no registers for it.
+    #[inline(never)]
+    fn record_registered<S>(&self, id: &Id, values: &Record<'_>, ctx: &Context<'_, S>, kept: bool)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let Some(span) = ctx.span(id) else { return };
+        let plan = plan(span.metadata());
+        if !kept && plan.genai.is_some() {
+            // Kept by another thread (or opened before this layer saw it).
+            guarded(|| {
+                self.open_genai
+                    .with(id, |open| self.record_genai(open, values));
+            });
+        }
+        if !plan.has_ids {
+            return;
+        }
+        guarded(|| {
+            let mut extensions = span.extensions_mut();
+            if extensions.get_mut::<SpanIds>().is_none() {
+                extensions.insert(SpanIds::default());
+            }
+            if let Some(ids) = extensions.get_mut::<SpanIds>() {
+                values.record(&mut SpanIdsVisitor {
+                    plan: &plan,
+                    ids,
+                    max_value_bytes: self.emitter.limits.max_value_bytes,
+                });
+            }
+            drop(extensions);
+            self.scopes.ids_recorded();
+        });
     }
 
     /// Records `values` into a GenAI span's capture.

@@ -69,18 +69,28 @@ fn main() {
         drop(guard);
         return;
     }
-    // For profilers: `profile-genai <chat|ordinary|event> [bare]` runs
+    // For profilers: `profile-genai <chat|ordinary|event> [bare|noop]` runs
     // `per_call`'s loop of one GenAI section's shape into a sink whose
-    // database is unreachable (`bare`: the bare registry), nothing else.
+    // database is unreachable (`bare`: the bare registry; `noop`: the
+    // registry with a layer that does nothing), nothing else.
     if let Some(pos) = args.iter().position(|a| a == "profile-genai") {
         let shape: fn(u64) = match args.get(pos + 1).map(String::as_str) {
             Some("ordinary") => ordinary_span,
             Some("event") => emit_realistic_event,
             _ => rig_shaped_chat_span,
         };
-        let (dispatch, guard, _handle) = match args.iter().any(|a| a == "bare") {
-            true => (Dispatch::new(tracing_subscriber::registry()), None, None),
-            false => {
+        let bare = args.iter().any(|a| a == "bare");
+        let noop = args.iter().any(|a| a == "noop");
+        let (dispatch, guard, _handle) = match (bare, noop) {
+            (true, _) => (Dispatch::new(tracing_subscriber::registry()), None, None),
+            (_, true) => (
+                Dispatch::new(
+                    tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new()),
+                ),
+                None,
+                None,
+            ),
+            _ => {
                 let (dispatch, guard, handle) = runtime_layer("postgres://postgres@127.0.0.1:1/x");
                 (dispatch, Some(guard), Some(handle))
             }
@@ -510,6 +520,11 @@ fn per_call(dispatch: &Dispatch, f: fn(u64), between: &dyn Fn()) -> f64 {
 
 fn genai_span_cost(url: &str) {
     let bare_dispatch = Dispatch::new(tracing_subscriber::registry());
+    // The floor any layer pays: `Layered`'s dispatch and the registry's
+    // close guard, with a layer that does nothing at all.
+    let noop_layer_dispatch = Dispatch::new(
+        tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new()),
+    );
     let (dispatch, guard, handle) = runtime_layer(url);
     let drain = || {
         handle.flush(Duration::from_secs(60));
@@ -518,8 +533,8 @@ fn genai_span_cost(url: &str) {
     // Alternated, the best of three kept, to shed scheduling noise. The
     // bare registry's ordinary span is measured twice: how far apart two
     // runs of the same code land is the noise floor of the +ns figure.
-    let [mut bare_chat, mut ours_chat, mut bare_event, mut ours_event, mut bare_span, mut ours_span, mut bare_span_again] =
-        [f64::MAX; 7];
+    let [mut bare_chat, mut ours_chat, mut bare_event, mut ours_event, mut bare_span, mut ours_span, mut bare_span_again, mut noop_span] =
+        [f64::MAX; 8];
     for _ in 0..3 {
         bare_chat = bare_chat.min(per_call(&bare_dispatch, rig_shaped_chat_span, &nothing));
         ours_chat = ours_chat.min(per_call(&dispatch, rig_shaped_chat_span, &drain));
@@ -528,6 +543,7 @@ fn genai_span_cost(url: &str) {
         bare_span = bare_span.min(per_call(&bare_dispatch, ordinary_span, &nothing));
         ours_span = ours_span.min(per_call(&dispatch, ordinary_span, &drain));
         bare_span_again = bare_span_again.min(per_call(&bare_dispatch, ordinary_span, &nothing));
+        noop_span = noop_span.min(per_call(&noop_layer_dispatch, ordinary_span, &nothing));
     }
     let stats = guard.shutdown();
     println!("## GenAI spans, 1 thread, inside a 3-field task span\n");
@@ -553,12 +569,18 @@ fn genai_span_cost(url: &str) {
         bare_span_again - bare_span
     );
     println!(
+        "| the floor of any layer: the ordinary span, registry + a layer that does nothing | {bare_span:.1} | {noop_span:.1} | {:.1} |",
+        noop_span - bare_span
+    );
+    println!(
         "\nChat span above the bare registry / realistic event above it: {:.2}x (target <= 2); \
-         ordinary span: {:.1} ns above the bare registry (target <= 10; the bare registry against itself: {:.1} ns). Sink: emitted {}, written {}, \
+         ordinary span: {:.1} ns above the bare registry (target <= 10; the bare registry against itself: {:.1} ns; \
+         {:.1} ns above a do-nothing layer). Sink: emitted {}, written {}, \
          dropped {}, unpriced {}.\n",
         (ours_chat - bare_chat) / (ours_event - bare_event),
         ours_span - bare_span,
         bare_span_again - bare_span,
+        ours_span - noop_span,
         stats.emitted,
         stats.written,
         stats.dropped(),

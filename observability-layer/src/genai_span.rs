@@ -1,7 +1,8 @@
 //! GenAI spans as runtime events. A span whose callsite carries
 //! `gen_ai.operation.name` (rig's, genai's, any library's following the
 //! OpenTelemetry GenAI conventions) gets an event box at creation, kept in
-//! the span's extensions: the attributes given then and recorded later
+//! the opening thread's list of open GenAI spans ([`OpenGenAiSpans`]): the
+//! attributes given then and recorded later
 //! (`Span::record`) are copied into it under the mapping's keys, one value
 //! per key. When the span closes, its duration becomes `latency_ms`, the
 //! ids come from the span and its ancestors (innermost wins, as for

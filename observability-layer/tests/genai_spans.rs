@@ -283,9 +283,9 @@ fn ordinary_spans_and_create_agent_write_nothing() {
 
 #[test]
 fn a_chat_span_recorded_and_closed_on_other_threads_keeps_every_attribute() {
-    // The opening thread records through its handle to the span; another
-    // thread, or the opening one after it opened a second GenAI span,
-    // through the span's extensions.
+    // The opening thread finds the span in its own list, also when it is no
+    // longer the last there; another thread finds it in the opener's list,
+    // takes it over, records into it and closes it.
     let observability_layer::RuntimeSink {
         layer,
         guard,

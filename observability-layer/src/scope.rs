@@ -38,8 +38,6 @@ struct Entry {
     /// only unique within one subscriber.
     scopes: u64,
     span: u64,
-    /// Entered while already entered: not the current span.
-    duplicate: bool,
 }
 
 thread_local! {
@@ -110,15 +108,13 @@ impl ScopeIds {
     #[inline]
     pub(crate) fn entered(&self, span: &Id) {
         let span = span.into_u64();
+        // Whether the span was already entered is asked by `current`, which
+        // runs far less often than enters do (once per event after a change).
         change_stack(|stack| {
-            let duplicate = stack
-                .iter()
-                .any(|entry| entry.scopes == self.key && entry.span == span);
             stack.push(Entry {
                 scopes: self.key,
                 span,
-                duplicate,
-            });
+            })
         });
     }
 
@@ -142,11 +138,22 @@ impl ScopeIds {
         ENTERED
             .try_with(|stack| {
                 let stack = stack.try_borrow().ok()?;
+                // The innermost entry not entered already further out: an
+                // exit removes a span's last entry, so an entry is a
+                // re-entry exactly while an earlier one has its span.
+                let entered_before = |at: usize, span: u64| {
+                    stack[..at]
+                        .iter()
+                        .any(|earlier| earlier.scopes == self.key && earlier.span == span)
+                };
                 stack
                     .iter()
+                    .enumerate()
                     .rev()
-                    .find(|entry| entry.scopes == self.key && !entry.duplicate)
-                    .map(|entry| entry.span)
+                    .find(|(at, entry)| {
+                        entry.scopes == self.key && !entered_before(*at, entry.span)
+                    })
+                    .map(|(_, entry)| entry.span)
             })
             .ok()
             .flatten()
